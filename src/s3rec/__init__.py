@@ -1,0 +1,13 @@
+"""s3rec: self-supervised sequential recommendation (S3-Rec, Zhou et al., CIKM 2020)."""
+
+__version__ = "0.1.0"
+
+from s3rec.config import EvalConfig, RunConfig  # noqa: E402
+from s3rec.data.dataset import SequenceData  # noqa: E402
+from s3rec.data.loading import DataConfig, load_data  # noqa: E402
+from s3rec.data.splits import LeaveOneOut  # noqa: E402
+from s3rec.errors import DataError, S3RecError  # noqa: E402
+from s3rec.pipeline import evaluate_run, run  # noqa: E402
+
+__all__ = ["DataConfig", "DataError", "EvalConfig", "LeaveOneOut", "RunConfig", "S3RecError", "SequenceData",
+           "evaluate_run", "load_data", "run", "__version__"]

@@ -1,0 +1,205 @@
+"""Command-line interface: a thin layer over s3rec.pipeline and the data API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+import s3rec
+from s3rec.config import RunConfig, set_path
+from s3rec.errors import S3RecError
+
+OBJECTIVES = ("aap", "mip", "map", "sp")
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", help="registry name: beauty, sports, toys, yelp, lastfm")
+    g.add_argument("--data", dest="path", help="your own file: S3-Rec Name.txt or a CSV/TSV/Parquet table")
+    g.add_argument("--data-dir", help="folder holding the registry files (default $S3REC_DATA_DIR, then the cache)")
+    g.add_argument("--item-table", help="item table with attribute columns (for --data tables)")
+    g.add_argument("--user-col", help="user column of --data tables (default user_id)")
+    g.add_argument("--item-col", help="item column (default item_id)")
+    g.add_argument("--time-col", help="timestamp column (default timestamp; 'none' = file order)")
+    g.add_argument("--attribute-cols", help="comma-separated attribute columns of --item-table (default categories)")
+    g.add_argument("--min-count", type=int, help="k-core threshold for --data tables (default 5)")
+    g.add_argument("--train-fraction", type=float, help="keep this fraction of each user's most recent training items")
+
+
+def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True) -> None:
+    _add_data_args(p)
+    if model_choice:
+        p.add_argument("--model", default=None, help="pop, sasrec or s3rec (default s3rec)")
+    p.add_argument("--recipe", choices=["paper"], help="settings preset (default paper: the paper's and authors' settings)")
+    p.add_argument("--config", help="YAML or JSON file of options (nested like config.json); flags override it")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any option, e.g. --set pretrain.objectives.sp=0.3 (repeatable)")
+    p.add_argument("--out", help="run directory (default runs/<dataset>-<model>-seed<seed>)")
+    p.add_argument("--seed", type=int, help="random seed (default 42)")
+    p.add_argument("--protocol", choices=["full", "sampled", "both"], help="evaluation protocol (default full)")
+    p.add_argument("--negatives", choices=["auto", "uniform", "popularity", "file"], help="sampled-protocol negatives")
+    p.add_argument("--keep-history", action="store_true", help="do not exclude history items from full ranking")
+    p.add_argument("--epochs", type=int, help="maximum fine-tuning epochs (default 200, early stopping)")
+    p.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
+    p.add_argument("--loss", choices=["bce", "bpr", "ce", "sampled-softmax"], help="fine-tuning loss (default bce)")
+    p.add_argument("--pretrain-epochs", type=int, help="pre-training epochs (s3rec)")
+    p.add_argument("--objectives", help="comma-separated pre-training objectives to use (default aap,mip,map,sp)")
+    p.add_argument("--init", help="pre-trained checkpoint to fine-tune from (s3rec; skips pre-training)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+
+
+def build_config(args: argparse.Namespace, model: str | None = None) -> RunConfig:
+    """Defaults < recipe < --config file < --set < explicit flags."""
+    cfg = RunConfig()
+    if args.config:
+        cfg = RunConfig.from_dict(_read_config_file(args.config))
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise S3RecError(f"--set expects KEY=VALUE, got {item!r}")
+        set_path(cfg, key.strip(), yaml.safe_load(value))
+    flags = {
+        "model": model or getattr(args, "model", None), "recipe": args.recipe, "seed": args.seed, "init": args.init,
+        "data.dataset": args.dataset, "data.path": args.path, "data.data_dir": args.data_dir,
+        "data.item_table": args.item_table, "data.user_col": args.user_col, "data.item_col": args.item_col,
+        "data.min_count": args.min_count, "data.train_fraction": args.train_fraction,
+        "eval.protocol": args.protocol, "eval.negatives": args.negatives,
+        "finetune.epochs": args.epochs, "finetune.patience": args.patience, "finetune.loss": args.loss,
+        "pretrain.epochs": args.pretrain_epochs,
+    }
+    for key, value in flags.items():
+        if value is not None:
+            set_path(cfg, key, value)
+    if args.time_col is not None:
+        cfg.data.time_col = None if args.time_col.lower() == "none" else args.time_col
+    if args.attribute_cols is not None:
+        cfg.data.attribute_cols = [c for c in args.attribute_cols.split(",") if c]
+    if args.keep_history:
+        cfg.eval.exclude_history = False
+    if args.objectives is not None:
+        chosen = {o.strip().lower() for o in args.objectives.split(",") if o.strip()}
+        if not chosen or chosen - set(OBJECTIVES):
+            raise S3RecError(f"--objectives takes a comma-separated subset of {','.join(OBJECTIVES)}, got {args.objectives!r}")
+        for o in OBJECTIVES:
+            if o not in chosen:
+                setattr(cfg.pretrain.objectives, o, 0.0)
+    return cfg
+
+
+def _read_config_file(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise S3RecError(f"{p}: config file not found")
+    try:
+        d = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise S3RecError(f"{p}: not valid YAML/JSON ({str(e).splitlines()[0]})") from None
+    if not isinstance(d, dict):
+        raise S3RecError(f"{p}: config must be a mapping of options")
+    return d
+
+
+def cmd_data_info(args: argparse.Namespace) -> None:
+    from s3rec.data.loading import load_data
+    from s3rec.data.stats import dataset_statistics, format_statistics
+
+    cfg = build_config(args)
+    data = load_data(cfg.data, progress=not args.quiet)
+    print(format_statistics(data.name, dataset_statistics(data)))
+
+
+def cmd_run(args: argparse.Namespace, model: str | None = None) -> None:
+    from s3rec.pipeline import run
+
+    cfg = build_config(args, model)
+    run(cfg, out=args.out, resume=args.resume, progress=not args.quiet, log=_logger(args))
+
+
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    from s3rec.data.loading import load_data
+    from s3rec.data.splits import LeaveOneOut
+    from s3rec.io import write_json
+    from s3rec.pipeline import default_run_dir
+    from s3rec.training.checkpoint import environment
+    from s3rec.training.pretrain import pretrain
+
+    cfg = build_config(args, "s3rec")
+    data = load_data(cfg.data, progress=not args.quiet)
+    out = Path(args.out) if args.out else default_run_dir(cfg, data.name) / "pretrain"
+    config = {**cfg.to_dict(), "environment": environment()}
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", config)
+    path = pretrain(LeaveOneOut.from_data(data), cfg.pretrain, cfg.encoder, out, cfg.seed, resume=args.resume,
+                    progress=not args.quiet, run_config=config, log=_logger(args))
+    print(f"pre-trained checkpoint: {path}")
+
+
+def cmd_finetune(args: argparse.Namespace) -> None:
+    if not args.init:
+        raise S3RecError("finetune needs --init PATH/TO/pretrain-epochN.pt")
+    cmd_run(args, "s3rec")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from s3rec.pipeline import evaluate_run
+
+    evaluate_run(args.run, progress=not args.quiet)
+
+
+def _logger(args: argparse.Namespace):
+    return (lambda *a, **k: None) if args.quiet else print
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s3rec", description="Self-supervised sequential recommendation (S3-Rec).")
+    parser.add_argument("--version", action="version", version=f"s3rec {s3rec.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="data set tools").add_subparsers(dest="data_command", required=True)
+    info = data.add_parser("info", help="print the paper's Table 1 statistics of a data set")
+    _add_data_args(info)
+    info.add_argument("--quiet", action="store_true")
+    info.set_defaults(func=cmd_data_info, config=None, set=[], recipe=None, seed=None, init=None, protocol=None,
+                      negatives=None, epochs=None, patience=None, loss=None, pretrain_epochs=None,
+                      keep_history=False, objectives=None)
+
+    p = sub.add_parser("run", help="train (pre-train + fine-tune for s3rec) and evaluate one model")
+    _add_run_args(p)
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("pretrain", help="S3-Rec self-supervised pre-training only")
+    _add_run_args(p, model_choice=False)
+    p.set_defaults(func=cmd_pretrain)
+    p = sub.add_parser("finetune", help="fine-tune S3-Rec from a pre-trained checkpoint (--init) and evaluate")
+    _add_run_args(p, model_choice=False)
+    p.set_defaults(func=cmd_finetune)
+    p = sub.add_parser("evaluate", help="re-evaluate a finished run directory")
+    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except S3RecError as e:
+        print(f"s3rec: error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError) as e:  # bad option values from --set/--config
+        if "option" in str(e) or "must be" in str(e):
+            print(f"s3rec: error: {e}", file=sys.stderr)
+            return 2
+        raise
+    except KeyboardInterrupt:
+        print("s3rec: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Typed run configuration: dataclass defaults, overridden by a recipe, a YAML/JSON file and CLI flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from s3rec.data.loading import DataConfig
+from s3rec.models.encoder import EncoderConfig
+from s3rec.models.s3rec import ObjectiveConfig
+from s3rec.training.finetune import FinetuneConfig
+from s3rec.training.pretrain import PretrainConfig
+
+
+@dataclass
+class EvalConfig:
+    """The evaluation protocol (see docs/protocol.md)."""
+
+    protocol: str = "full"  # full | sampled | both
+    negatives: str = "auto"  # auto (the data set's fixed file if any, else uniform) | uniform | popularity | file
+    n_negatives: int = 99
+    negative_seed: int = 12345
+    exclude_history: bool = True
+    batch_size: int = 1024
+
+    def protocols(self) -> list[str]:
+        return ["full", "sampled"] if self.protocol == "both" else [self.protocol]
+
+
+@dataclass
+class RunConfig:
+    """Everything one run needs; saved as config.json beside its results."""
+
+    model: str = "s3rec"
+    recipe: str = "paper"
+    seed: int = 42
+    data: DataConfig = field(default_factory=DataConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    init: str | None = None  # a pre-trained checkpoint to fine-tune from (s3rec); skips pre-training
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        return _build(cls, d)
+
+
+def _build(cls, d: dict[str, Any]):
+    """Recursively build dataclass `cls` from a plain dict; unknown keys are an error."""
+    if not isinstance(d, dict):
+        raise ValueError(f"expected a mapping for {cls.__name__}, got {type(d).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(d) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} option(s): {', '.join(sorted(unknown))}")
+    kwargs = {}
+    for name, value in d.items():
+        sub = _dataclass_of(fields[name])
+        kwargs[name] = _build(sub, value) if sub is not None and isinstance(value, dict) else value
+    return cls(**kwargs)
+
+
+_SUBCONFIGS = {"data": DataConfig, "encoder": EncoderConfig, "pretrain": PretrainConfig, "finetune": FinetuneConfig,
+               "eval": EvalConfig, "objectives": ObjectiveConfig}
+
+
+def _dataclass_of(f: dataclasses.Field):
+    return _SUBCONFIGS.get(f.name)
+
+
+def set_path(cfg: Any, dotted: str, value: Any) -> None:
+    """Set e.g. 'pretrain.objectives.sp' on nested dataclasses."""
+    *parents, last = dotted.split(".")
+    obj = cfg
+    for p in parents:
+        obj = getattr(obj, p)
+    if not hasattr(obj, last):
+        raise ValueError(f"unknown option {dotted}")
+    setattr(obj, last, value)

@@ -1,0 +1,62 @@
+"""One entry point from a DataConfig to a SequenceData: a registry name or a file of the user's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from s3rec.data.dataset import SequenceData
+from s3rec.data.registry import get_spec, resolve_dataset
+from s3rec.data.s3rec_format import load_s3rec_format
+from s3rec.data.splits import keep_train_fraction
+from s3rec.data.tables import load_table
+from s3rec.errors import DataError, S3RecError
+
+
+@dataclass
+class DataConfig:
+    """Where the data come from and how they are read."""
+
+    dataset: str | None = None  # a registry name (beauty, sports, toys, yelp, lastfm)
+    path: str | None = None  # or a file: S3-Rec `Name.txt`, or a CSV/TSV/Parquet interaction table
+    data_dir: str | None = None  # folder with the registry's files (else $S3REC_DATA_DIR, cache, download)
+    item_table: str | None = None
+    user_col: str = "user_id"
+    item_col: str = "item_id"
+    time_col: str | None = "timestamp"
+    attribute_cols: list[str] = field(default_factory=lambda: ["categories"])
+    attr_sep: str = "|"
+    min_count: int = 5
+    train_fraction: float = 1.0
+
+
+def load_data(cfg: DataConfig, progress: bool = True) -> SequenceData:
+    """Load, then keep `train_fraction` of each user's training items."""
+    if (cfg.dataset is None) == (cfg.path is None):
+        raise S3RecError("give exactly one of --dataset NAME or --data PATH")
+    if cfg.dataset is not None:
+        spec = get_spec(cfg.dataset)
+        files = resolve_dataset(cfg.dataset, data_dir=cfg.data_dir, progress=progress)
+        data = load_s3rec_format(files.interactions, files.attributes, files.sample, name=spec.upstream)
+    else:
+        data = load_path(cfg)
+    return keep_train_fraction(data, cfg.train_fraction)
+
+
+def load_path(cfg: DataConfig) -> SequenceData:
+    """A user's file: S3-Rec format for `.txt` without tabs (attributes/sample files found beside it)."""
+    path = Path(cfg.path)
+    if not path.exists():
+        raise DataError("file not found", path)
+    if path.suffix.lower() == ".txt" and not _has_tab(path):
+        attrs = path.with_name(f"{path.stem}_item2attributes.json")
+        sample = path.with_name(f"{path.stem}_sample.txt")
+        return load_s3rec_format(path, attrs if attrs.exists() else None, sample if sample.exists() else None)
+    return load_table(path, user_col=cfg.user_col, item_col=cfg.item_col, time_col=cfg.time_col,
+                      item_table=cfg.item_table, attribute_cols=tuple(cfg.attribute_cols), attr_sep=cfg.attr_sep,
+                      min_count=cfg.min_count)
+
+
+def _has_tab(path: Path) -> bool:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return "\t" in f.readline()

@@ -1,0 +1,123 @@
+"""Loader for the S3-Rec release format: `Name.txt`, `Name_item2attributes.json`, optional `Name_sample.txt`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from s3rec.data.dataset import SequenceData, csr_from_lists
+from s3rec.errors import DataError
+
+
+def _read_id_lines(path: Path, min_len: int, what: str) -> tuple[list[int], list[list[int]]]:
+    """Parse `id v v v ...` lines into (ids, value lists); errors name the file and line."""
+    if not path.is_file():
+        raise DataError("file not found", path)
+    heads: list[int] = []
+    rows: list[list[int]] = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            try:
+                values = [int(p) for p in parts]
+            except ValueError:
+                bad = next(p for p in parts if not p.lstrip("-").isdigit())
+                raise DataError(f"non-integer id {bad!r}", path, lineno) from None
+            if min(values) < 1:
+                raise DataError(f"ids must be positive integers, got {min(values)}", path, lineno)
+            if len(values) - 1 < min_len:
+                raise DataError(f"{what} has {len(values) - 1} items, needs at least {min_len}", path, lineno)
+            heads.append(values[0])
+            rows.append(values[1:])
+    if not rows:
+        raise DataError("empty file", path)
+    return heads, rows
+
+
+def read_attributes(path: Path, n_items: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(attr_offsets, attr_values, n_attributes) from an `item2attributes.json` object."""
+    if not path.is_file():
+        raise DataError("file not found", path)
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise DataError("empty file", path)
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"invalid JSON: {e.msg}", path, e.lineno) from None
+    if not isinstance(obj, dict):
+        raise DataError(f"attribute file must be a JSON object {{item: [attributes]}}, got {type(obj).__name__}", path)
+    lists: list[list[int]] = [[] for _ in range(n_items)]
+    for key, attrs in obj.items():
+        try:
+            item = int(key)
+        except ValueError:
+            raise DataError(f"non-integer item id {key!r}", path) from None
+        if not isinstance(attrs, list) or not all(isinstance(a, int) and not isinstance(a, bool) and a >= 1 for a in attrs):
+            raise DataError(f"item {key}: attributes must be a list of positive integers", path)
+        if 1 <= item <= n_items:  # attributes of items absent from the interactions are unused
+            lists[item - 1] = attrs
+    offsets, values = csr_from_lists(lists)
+    n_attributes = int(values.max()) if len(values) else 0
+    return offsets, values, n_attributes
+
+
+def load_s3rec_format(
+    interactions: str | Path,
+    attributes: str | Path | None = None,
+    sample: str | Path | None = None,
+    name: str | None = None,
+) -> SequenceData:
+    """Load `Name.txt` (user item item ...), its attribute JSON and optional fixed negatives."""
+    interactions = Path(interactions)
+    user_heads, seqs = _read_id_lines(interactions, min_len=3, what="user")
+    offsets, items = csr_from_lists(seqs)
+    n_items = int(items.max())
+    user_ids = np.asarray(user_heads, dtype=np.int64)
+    if len(np.unique(user_ids)) != len(user_ids):
+        dup = int(user_ids[np.argsort(user_ids, kind="stable")][np.flatnonzero(np.diff(np.sort(user_ids)) == 0)[0]])
+        line = int(np.flatnonzero(user_ids == dup)[1]) + 1
+        raise DataError(f"user {dup} appears twice", interactions, line)
+    if attributes is not None:
+        attr_offsets, attr_values, n_attributes = read_attributes(Path(attributes), n_items)
+    else:
+        attr_offsets, attr_values, n_attributes = np.zeros(n_items + 1, np.int64), np.zeros(0, np.int64), 0
+
+    fixed = None
+    if sample is not None:
+        fixed = _read_fixed_negatives(Path(sample), user_ids, offsets, items, n_items)
+    item_ids = np.arange(n_items + 1, dtype=object)
+    item_ids[0] = None
+    return SequenceData(
+        name=name or interactions.stem, offsets=offsets, items=items, n_items=n_items,
+        attr_offsets=attr_offsets, attr_values=attr_values, n_attributes=n_attributes,
+        user_ids=user_ids, item_ids=item_ids, fixed_negatives=fixed, source=str(interactions),
+    )
+
+
+def _read_fixed_negatives(path: Path, user_ids: np.ndarray, offsets: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
+    """(n_users, K) negatives aligned with the user rows; every user must have a line of equal length."""
+    heads, rows = _read_id_lines(path, min_len=1, what="negative list")
+    width = len(rows[0])
+    row_of = {int(u): r for r, u in enumerate(user_ids)}
+    out = np.zeros((len(user_ids), width), dtype=np.int64)
+    seen = np.zeros(len(user_ids), dtype=bool)
+    for lineno, (u, negs) in enumerate(zip(heads, rows), start=1):
+        if u not in row_of:
+            raise DataError(f"unknown user {u}", path, lineno)
+        if len(negs) != width:
+            raise DataError(f"expected {width} negatives, got {len(negs)}", path, lineno)
+        if max(negs) > n_items:
+            raise DataError(f"unknown item {max(negs)} (largest item id is {n_items})", path, lineno)
+        r = row_of[u]
+        if np.intersect1d(negs, items[offsets[r] : offsets[r + 1]]).size:
+            raise DataError(f"user {u}: a negative is an item the user interacted with", path, lineno)
+        out[r] = negs
+        seen[r] = True
+    if not seen.all():
+        raise DataError(f"{int((~seen).sum())} users have no negatives (e.g. user {int(user_ids[~seen][0])})", path)
+    return out

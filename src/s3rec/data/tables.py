@@ -1,0 +1,290 @@
+"""Loader for generic interaction tables (CSV, TSV, Parquet) with an optional item-attribute table.
+
+The interaction table has one row per interaction (user, item, optional timestamp). Rows are ordered by
+timestamp within each user (ties keep file order), k-core filtered, and remapped to contiguous ids:
+user rows 0..U-1 in order of first appearance in the file, items 1..n_items in order of first appearance
+in the time-sorted stream (user by user). The item table's attribute columns hold `attr_sep`-separated
+values; names are prefixed by their column (``brand=Acme``) so that columns never collide.
+
+Errors name the file and, for text tables, the 1-based line of the row at fault (assuming no quoted
+field spans lines); Parquet rows are named by their 1-based row number in the message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from s3rec.data.dataset import SequenceData
+from s3rec.errors import DataError
+from s3rec.io import atomic_path
+
+_SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+_PARQUET = {".parquet", ".pq"}
+_MIN_SPLIT_LENGTH = 3  # leave-one-out needs a training, a validation and a test item
+_ID_MAPS = {"users": ("row", "users.csv"), "items": ("item", "items.csv"), "attributes": ("attribute", "attributes.csv")}
+
+
+@dataclass(frozen=True)
+class _Table:
+    """A table read from `path`, with the mapping from frame rows back to file positions."""
+
+    path: Path
+    frame: pd.DataFrame
+    parquet: bool
+
+    def error(self, message: str, row: int) -> DataError:
+        """A DataError located at frame index `row`."""
+        if self.parquet:
+            return DataError(f"row {row + 1}: {message}", self.path)
+        return DataError(message, self.path, row + 2)  # +1 for the header, +1 for 1-based lines
+
+
+def load_table(
+    path: str | Path,
+    *,
+    user_col: str = "user_id",
+    item_col: str = "item_id",
+    time_col: str | None = "timestamp",
+    item_table: str | Path | None = None,
+    item_table_item_col: str | None = None,
+    attribute_cols: Sequence[str] | str = ("categories",),
+    attr_sep: str = "|",
+    min_count: int = 5,
+    name: str | None = None,
+) -> SequenceData:
+    """Load an interaction table (and optional item-attribute table) as k-core filtered SequenceData."""
+    path = Path(path)
+    columns = [user_col, item_col] + ([time_col] if time_col is not None else [])
+    table = _read_table(path, columns)
+    users = _id_column(table, user_col)
+    items = _id_column(table, item_col)
+    if time_col is not None:
+        time_key = _time_key(table, time_col)
+    else:
+        time_key = np.arange(len(users))  # file order is the time order
+
+    user_codes, user_raw = pd.factorize(users)
+    item_codes, item_raw = pd.factorize(items)
+    keep = np.flatnonzero(_k_core(user_codes, item_codes, min_count))
+    if len(keep) == 0:
+        raise DataError(f"no interactions left after {min_count}-core filtering", path)
+
+    # Re-factorising the kept rows (still in file order) numbers users by first appearance.
+    rows_of, kept_users = pd.factorize(user_codes[keep])
+    order = np.lexsort((time_key[keep], rows_of))  # stable: equal timestamps keep file order
+    item_ids_new, kept_items = pd.factorize(item_codes[keep][order])
+
+    lengths = np.bincount(rows_of, minlength=len(kept_users))
+    short = int((lengths < _MIN_SPLIT_LENGTH).sum())
+    if short:
+        raise DataError(
+            f"{short} users have fewer than {_MIN_SPLIT_LENGTH} interactions after filtering and cannot be split "
+            f"leave-one-out; use --min-count {_MIN_SPLIT_LENGTH} or larger",
+            path,
+        )
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    item_ids = np.concatenate([[None], item_raw.to_numpy(dtype=object)[kept_items]])
+
+    if item_table is not None:
+        cols = [attribute_cols] if isinstance(attribute_cols, str) else list(attribute_cols)
+        attr_offsets, attr_values, attribute_names = _read_attributes(
+            Path(item_table), item_table_item_col or item_col, cols, attr_sep, item_ids
+        )
+    else:
+        attr_offsets, attr_values = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        attribute_names = np.array([None], dtype=object)
+
+    return SequenceData(
+        name=name or path.stem, offsets=offsets, items=item_ids_new + 1, n_items=len(kept_items),
+        attr_offsets=attr_offsets, attr_values=attr_values, n_attributes=len(attribute_names) - 1,
+        user_ids=user_raw.to_numpy(dtype=object)[kept_users], item_ids=item_ids,
+        attribute_names=attribute_names, source=str(path),
+    )
+
+
+def save_id_maps(data: SequenceData, directory: str | Path) -> None:
+    """Write users.csv, items.csv and attributes.csv (id, raw id) atomically into `directory`."""
+    directory = Path(directory)
+    names = data.attribute_names if data.attribute_names is not None else np.array([None], dtype=object)
+    raws = {"users": data.user_ids, "items": data.item_ids[1:], "attributes": names[1:]}
+    for key, (id_col, file) in _ID_MAPS.items():
+        first = 0 if key == "users" else 1
+        raw = np.asarray(raws[key], dtype=object)
+        frame = pd.DataFrame({id_col: np.arange(first, first + len(raw)), _raw_col(key): raw})
+        with atomic_path(directory / file) as tmp:
+            frame.to_csv(tmp, index=False)
+
+
+def load_id_maps(directory: str | Path) -> dict[str, pd.DataFrame]:
+    """Read the maps written by `save_id_maps`: {"users", "items", "attributes"} -> DataFrame."""
+    directory = Path(directory)
+    maps = {}
+    for key, (id_col, file) in _ID_MAPS.items():
+        path = directory / file
+        if not path.is_file():
+            raise DataError("file not found", path)
+        raw_col = _raw_col(key)
+        try:
+            # keep_default_na=False: a raw id such as "NA" is an id, not a missing value
+            frame = pd.read_csv(path, dtype={id_col: np.int64, raw_col: str}, keep_default_na=False)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise DataError(f"cannot read id map: {_one_line(e)}", path) from None
+        if list(frame.columns) != [id_col, raw_col]:
+            raise DataError(f"expected columns {id_col},{raw_col}, found {','.join(map(str, frame.columns))}", path)
+        maps[key] = frame
+    return maps
+
+
+def _raw_col(key: str) -> str:
+    return "raw_name" if key == "attributes" else "raw_id"
+
+
+def _read_table(path: Path, columns: list[str]) -> _Table:
+    """Read `columns` of the table at `path` (format by suffix); fail on a missing file, column or rows."""
+    if not path.is_file():
+        raise DataError("file not found", path)
+    suffix = path.suffix.lower()
+    if suffix in _PARQUET:
+        return _read_parquet(path, columns)
+    if suffix in _SEPARATORS:
+        return _read_text(path, columns, _SEPARATORS[suffix])
+    if suffix == ".txt":
+        with open(path, encoding="utf-8", errors="replace") as f:
+            header = f.readline()
+        if "\t" in header:
+            return _read_text(path, columns, "\t")
+        if not header.strip():
+            raise DataError("file is empty", path)
+        raise DataError("a .txt table must be tab-separated (no tab in the header line)", path)
+    raise DataError(f"unknown table format {path.suffix!r} (expected .csv, .tsv, .tab, .parquet, .pq or tab-separated .txt)", path)
+
+
+def _read_text(path: Path, columns: list[str], sep: str) -> _Table:
+    """Read a delimited text table as strings; empty fields are missing, rows with no value are skipped."""
+    try:
+        header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8").columns
+        _check_columns(path, columns, header)
+        frame = pd.read_csv(
+            # No usecols: with it pandas silently accepts rows with too many fields.
+            path, sep=sep, dtype=str, encoding="utf-8",
+            keep_default_na=False, na_values=[""],  # "NA" or "null" may be real ids
+            skip_blank_lines=False,  # keeps frame index = line - 2
+        )
+    except pd.errors.EmptyDataError:
+        raise DataError("file is empty", path) from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        line = re.search(r"\bline (\d+)", str(e))  # the C parser names the offending line
+        kind = "TSV" if sep == "\t" else "CSV"
+        raise DataError(f"cannot parse {kind}: {_one_line(e)}", path, int(line.group(1)) if line else None) from None
+    frame = frame.dropna(how="all")[columns]
+    if frame.empty:
+        raise DataError("table has no rows", path)
+    return _Table(path, frame, parquet=False)
+
+
+def _read_parquet(path: Path, columns: list[str]) -> _Table:
+    """Read `columns` of a Parquet file with nullable dtypes (integer ids stay integers)."""
+    try:
+        _check_columns(path, columns, pq.read_schema(path).names)
+        frame = pd.read_parquet(path, columns=columns, dtype_backend="numpy_nullable")
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(f"cannot read Parquet: {_one_line(e)}", path) from None
+    if frame.empty:
+        raise DataError("table has no rows", path)
+    return _Table(path, frame.reset_index(drop=True), parquet=True)
+
+
+def _check_columns(path: Path, wanted: list[str], found: Sequence[str]) -> None:
+    present = set(found)
+    missing = [c for c in dict.fromkeys(wanted) if c not in present]
+    if missing:
+        raise DataError(
+            f"missing column(s) {', '.join(map(repr, missing))}; found {', '.join(map(repr, map(str, found)))}", path
+        )
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def _id_column(table: _Table, col: str) -> pd.Series:
+    """Column `col` as strings; a missing or blank value is an error at its row."""
+    values = table.frame[col].astype("string")
+    bad = values.isna() | (values.str.strip() == "")
+    if bad.any():
+        raise table.error(f"missing value in column {col!r}", int(values.index[bad.to_numpy(dtype=bool)][0]))
+    return values
+
+
+def _time_key(table: _Table, col: str) -> np.ndarray:
+    """A sortable numeric key for `col`: numbers as they are, else ISO dates (UTC) as integer ticks."""
+    values = table.frame[col]
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed, kind = values, "date"
+    else:
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.notna().all():
+            return numbers.to_numpy(dtype=np.int64 if pd.api.types.is_integer_dtype(numbers) else np.float64)
+        dates = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+        # Report bad values under whichever reading fits more of the column.
+        parsed, kind = (dates, "date") if dates.notna().sum() > numbers.notna().sum() else (numbers, "number")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        value = values.iloc[row]
+        what = "missing timestamp" if pd.isna(value) or str(value).strip() == "" else f"cannot parse timestamp {str(value)!r}"
+        expected = "an ISO date" if kind == "date" else "a number"
+        raise table.error(f"{what} in column {col!r} (expected {expected})", int(values.index[row]))
+    if parsed.dt.tz is not None:
+        parsed = parsed.dt.tz_convert(None)
+    return parsed.to_numpy().astype(np.int64)  # ticks of the column's own unit: only the order matters
+
+
+def _k_core(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
+    """Mask of interactions in the k-core: users and items with >= k interactions, iterated to a fixed point."""
+    keep = np.ones(len(users), dtype=bool)
+    if k <= 1:
+        return keep
+    n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
+    while True:
+        user_counts = np.bincount(users[keep], minlength=n_users)
+        item_counts = np.bincount(items[keep], minlength=n_items)
+        new = keep & (user_counts[users] >= k) & (item_counts[items] >= k)
+        if np.array_equal(new, keep):
+            return keep
+        keep = new
+
+
+def _read_attributes(
+    path: Path, item_col: str, attribute_cols: list[str], sep: str, item_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(attr_offsets, attr_values, attribute_names) for items 1..n_items from the item table at `path`."""
+    n_items = len(item_ids) - 1
+    table = _read_table(path, [item_col, *attribute_cols])
+    item_of = pd.Series(pd.Index(item_ids[1:]).get_indexer(_id_column(table, item_col)) + 1, index=table.frame.index)
+    known = table.frame[item_of > 0]  # rows of items not in the filtered interactions are ignored
+    parts = []
+    for position, col in enumerate(attribute_cols):
+        values = known[col].astype("string").str.split(sep, regex=False).explode().str.strip()
+        values = values[values.notna() & (values != "")]
+        parts.append(pd.DataFrame({
+            "item": item_of.loc[values.index].to_numpy(), "row": values.index, "column": position,
+            "name": (col + "=" + values).to_numpy(dtype=object),
+        }))
+    pairs = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["item", "row", "column", "name"])
+    # Stable sort keeps split order within a cell; attributes are numbered by first appearance over items.
+    pairs = pairs.sort_values(["item", "row", "column"], kind="stable").drop_duplicates(["item", "name"])
+    codes, names = pd.factorize(pairs["name"].to_numpy(dtype=object))
+    offsets = np.zeros(n_items + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pairs["item"].to_numpy(dtype=np.int64) - 1, minlength=n_items), out=offsets[1:])
+    attribute_names = np.concatenate([[None], np.asarray(names, dtype=object)])
+    return offsets, codes.astype(np.int64) + 1, attribute_names

@@ -1,0 +1,32 @@
+"""The contract every recommender offers; the trainer, evaluator and service talk only to it."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SequentialRecommender(nn.Module):
+    """Scores items for users given their left-padded histories (B, L) of item ids (0 = padding).
+
+    Subclasses implement `score_all`; trainable ones also `loss`. `score` defaults to a gather from
+    `score_all`; models with a cheaper candidate path override it.
+    """
+
+    n_items: int
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Scalar training loss of a batch (see the training module that builds it)."""
+        raise NotImplementedError(f"{type(self).__name__} has no training loss")
+
+    def score_all(self, histories: torch.Tensor, users: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, n_items + 1) scores of every item id (column 0 is padding and is ignored)."""
+        raise NotImplementedError
+
+    def score(self, histories: torch.Tensor, candidates: torch.Tensor, users: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C) scores of the candidate item ids."""
+        return self.score_all(histories, users).gather(1, candidates)
+
+    @property
+    def trainable(self) -> bool:
+        return any(p.requires_grad for p in self.parameters())

@@ -1,0 +1,149 @@
+"""S3-Rec pre-training: four mutual-information objectives (Zhou et al., CIKM 2020, §4.3).
+
+Every objective scores a pair of views with the bilinear f(x, y) = sigmoid(x^T W y), one W per
+objective, applied as a d x d linear map on the context side (as in the authors' code):
+
+    AAP  item <-> its attributes        Eq. 5-6   BCE over all attributes
+    MIP  masked item <-> its context    Eq. 7-8   pairwise against a sampled item
+    MAP  masked item's attributes       Eq. 9-10  BCE over all attributes
+    SP   masked segment <-> its context Eq. 11-12 pairwise against another user's segment
+
+Loss = w_AAP L_AAP + w_MIP L_MIP + w_MAP L_MAP + w_SP L_SP (Eq. 13); a weight of 0 skips the
+objective's computation entirely. Losses are sums over positions (as in the authors' code) divided
+by the number of samples in the batch, so the weights keep their meaning at any batch size.
+
+Two choices of the authors' code are the defaults, with the paper's form as an option:
+- aap_form="code": AAP on the encoder output at every non-masked position; "paper": on the item
+  embedding e_i itself (Eq. 5 as written).
+- pair_loss="faithful": -log sigmoid(sigmoid(s+) - sigmoid(s-)) for MIP and SP (two squashed scores
+  compared through another sigmoid); "bpr": -log sigmoid(s+ - s-).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from s3rec.data.batching import gather_ranges
+from s3rec.models.encoder import EncoderConfig, SequenceEncoder, init_weights
+
+
+@dataclass
+class ObjectiveConfig:
+    """Weights and forms of the four pre-training objectives (paper defaults)."""
+
+    aap: float = 0.2
+    mip: float = 1.0
+    map: float = 1.0
+    sp: float = 0.5
+    aap_form: str = "code"  # code | paper
+    pair_loss: str = "faithful"  # faithful | bpr
+
+    def __post_init__(self) -> None:
+        if self.aap_form not in ("code", "paper"):
+            raise ValueError(f"aap_form must be 'code' or 'paper', got {self.aap_form!r}")
+        if self.pair_loss not in ("faithful", "bpr"):
+            raise ValueError(f"pair_loss must be 'faithful' or 'bpr', got {self.pair_loss!r}")
+        if min(self.aap, self.mip, self.map, self.sp) < 0:
+            raise ValueError("objective weights must be >= 0")
+
+
+class S3RecPretrainer(nn.Module):
+    """The encoder plus attribute embeddings M_A and the four bilinear maps W_AAP..W_SP.
+
+    Args:
+        n_items, n_attributes: vocabulary sizes (ids 1..n).
+        attr_offsets, attr_values: item -> attributes CSR (see SequenceData).
+    """
+
+    def __init__(self, n_items: int, n_attributes: int, attr_offsets: torch.Tensor, attr_values: torch.Tensor,
+                 encoder: EncoderConfig | None = None, objectives: ObjectiveConfig | None = None):
+        super().__init__()
+        self.enc_cfg = encoder or EncoderConfig()
+        self.obj = objectives or ObjectiveConfig()
+        self.n_items, self.n_attributes = n_items, n_attributes
+        d = self.enc_cfg.d
+        self.encoder = SequenceEncoder(n_items, self.enc_cfg)
+        self.M_A = nn.Embedding(n_attributes + 1, d, padding_idx=0)
+        self.W_AAP, self.W_MIP, self.W_MAP, self.W_SP = (nn.Linear(d, d) for _ in range(4))
+        init_weights(self, self.enc_cfg.init_std)
+        # item i's attributes are attr_values[attr_start[i] : attr_start[i] + attr_len[i]]; 0 and [mask] have none
+        lens = torch.zeros(n_items + 2, dtype=torch.long)
+        lens[1 : n_items + 1] = torch.diff(torch.as_tensor(attr_offsets, dtype=torch.long))
+        starts = torch.zeros(n_items + 2, dtype=torch.long)
+        starts[1 : n_items + 1] = torch.as_tensor(attr_offsets[:-1], dtype=torch.long)
+        self.register_buffer("attr_start", starts, persistent=False)
+        self.register_buffer("attr_len", lens, persistent=False)
+        self.register_buffer("attr_values", torch.as_tensor(attr_values, dtype=torch.long), persistent=False)
+
+    def attribute_targets(self, items: torch.Tensor) -> torch.Tensor:
+        """(n, A) multi-hot attributes of items (n,), built by one scatter."""
+        target = torch.zeros(len(items), self.n_attributes, device=items.device)
+        values, rows = gather_ranges(self.attr_values, self.attr_start[items], self.attr_len[items])
+        target[rows, values - 1] = 1.0
+        return target
+
+    def attribute_bce(self, x: torch.Tensor, W: nn.Linear, items: torch.Tensor) -> torch.Tensor:
+        """sum of BCE(sigmoid(x^T W a_j), [a_j in A_item]) over positions and attributes 1..A."""
+        logits = W(x) @ self.M_A.weight[1:].T  # (n, A)
+        return F.binary_cross_entropy_with_logits(logits, self.attribute_targets(items), reduction="sum")
+
+    def pair_loss(self, s_pos: torch.Tensor, s_neg: torch.Tensor) -> torch.Tensor:
+        """Summed pairwise loss of a positive over a negative score."""
+        if self.obj.pair_loss == "faithful":
+            return -F.logsigmoid(torch.sigmoid(s_pos) - torch.sigmoid(s_neg)).sum()
+        return -F.logsigmoid(s_pos - s_neg).sum()
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Weighted objectives of a pre-training batch (see training/pretrain_batches.py).
+
+        batch: items (B, w) original left-padded sequences; masked (B, w) with [mask] tokens;
+        neg_items (B, w) a sampled item at masked positions; sp_context / sp_pos / sp_neg (S, w)
+        for the S samples long enough for SP (may be empty).
+        """
+        o, enc = self.obj, self.encoder
+        items, masked = batch["items"], batch["masked"]
+        B = items.size(0)
+        use_sp = o.sp > 0 and batch["sp_context"].size(0) > 0
+        need_masked_pass = o.mip > 0 or o.map > 0 or (o.aap > 0 and o.aap_form == "code")
+
+        # One bidirectional encoder pass over every sequence of the batch (masked + 3 SP views).
+        views = ([masked] if need_masked_pass else []) + ([batch["sp_context"], batch["sp_pos"], batch["sp_neg"]] if use_sp else [])
+        F_all = enc(torch.cat(views), causal=False) if views else None  # (B [+ 3S], w, d)
+
+        losses: dict[str, torch.Tensor] = {}
+        zero = items.new_zeros((), dtype=torch.float)
+        is_mask = masked == enc.mask_id  # (B, w)
+        if o.aap > 0:
+            if o.aap_form == "code":
+                keep = (items != 0) & ~is_mask
+                x = F_all[:B][keep]  # (n, d) encoder output at non-masked positions
+            else:
+                keep = items != 0
+                x = enc.M_I(items[keep])  # (n, d) e_i, the item embedding (Eq. 5)
+            losses["aap"] = self.attribute_bce(x, self.W_AAP, items[keep])
+        if o.mip > 0 or o.map > 0:
+            F_masked = F_all[:B][is_mask]  # (m, d) context of each masked item
+            target = items[is_mask]
+            if o.mip > 0:
+                x = self.W_MIP(F_masked)
+                s_pos = (x * enc.M_I(target)).sum(-1)
+                s_neg = (x * enc.M_I(batch["neg_items"][is_mask])).sum(-1)
+                losses["mip"] = self.pair_loss(s_pos, s_neg)
+            if o.map > 0:
+                losses["map"] = self.attribute_bce(F_masked, self.W_MAP, target)
+        if o.sp > 0:
+            if use_sp:
+                S = batch["sp_context"].size(0)
+                ctx, pos, neg = F_all[-3 * S :, -1].split(S)  # last-position outputs (S, d) each
+                x = self.W_SP(ctx)
+                losses["sp"] = self.pair_loss((x * pos).sum(-1), (x * neg).sum(-1))
+            else:
+                losses["sp"] = zero
+        losses = {k: v / B for k, v in losses.items()}
+        weights = {"aap": o.aap, "mip": o.mip, "map": o.map, "sp": o.sp}
+        losses["loss"] = sum((weights[k] * v for k, v in losses.items()), zero)
+        return losses

@@ -1,0 +1,72 @@
+"""Next-item model: the S3-Rec encoder in causal mode (SASRec, Kang & McAuley, ICDM 2018; S3-Rec §4.4).
+
+Prediction is the dot product of the last position's output F_t with the item embeddings M_I
+(Eq. 16). `--model sasrec` trains it from random initialisation; `--model s3rec` loads the
+pre-trained encoder and embeddings first. Losses (per target position t, target i+, negative i-):
+
+    bce              -log sigmoid(F_t . e_i+) - log(1 - sigmoid(F_t . e_i-))   authors' code, default
+    bpr              -log sigmoid(F_t . e_i+ - F_t . e_i-)                      the paper's Eq. 17
+    ce               softmax cross-entropy over all items
+    sampled-softmax  softmax over the target and N uniform negatives shared by the batch
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from s3rec.data.batching import trim_left_padding
+from s3rec.models.base import SequentialRecommender
+from s3rec.models.encoder import EncoderConfig, SequenceEncoder, init_weights
+
+FINETUNE_LOSSES = ("bce", "bpr", "ce", "sampled-softmax")
+
+
+class SASRec(SequentialRecommender):
+    """Causal self-attentive next-item recommender sharing S3-Rec's encoder."""
+
+    def __init__(self, n_items: int, encoder: EncoderConfig | None = None, loss: str = "bce"):
+        super().__init__()
+        if loss not in FINETUNE_LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(FINETUNE_LOSSES)}")
+        self.n_items, self.loss_name = n_items, loss
+        self.encoder = SequenceEncoder(n_items, encoder or EncoderConfig())
+        init_weights(self, self.encoder.cfg.init_std)
+
+    def item_table(self) -> torch.Tensor:
+        """(n_items + 1, d) embeddings of the rankable ids (the [mask] row is never a candidate)."""
+        return self.encoder.M_I.weight[: self.n_items + 1]
+
+    def final_state(self, histories: torch.Tensor) -> torch.Tensor:
+        """(B, d) F_t at the newest position of each left-padded history."""
+        (histories,) = trim_left_padding(histories)
+        return self.encoder(histories, causal=True)[:, -1]
+
+    def score_all(self, histories: torch.Tensor, users: torch.Tensor | None = None) -> torch.Tensor:
+        return self.final_state(histories) @ self.item_table().T  # (B, N + 1)
+
+    def score(self, histories: torch.Tensor, candidates: torch.Tensor, users: torch.Tensor | None = None) -> torch.Tensor:
+        F_t = self.final_state(histories)  # (B, d)
+        return (self.encoder.M_I(candidates) * F_t.unsqueeze(1)).sum(-1)  # (B, C)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean loss over target positions. batch: inputs, targets, negatives (B, w); sampled (N,)."""
+        F_all = self.encoder(batch["inputs"], causal=True)  # (B, w, d)
+        real = batch["targets"] != 0
+        F_t = F_all[real]  # (P, d)
+        pos = batch["targets"][real]
+        if self.loss_name in ("bce", "bpr"):
+            s_pos = (F_t * self.encoder.M_I(pos)).sum(-1)
+            s_neg = (F_t * self.encoder.M_I(batch["negatives"][real])).sum(-1)
+            if self.loss_name == "bce":
+                return -(F.logsigmoid(s_pos) + F.logsigmoid(-s_neg)).mean()
+            return -F.logsigmoid(s_pos - s_neg).mean()
+        if self.loss_name == "ce":
+            logits = F_t @ self.item_table().T  # (P, N + 1)
+            logits[:, 0] = -torch.inf
+            return F.cross_entropy(logits, pos)
+        negs = batch["sampled"]  # (N,) shared uniform negatives
+        s_pos = (F_t * self.encoder.M_I(pos)).sum(-1, keepdim=True)  # (P, 1)
+        s_neg = F_t @ self.encoder.M_I(negs).T  # (P, N)
+        s_neg = s_neg.masked_fill(negs.unsqueeze(0) == pos.unsqueeze(1), -torch.inf)  # a sampled target is no negative
+        return F.cross_entropy(torch.cat([s_pos, s_neg], 1), torch.zeros(len(pos), dtype=torch.long))

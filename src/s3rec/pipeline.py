@@ -1,0 +1,202 @@
+"""The run pipeline behind `s3rec run`: data -> split -> (pre-train) -> train -> evaluate -> run directory.
+
+A run directory holds config.json (resolved config, protocol, versions), metrics.json (the fixed
+shape below), summary.json, per_user.npz (per-user metric values for significance tests), the
+model checkpoint model.pt, id maps, and the training logs.
+
+metrics.json: {"dataset", "model", "test": {"full": {metric: value}, "sampled": {...}},
+               "valid": {same}, "seconds": {...}} — a protocol that was not run is absent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from s3rec.config import EvalConfig, RunConfig
+from s3rec.data.dataset import SequenceData
+from s3rec.data.loading import load_data
+from s3rec.data.splits import LeaveOneOut
+from s3rec.data.tables import save_id_maps
+from s3rec.errors import S3RecError
+from s3rec.evaluation.metrics import METRIC_NAMES
+from s3rec.evaluation.negatives import sample_eval_negatives
+from s3rec.evaluation.ranking import EvalResult, full_ranking, sampled_ranking
+from s3rec.io import atomic_path, write_json
+from s3rec.models.base import SequentialRecommender
+from s3rec.models.factory import build_model, load_pretrained
+from s3rec.training.checkpoint import environment, load_checkpoint, save_checkpoint
+from s3rec.training.finetune import finetune
+from s3rec.training.pretrain import pretrain
+
+
+def describe_protocol(ev: EvalConfig, data: SequenceData, max_len: int) -> str:
+    """The evaluation protocol in words, printed at the start of a run and saved with it."""
+    lines = [
+        f"protocol: leave-one-out on {data.name} ({data.n_users:,} users, {data.n_items:,} items); "
+        "test = last item (history items[:-1]), validation = second last (history items[:-2]), training = items[:-2]",
+        f"  model input: last {max_len} history items, left-padded",
+    ]
+    if "full" in ev.protocols():
+        excl = ("history items excluded (score -inf, also when the target repeats one: it can then not be hit)"
+                if ev.exclude_history else "history items kept as candidates")
+        lines.append(f"  full ranking: all {data.n_items:,} items; {excl}; ties count against the target")
+    if "sampled" in ev.protocols():
+        lines.append(f"  sampled ranking: target + {ev.n_negatives} negatives ({negative_source(ev, data)}); "
+                     "ties count against the target")
+    lines.append("  metrics: HR@1/5/10/20, NDCG@5/10/20, MRR (mean over users)")
+    return "\n".join(lines)
+
+
+def negative_source(ev: EvalConfig, data: SequenceData) -> str:
+    """Which negatives the sampled protocol uses."""
+    how = ev.negatives
+    if how == "auto":
+        how = "file" if data.fixed_negatives is not None else "uniform"
+    if how == "file":
+        if data.fixed_negatives is None:
+            raise S3RecError(f"--negatives file: {data.name} has no fixed negatives file (Name_sample.txt)")
+        return "file"
+    return f"{how}, never interacted, seed {ev.negative_seed}"
+
+
+def eval_negatives(split: LeaveOneOut, ev: EvalConfig) -> torch.Tensor | None:
+    """(U, K) negatives for the sampled protocol, or None when it is not run."""
+    if "sampled" not in ev.protocols():
+        return None
+    source = negative_source(ev, split.data)
+    if source == "file":
+        return torch.from_numpy(split.data.fixed_negatives[:, : ev.n_negatives])
+    return sample_eval_negatives(split, ev.n_negatives, ev.negatives if ev.negatives != "auto" else "uniform", ev.negative_seed)
+
+
+def evaluate(model: SequentialRecommender, split: LeaveOneOut, which: str, ev: EvalConfig, max_len: int,
+             negatives: torch.Tensor | None, progress: bool = False) -> dict[str, EvalResult]:
+    """Evaluate `model` on the `which` split under every protocol of `ev`."""
+    model.eval()
+    out = {}
+    if "full" in ev.protocols():
+        out["full"] = full_ranking(lambda u, h: model.score_all(h, u), split, which, max_len, ev.batch_size,
+                                   ev.exclude_history, progress)
+    if "sampled" in ev.protocols():
+        out["sampled"] = sampled_ranking(lambda u, h, c: model.score(h, c, u), split, which, max_len, negatives,
+                                         ev.batch_size, progress)
+    return out
+
+
+def default_run_dir(cfg: RunConfig, data_name: str) -> Path:
+    return Path("runs") / f"{data_name}-{cfg.model}-seed{cfg.seed}"
+
+
+def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, progress: bool = True, log=print,
+        echo=print) -> dict:
+    """Run a model end to end and write its run directory; returns the metrics.json content.
+
+    `log` receives per-epoch lines; `echo` the protocol at the start and the metrics table at the end.
+    """
+    t_start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    data = load_data(cfg.data, progress=progress)
+    split = LeaveOneOut.from_data(data)
+    negatives = eval_negatives(split, cfg.eval)
+    out = Path(out) if out is not None else default_run_dir(cfg, data.name)
+    out.mkdir(parents=True, exist_ok=True)
+    max_len = cfg.encoder.max_len
+    protocol = describe_protocol(cfg.eval, data, max_len)
+    echo(protocol)
+    config = {**cfg.to_dict(), "protocol": protocol, "environment": environment()}
+    write_json(out / "config.json", config)
+    save_id_maps(data, out / "id_maps")
+    seconds = {"load": time.perf_counter() - t_start}
+
+    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss)
+    if cfg.model == "s3rec":
+        init = cfg.init
+        if init is None:
+            t0 = time.perf_counter()
+            init = pretrain(split, cfg.pretrain, cfg.encoder, out / "pretrain", cfg.seed, resume=resume,
+                            progress=progress, run_config=config, log=log)
+            seconds["pretrain"] = time.perf_counter() - t0
+        load_pretrained(model, init, data)
+        log(f"fine-tuning from {init}")
+    data_info = {"name": data.name, "n_items": data.n_items, "n_attributes": data.n_attributes, "n_users": data.n_users}
+    summary: dict = {}
+    if model.trainable:
+        selection = "full" if "full" in cfg.eval.protocols() else "sampled"
+
+        def validate(m: SequentialRecommender) -> dict[str, float]:
+            return evaluate(m, split, "valid", dataclasses.replace(cfg.eval, protocol=selection), max_len, negatives)[selection].metrics
+
+        result = finetune(model, split, cfg.finetune, max_len, cfg.seed, validate, out, resume=resume,
+                          progress=progress, checkpoint_meta={"config": config, "data": data_info}, log=log)
+        seconds["train"], seconds["valid_during_training"] = result.seconds_train, result.seconds_valid
+        summary.update(best_epoch=result.best_epoch, best_valid=result.best_metric, selection=f"{selection} {cfg.finetune.metric}",
+                       epochs_run=len(result.history))
+
+    save_checkpoint(out / "model.pt", stage="model", config=config, data=data_info, model=model, model_name=cfg.model)
+    t0 = time.perf_counter()
+    results = {which: evaluate(model, split, which, cfg.eval, max_len, negatives, progress) for which in ("valid", "test")}
+    seconds["evaluate"] = time.perf_counter() - t0
+    seconds["total"] = time.perf_counter() - t_start
+    metrics = write_results(out, data.name, cfg.model, results, seconds)
+    write_json(out / "summary.json", {**summary, "run_dir": str(out)})
+    echo(format_metrics(metrics))
+    echo(f"run directory: {out}")
+    return metrics
+
+
+def write_results(out: Path, dataset: str, model: str, results: dict[str, dict[str, EvalResult]], seconds: dict) -> dict:
+    """metrics.json and per_user.npz."""
+    metrics = {"dataset": dataset, "model": model,
+               "test": {p: r.metrics for p, r in results["test"].items()},
+               "valid": {p: r.metrics for p, r in results["valid"].items()},
+               "seconds": {k: round(v, 3) for k, v in seconds.items()}}
+    arrays = {f"{which}/{p}/{name}": r.per_user[name].numpy() for which, res in results.items()
+              for p, r in res.items() for name in METRIC_NAMES}
+    with atomic_path(out / "per_user.npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def format_metrics(metrics: dict) -> str:
+    """A readable table of the test (and validation) metrics."""
+    rows = [(split, p, vals) for split in ("test", "valid") for p, vals in metrics[split].items()]
+    head = f"{'split':<6} {'protocol':<8} " + " ".join(f"{m:>8}" for m in METRIC_NAMES)
+    lines = [f"{metrics['model']} on {metrics['dataset']}", head]
+    lines += [f"{s:<6} {p:<8} " + " ".join(f"{v[m]:>8.4f}" for m in METRIC_NAMES) for s, p, v in rows]
+    return "\n".join(lines)
+
+
+def evaluate_run(run_dir: str | Path, progress: bool = True, log=print) -> dict:
+    """Re-evaluate a finished run from its saved model and config (no training)."""
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.is_file():
+        raise S3RecError(f"{cfg_path}: not found; is {run_dir} a run directory?")
+    try:
+        raw = json.loads(cfg_path.read_text())
+        cfg = RunConfig.from_dict({k: v for k, v in raw.items() if k not in ("protocol", "environment")})
+    except (json.JSONDecodeError, ValueError, TypeError) as e:
+        raise S3RecError(f"{cfg_path}: unreadable config ({e})") from None
+    ck = load_checkpoint(run_dir / "model.pt", stage="model")
+    data = load_data(cfg.data, progress=progress)
+    split = LeaveOneOut.from_data(data)
+    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss)
+    model.load_state_dict(ck["state_dict"])
+    negatives = eval_negatives(split, cfg.eval)
+    t0 = time.perf_counter()
+    results = {which: evaluate(model, split, which, cfg.eval, cfg.encoder.max_len, negatives, progress) for which in ("valid", "test")}
+    metrics = {"dataset": data.name, "model": cfg.model,
+               "test": {p: r.metrics for p, r in results["test"].items()},
+               "valid": {p: r.metrics for p, r in results["valid"].items()},
+               "seconds": {"evaluate": round(time.perf_counter() - t0, 3)}}
+    log(format_metrics(metrics))
+    return metrics

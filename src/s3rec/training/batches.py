@@ -1,0 +1,112 @@
+"""Batches for pre-training and fine-tuning, built with tensor operations from the training CSR.
+
+Pre-training samples are (start, end) index pairs into the flat training items: the faithful
+recipe makes every prefix of each user's last `max_len` training items a sample (authors' code);
+`random-prefix` draws one prefix per user per epoch. Batches are trimmed to their longest sample
+(left padding keeps each item's position id), and optionally bucketed by length so that little
+compute is spent on padding: samples are shuffled, sorted by length within pools of 64 batches,
+cut into batches, and the batches shuffled — each sample and its math are unchanged, only which
+samples share a batch differs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from s3rec.data.batching import InteractionIndex, left_pad, sample_unseen
+
+
+class TrainingSequences:
+    """The training part (items[:-2]) of every user as flat tensors plus a membership index."""
+
+    def __init__(self, offsets: np.ndarray, items: np.ndarray, n_items: int):
+        self.items = torch.from_numpy(items)
+        self.starts = torch.from_numpy(offsets[:-1])
+        self.ends = torch.from_numpy(offsets[1:])
+        self.n_items = n_items
+        self.seen = InteractionIndex(offsets, items, n_items)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.starts)
+
+    def prefix_samples(self, max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(user, start, end) of every prefix of each user's last max_len training items."""
+        first = torch.maximum(self.starts, self.ends - max_len)
+        n = self.ends - first
+        user = torch.repeat_interleave(torch.arange(self.n_users), n)
+        offset = torch.arange(int(n.sum())) - (torch.cumsum(n, 0) - n)[user]
+        return user, first[user], first[user] + offset + 1
+
+    def random_prefix_samples(self, max_len: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One random prefix per user (with at least one training item)."""
+        first = torch.maximum(self.starts, self.ends - max_len)
+        n = self.ends - first
+        user = torch.arange(self.n_users)[n > 0]
+        length = 1 + (torch.rand(len(user), generator=gen) * n[user]).long()
+        return user, first[user], first[user] + length
+
+
+def batch_order(lengths: torch.Tensor, batch_size: int, gen: torch.Generator, bucket: bool) -> list[torch.Tensor]:
+    """Sample indices grouped into batches: shuffled, optionally bucketed by length."""
+    perm = torch.randperm(len(lengths), generator=gen)
+    if bucket:
+        pool = batch_size * 64
+        chunk = torch.arange(len(perm)) // pool
+        key = chunk * (int(lengths.max()) + 1) + lengths[perm]
+        perm = perm[torch.argsort(key, stable=True)]
+    batches = list(perm.split(batch_size))
+    if bucket:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=gen)]
+    return batches
+
+
+def pretrain_batch(
+    seqs: TrainingSequences, user: torch.Tensor, start: torch.Tensor, end: torch.Tensor,
+    mask_ratio: float, gen: torch.Generator, with_sp: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Masked sequences, MIP negatives and SP views for samples items[start:end] of `user`."""
+    n = end - start  # (B,)
+    w = int(n.max())
+    items = left_pad(seqs.items, start, end, w)  # (B, w)
+    real = items != 0
+    mask_id = seqs.n_items + 1
+    # MIP/MAP: mask each item with probability mask_ratio, and always the last one (authors' code)
+    is_mask = (torch.rand(items.shape, generator=gen) < mask_ratio) & real
+    is_mask[:, -1] = True
+    masked = torch.where(is_mask, mask_id, items)
+    neg_items = torch.where(is_mask, sample_unseen(user, items.shape, seqs.n_items, seqs.seen, gen), 0)
+    batch = {"items": items, "masked": masked, "neg_items": neg_items}
+
+    # SP: mask a contiguous segment of length 1..n//2 of each sample with n >= 2
+    sel = torch.nonzero(n >= 2).squeeze(1) if with_sp else torch.zeros(0, dtype=torch.long)
+    ns = n[sel]
+    seg_len = 1 + (torch.rand(len(sel), generator=gen) * (ns // 2)).long()
+    seg_start = (torch.rand(len(sel), generator=gen) * (ns - seg_len + 1)).long()
+    neg_start = (torch.rand(len(sel), generator=gen) * (len(seqs.items) - seg_len + 1)).long()
+    k = torch.arange(w).unsqueeze(0) - (w - ns).unsqueeze(1)  # (S, w) index of the item within its sample
+    in_seg = (k >= seg_start.unsqueeze(1)) & (k < (seg_start + seg_len).unsqueeze(1))
+    x, r = items[sel], real[sel]
+    outside = torch.where(r, mask_id, 0)  # the segment views show only the segment, [mask] elsewhere
+    neg_idx = (neg_start.unsqueeze(1) + k - seg_start.unsqueeze(1)).clamp(0, len(seqs.items) - 1)
+    batch["sp_context"] = torch.where(in_seg, mask_id, x)
+    batch["sp_pos"] = torch.where(in_seg, x, outside)
+    batch["sp_neg"] = torch.where(in_seg, seqs.items[neg_idx], outside)
+    return batch
+
+
+def finetune_batch(
+    seqs: TrainingSequences, users: torch.Tensor, max_len: int, gen: torch.Generator,
+    n_sampled: int = 0,
+) -> dict[str, torch.Tensor]:
+    """Inputs items[:-3] and next-item targets items[1:-2] (last max_len), one negative per target."""
+    inputs = left_pad(seqs.items, seqs.starts[users], seqs.ends[users] - 1, max_len)
+    targets = left_pad(seqs.items, seqs.starts[users] + 1, seqs.ends[users], max_len)
+    w = max(int((targets != 0).sum(1).max()), 1)
+    inputs, targets = inputs[:, -w:], targets[:, -w:]
+    negatives = torch.where(targets != 0, sample_unseen(users, targets.shape, seqs.n_items, seqs.seen, gen), 0)
+    batch = {"inputs": inputs, "targets": targets, "negatives": negatives}
+    if n_sampled:
+        batch["sampled"] = torch.randint(1, seqs.n_items + 1, (n_sampled,), generator=gen)
+    return batch

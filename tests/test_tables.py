@@ -1,0 +1,197 @@
+"""Tests for the generic interaction-table loader (s3rec.data.tables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from s3rec.data.dataset import SequenceData
+from s3rec.data.tables import load_id_maps, load_table, save_id_maps
+from s3rec.errors import DataError
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def sequences(data: SequenceData) -> dict[str, list[str]]:
+    """Raw user id -> raw item ids, oldest first."""
+    return {data.user_ids[u]: [data.item_ids[i] for i in data.sequence(u)] for u in range(data.n_users)}
+
+
+def assert_same(a: SequenceData, b: SequenceData) -> None:
+    for field in ("offsets", "items", "attr_offsets", "attr_values", "user_ids", "item_ids", "attribute_names"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+    assert (a.n_items, a.n_attributes, a.name) == (b.n_items, b.n_attributes, b.name)
+
+
+def test_orders_by_timestamp_within_user_with_stable_ties(tmp_path):
+    path = write(tmp_path / "log.csv", "user_id,item_id,timestamp\nb,x,5\na,p,30\na,q,10\nb,y,5\na,r,10\nb,z,1\na,s,20\n")
+    data = load_table(path, min_count=1)
+    assert list(data.user_ids) == ["b", "a"]  # order of first appearance in the file
+    assert sequences(data) == {"b": ["z", "x", "y"], "a": ["q", "r", "s", "p"]}
+    assert list(data.item_ids) == [None, "z", "x", "y", "q", "r", "s", "p"]
+    assert data.items.tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert data.name == "log" and data.source == str(path)
+
+
+def test_without_time_column_file_order_is_time_order(tmp_path):
+    path = write(tmp_path / "log.csv", "u,i\n1,c\n2,a\n1,b\n2,b\n1,a\n2,c\n")
+    data = load_table(path, user_col="u", item_col="i", time_col=None, min_count=1, name="toy")
+    assert sequences(data) == {"1": ["c", "b", "a"], "2": ["a", "b", "c"]}
+    assert data.name == "toy"
+
+
+def test_iso_dates_are_parsed_as_utc(tmp_path):
+    text = "user_id,item_id,timestamp\nu,a,2020-01-02\nu,b,2020-01-01T23:00:00-02:00\nu,c,2020-01-01T12:00:00Z\n"
+    data = load_table(write(tmp_path / "log.csv", text), min_count=1)
+    assert sequences(data) == {"u": ["c", "a", "b"]}  # b is 2020-01-02T01:00Z
+
+
+def test_k_core_is_iterated_to_a_fixed_point(tmp_path):
+    # One pass only drops (u4, v); then u4 falls to 2, then w falls to 2, then u5 and u6 fall to 2.
+    rows = [("u5", "w"), ("u1", "x"), ("u4", "x"), ("u2", "y"), ("u3", "z"), ("u4", "w"), ("u6", "w"), ("u1", "y"),
+            ("u4", "v"), ("u5", "y"), ("u2", "x"), ("u3", "x"), ("u1", "z"), ("u6", "x"), ("u2", "z"), ("u5", "z"),
+            ("u3", "y"), ("u6", "y")]
+    text = "user_id,item_id\n" + "".join(f"{u},{i}\n" for u, i in rows)
+    data = load_table(write(tmp_path / "log.csv", text), time_col=None, min_count=3)
+    assert list(data.user_ids) == ["u1", "u2", "u3"]
+    assert sequences(data) == {"u1": ["x", "y", "z"], "u2": ["y", "x", "z"], "u3": ["z", "x", "y"]}
+    assert list(data.item_ids) == [None, "x", "y", "z"]
+    assert data.n_items == 3 and data.offsets.tolist() == [0, 3, 6, 9]
+
+
+def test_min_count_zero_or_one_disables_filtering_and_repeats_are_kept(tmp_path):
+    path = write(tmp_path / "log.csv", "user_id,item_id,timestamp\n1,a,1\n1,a,2\n1,b,3\n")
+    for k in (0, 1):
+        data = load_table(path, min_count=k)
+        assert sequences(data) == {"1": ["a", "a", "b"]}
+
+
+def test_ids_are_contiguous_and_raw_maps_are_kept(tmp_path):
+    path = write(tmp_path / "log.csv", "user_id,item_id,timestamp\n42,900,3\n7,12,1\n42,12,2\n7,900,2\n42,5,1\n7,5,3\n")
+    data = load_table(path, min_count=1)
+    assert list(data.user_ids) == ["42", "7"]
+    assert list(data.item_ids) == [None, "5", "12", "900"]
+    assert data.items.tolist() == [1, 2, 3, 2, 3, 1]
+    assert data.items.dtype == np.int64 and data.offsets.dtype == np.int64
+    assert data.n_attributes == 0 and data.attr_values.size == 0
+    assert data.attr_offsets.tolist() == [0, 0, 0, 0]
+
+
+def test_attributes_merge_columns_with_prefixes_and_split_values(tmp_path):
+    log = write(tmp_path / "log.csv", "user_id,item_id,timestamp\nu,i1,1\nu,i2,2\nu,i3,3\nu,i4,4\n")
+    meta = write(
+        tmp_path / "items.csv",
+        "asin,categories,brand\n"
+        "zz,Unused|Other,Ghost\n"  # not an interacted item: ignored, adds no attribute
+        "i2,Lipstick| a ,Acme\n"
+        "i1,a|b|a,\n"  # a repeated value counts once
+        "i4,,a\n",  # i3 is missing from the item table
+    )
+    data = load_table(log, item_table=meta, item_table_item_col="asin", attribute_cols=("categories", "brand"), min_count=1)
+    assert list(data.attribute_names) == [None, "categories=a", "categories=b", "categories=Lipstick", "brand=Acme", "brand=a"]
+    assert data.n_attributes == 5
+    assert data.attr_offsets.tolist() == [0, 2, 5, 5, 6]
+    assert [data.attributes_of(i).tolist() for i in range(1, 5)] == [[1, 2], [3, 1, 4], [], [5]]
+    assert data.item_attribute_counts().tolist() == [0, 2, 3, 0, 1]
+
+
+def test_csv_tsv_txt_and_parquet_give_identical_data(tmp_path):
+    rng = np.random.default_rng(0)
+    log = pd.DataFrame({
+        "user_id": rng.integers(100, 106, 120), "item_id": rng.choice(["a", "b", "c", "d", "e", "f"], 120),
+        "timestamp": rng.integers(0, 50, 120),
+    })
+    meta = pd.DataFrame({"item_id": ["a", "c", "d", "f"], "categories": ["x|y", "y", None, "z|x"]})
+    meta.to_csv(tmp_path / "meta.csv", index=False)
+    meta.to_parquet(tmp_path / "meta.parquet", index=False)
+    log.to_csv(tmp_path / "log.csv", index=False)
+    log.to_csv(tmp_path / "log.tsv", sep="\t", index=False)
+    log.to_csv(tmp_path / "log.txt", sep="\t", index=False)
+    log.to_parquet(tmp_path / "log.parquet", index=False)
+    log.to_parquet(tmp_path / "log.pq", index=False)
+    ref = load_table(tmp_path / "log.csv", item_table=tmp_path / "meta.csv", min_count=3)
+    assert ref.n_users > 0 and ref.n_attributes == 3
+    for other in ("log.tsv", "log.txt", "log.parquet", "log.pq"):
+        assert_same(ref, load_table(tmp_path / other, item_table=tmp_path / "meta.parquet", min_count=3))
+
+
+def test_save_and_load_id_maps_round_trip(tmp_path):
+    log = write(tmp_path / "log.csv", "user_id,item_id,timestamp\nNA,i1,1\nNA,i2,2\nNA,i1,3\n")
+    meta = write(tmp_path / "items.csv", "item_id,categories\ni1,x|y\n")
+    data = load_table(log, item_table=meta, min_count=1)
+    save_id_maps(data, tmp_path / "maps")
+    maps = load_id_maps(tmp_path / "maps")
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == ["attributes.csv", "items.csv", "users.csv"]
+    assert maps["users"].to_dict("list") == {"row": [0], "raw_id": ["NA"]}
+    assert maps["items"].to_dict("list") == {"item": [1, 2], "raw_id": ["i1", "i2"]}
+    assert maps["attributes"].to_dict("list") == {"attribute": [1, 2], "raw_name": ["categories=x", "categories=y"]}
+
+
+def test_id_maps_without_attributes(tmp_path):
+    data = load_table(write(tmp_path / "log.csv", "user_id,item_id\nu,a\nu,b\nu,c\n"), time_col=None, min_count=1)
+    save_id_maps(data, tmp_path)
+    assert load_id_maps(tmp_path)["attributes"].empty
+
+
+TABLE = "user_id,item_id,timestamp\n"
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "line", "fragment"),
+    [
+        ("log.json", TABLE + "u,a,1\n", None, "unknown table format"),
+        ("log.txt", "user_id item_id\nu a\n", None, "tab-separated"),
+        ("log.csv", "", None, "empty"),
+        ("log.csv", TABLE, None, "no rows"),
+        ("log.csv", "user,item_id\nu,a\n", None, "'user_id', 'timestamp'; found 'user', 'item_id'"),
+        ("log.csv", TABLE + "u,a,1\n,b,2\n", 3, "missing value in column 'user_id'"),
+        ("log.tsv", TABLE.replace(",", "\t") + "u\ta\t1\n\nu\t \t2\n", 4, "missing value in column 'item_id'"),
+        ("log.csv", TABLE + "u,a,1\nu,b,2\nu,c,soon\n", 4, "cannot parse timestamp 'soon'"),
+        ("log.csv", TABLE + "u,a,2020-01-01\nu,b,\n", 3, "missing timestamp"),
+        ("log.csv", TABLE + "u,a,1\nu,b,2,3\n", 3, "cannot parse CSV"),
+        ("log.csv", b"user_id,item_id,timestamp\nu,\xff,1\n", None, "cannot parse CSV"),
+        ("log.parquet", b"not parquet at all", None, "cannot read Parquet"),
+        ("log.csv", TABLE + "u,a,1\nu,b,2\nu,c,3\n", None, "no interactions left after 5-core filtering"),
+    ],
+)
+def test_bad_input_raises_one_line_data_error(tmp_path, file, content, line, fragment):
+    path = tmp_path / file
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(DataError) as info:
+        load_table(path)
+    message = str(info.value)
+    assert "\n" not in message and fragment in message
+    assert message.startswith(f"{path}:{line}: " if line else f"{path}: ")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match=r"nope\.csv: file not found$"):
+        load_table(tmp_path / "nope.csv")
+
+
+def test_users_too_short_for_leave_one_out(tmp_path):
+    path = write(tmp_path / "log.csv", TABLE + "u,a,1\nu,b,2\nu,c,3\nv,a,1\nw,b,1\nw,c,2\n")
+    with pytest.raises(DataError, match=r"log\.csv: 2 users have fewer than 3 .*--min-count"):
+        load_table(path, min_count=1)
+
+
+def test_parquet_row_errors_name_the_row(tmp_path):
+    path = tmp_path / "log.parquet"
+    pd.DataFrame({"user_id": ["u", None], "item_id": ["a", "b"], "timestamp": [1, 2]}).to_parquet(path)
+    with pytest.raises(DataError, match=r"log\.parquet: row 2: missing value in column 'user_id'"):
+        load_table(path)
+
+
+def test_item_table_errors_name_the_item_table(tmp_path):
+    log = write(tmp_path / "log.csv", TABLE + "u,a,1\nu,b,2\nu,c,3\n")
+    meta = write(tmp_path / "meta.csv", "item_id,brand\na,x\n")
+    with pytest.raises(DataError, match=r"meta\.csv: missing column\(s\) 'categories'; found 'item_id', 'brand'"):
+        load_table(log, item_table=meta, min_count=1)
+    with pytest.raises(DataError, match=r"meta\.csv:3: missing value in column 'item_id'"):
+        load_table(log, item_table=write(tmp_path / "meta.csv", "item_id,brand\na,x\n,y\n"), attribute_cols="brand", min_count=1)
