@@ -76,7 +76,7 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
             losses["loss"].backward()
             opt.step()
             for k, v in losses.items():
-                totals[k] = totals.get(k, 0.0) + float(v) * len(idx)
+                totals[k] = totals.get(k, 0.0) + float(v.detach()) * len(idx)
         seconds = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "seconds": round(seconds, 3), "samples": len(user),
                   **{k: v / len(user) for k, v in totals.items()}}

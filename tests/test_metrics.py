@@ -1,0 +1,116 @@
+"""Metric values and the ranking protocol, checked against hand-computed numbers."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from s3rec.data.dataset import SequenceData, csr_from_lists
+from s3rec.data.splits import LeaveOneOut
+from s3rec.evaluation.metrics import per_user_metrics, summarise, target_rank
+from s3rec.evaluation.negatives import sample_eval_negatives
+from s3rec.evaluation.ranking import full_ranking, sampled_ranking
+
+
+def make_data(seqs, n_items):
+    offsets, items = csr_from_lists(seqs)
+    ids = np.arange(n_items + 1, dtype=object)
+    ids[0] = None
+    return SequenceData("toy", offsets, items, n_items, np.zeros(n_items + 1, np.int64), np.zeros(0, np.int64), 0,
+                        np.arange(len(seqs)), ids)
+
+
+def test_rank_counts_ties_against_target():
+    scores = torch.tensor([[0.5, 0.9, 0.5, 0.1], [1.0, 1.0, 1.0, 1.0], [3.0, 2.0, 1.0, 0.0]])
+    # row 0: target col 0 (0.5): col 1 is higher, col 2 ties -> rank 2
+    # row 1: all equal -> every other candidate ties -> rank 3
+    # row 2: target col 0 is the strict best -> rank 0
+    ranks = target_rank(scores, torch.tensor([0, 2, 0]))
+    assert ranks.tolist() == [2, 3, 0]
+
+
+def test_metrics_by_hand():
+    m = per_user_metrics(torch.tensor([0, 2, 9, 10, 25]))
+    assert m["HR@1"].tolist() == [1, 0, 0, 0, 0]
+    assert m["HR@5"].tolist() == [1, 1, 0, 0, 0]
+    assert m["HR@10"].tolist() == [1, 1, 1, 0, 0]
+    assert m["HR@20"].tolist() == [1, 1, 1, 1, 0]
+    assert m["NDCG@5"].tolist() == pytest.approx([1.0, 1 / math.log2(4), 0, 0, 0])
+    assert m["NDCG@10"].tolist() == pytest.approx([1.0, 0.5, 1 / math.log2(11), 0, 0])
+    assert m["NDCG@20"].tolist() == pytest.approx([1.0, 0.5, 1 / math.log2(11), 1 / math.log2(12), 0])
+    assert m["MRR"].tolist() == pytest.approx([1, 1 / 3, 1 / 10, 1 / 11, 1 / 26])
+    assert summarise(m)["HR@10"] == pytest.approx(0.6)
+
+
+def test_constant_scores_never_hit():
+    data = make_data([[1, 2, 3, 4], [5, 6, 7, 8]], n_items=50)
+    split = LeaveOneOut.from_data(data)
+    res = full_ranking(lambda u, h: torch.ones(len(u), 51), split, "test", max_len=5)
+    assert res.ranks.tolist() == [46, 46]  # 50 items - 3 history - the target tie with the target
+    assert res.metrics["HR@20"] == 0.0 and res.metrics["NDCG@20"] == 0.0
+
+
+def test_full_ranking_excludes_history_and_padding():
+    # user 0: 1 2 3 4 5 -> valid target 4 (history 1,2,3), test target 5 (history 1,2,3,4)
+    data = make_data([[1, 2, 3, 4, 5]], n_items=8)
+    split = LeaveOneOut.from_data(data)
+    # scores by item id: 0 (padding) highest, then history items, then target 5, then the rest
+    s = torch.tensor([[100.0, 90, 80, 70, 60, 50, 1, 2, 3]])
+    res = full_ranking(lambda u, h: s.clone(), split, "test", max_len=3)
+    assert res.ranks.tolist() == [0]  # padding and history 1..4 never compete
+    kept = full_ranking(lambda u, h: s.clone(), split, "test", max_len=3, exclude_history=False)
+    assert kept.ranks.tolist() == [4]  # history items 1..4 now rank above the target; padding still not
+    valid = full_ranking(lambda u, h: s.clone(), split, "valid", max_len=3)
+    assert valid.ranks.tolist() == [0]  # target 4; history 1..3 removed, item 5 (the future) scores lower
+
+
+def test_history_exclusion_uses_whole_history_beyond_max_len():
+    data = make_data([[1, 2, 3, 4, 5, 6]], n_items=10)
+    split = LeaveOneOut.from_data(data)
+    s = torch.zeros(1, 11)
+    s[0, 1] = 10.0  # item 1 is outside a max_len=2 window but still history
+    s[0, 6] = 5.0  # the test target
+    res = full_ranking(lambda u, h: s.clone(), split, "test", max_len=2)
+    assert res.ranks.tolist() == [0]
+
+
+def test_repeated_target_can_never_be_hit():
+    data = make_data([[1, 2, 3, 2]], n_items=10)  # test target 2 already in the history
+    split = LeaveOneOut.from_data(data)
+    s = torch.arange(11, dtype=torch.float).flip(0).unsqueeze(0)  # item 2 would rank high
+    res = full_ranking(lambda u, h: s.clone(), split, "test", max_len=5)
+    assert res.per_user["HR@20"].item() == 0.0 and res.per_user["MRR"].item() == 0.0
+    assert full_ranking(lambda u, h: s.clone(), split, "test", max_len=5, exclude_history=False).ranks.item() == 1  # only item 1 scores higher
+
+
+def test_sampled_ranking_with_ties():
+    data = make_data([[1, 2, 3, 4], [5, 6, 7, 8]], n_items=12)
+    split = LeaveOneOut.from_data(data)
+    negatives = torch.tensor([[9, 10, 11], [9, 10, 11]])
+
+    def score(users, hist, cands):
+        table = torch.zeros(13)
+        table[4], table[9], table[10], table[11] = 1.0, 2.0, 1.0, 0.0  # user 0: one higher, one tie -> rank 2
+        table[8] = 5.0  # user 1's target is best -> rank 0
+        return table[cands]
+
+    res = sampled_ranking(score, split, "test", 5, negatives)
+    assert res.ranks.tolist() == [2, 0]
+    assert res.metrics["MRR"] == pytest.approx((1 / 3 + 1) / 2)
+
+
+@pytest.mark.parametrize("how", ["uniform", "popularity"])
+def test_sampled_negatives_never_in_history_distinct_and_seeded(how):
+    rng = np.random.default_rng(0)
+    seqs = [rng.choice(np.arange(1, 151), size=rng.integers(5, 30), replace=False).tolist() for _ in range(200)]
+    split = LeaveOneOut.from_data(make_data(seqs, n_items=150))
+    negs = sample_eval_negatives(split, k=99, how=how, seed=3)
+    assert negs.shape == (200, 99)
+    assert int(negs.min()) >= 1 and int(negs.max()) <= 150
+    for u, seq in enumerate(seqs):
+        row = negs[u].tolist()
+        assert len(set(row)) == 99
+        assert not set(row) & set(seq)
+    assert torch.equal(negs, sample_eval_negatives(split, k=99, how=how, seed=3))
+    assert not torch.equal(negs, sample_eval_negatives(split, k=99, how=how, seed=4))
