@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from tqdm.auto import tqdm
 
+from s3rec.data.batching import gather_ranges
 from s3rec.data.splits import LeaveOneOut
 from s3rec.evaluation.metrics import per_user_metrics, summarise, target_rank
 
@@ -40,15 +42,13 @@ def full_ranking(
     offsets, hist_items = split.history_index(which)
     targets = split.target(which)
     ranks = torch.empty(split.n_users, dtype=torch.long)
-    for lo in _batches(split.n_users, batch_size, progress, f"full ranking ({which})"):
-        users = torch.arange(lo, min(lo + batch_size, split.n_users))
+    for users in _batches(split, which, batch_size, progress, f"full ranking ({which})"):
         with torch.no_grad():
             scores = score_all(users, split.histories(which, max_len, users)).float()  # (B, N + 1)
         scores[:, 0] = -torch.inf
         if exclude_history:
-            a, b = int(offsets[users[0]]), int(offsets[users[-1] + 1])
-            rows = torch.repeat_interleave(torch.arange(len(users)), offsets[users + 1] - offsets[users])
-            scores[rows, hist_items[a:b]] = -torch.inf
+            seen, rows = gather_ranges(hist_items, offsets[users], offsets[users + 1] - offsets[users])
+            scores[rows, seen] = -torch.inf
         ranks[users] = target_rank(scores, targets[users])
     per_user = per_user_metrics(ranks)
     return EvalResult(summarise(per_user), per_user, ranks)
@@ -61,8 +61,7 @@ def sampled_ranking(
     """Rank each user's `which` target against its row of `negatives` (U, K)."""
     targets = split.target(which)
     ranks = torch.empty(split.n_users, dtype=torch.long)
-    for lo in _batches(split.n_users, batch_size, progress, f"sampled ranking ({which})"):
-        users = torch.arange(lo, min(lo + batch_size, split.n_users))
+    for users in _batches(split, which, batch_size, progress, f"sampled ranking ({which})"):
         candidates = torch.cat([targets[users].unsqueeze(1), negatives[users]], dim=1)  # (B, 1 + K)
         with torch.no_grad():
             scores = score(users, split.histories(which, max_len, users), candidates).float()
@@ -71,7 +70,8 @@ def sampled_ranking(
     return EvalResult(summarise(per_user), per_user, ranks)
 
 
-def _batches(n: int, batch_size: int, progress: bool, desc: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(range(0, n, batch_size), desc=desc, disable=not progress, leave=False)
+def _batches(split: LeaveOneOut, which: str, batch_size: int, progress: bool, desc: str):
+    """User batches in order of history length, so that each batch trims to little padding."""
+    lengths = split.history_end(which) - split.starts
+    order = torch.argsort(lengths, stable=True)
+    return tqdm(order.split(batch_size), desc=desc, disable=not progress, leave=False)

@@ -97,6 +97,33 @@ class S3RecPretrainer(nn.Module):
             return -F.logsigmoid(torch.sigmoid(s_pos) - torch.sigmoid(s_neg)).sum()
         return -F.logsigmoid(s_pos - s_neg).sum()
 
+    @torch.no_grad()
+    def accuracies(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """How often each objective ranks its positive first (for monitoring; chance is far below 1).
+
+        AAP/MAP: the top-scored attribute is one of the item's; MIP/SP: s+ > s-.
+        """
+        enc = self.encoder
+        items, masked = batch["items"], batch["masked"]
+        B, S = items.size(0), batch["sp_context"].size(0)
+        F_all = enc(torch.cat([masked, batch["sp_context"], batch["sp_pos"], batch["sp_neg"]]), causal=False)
+        is_mask = masked == enc.mask_id
+        keep = (items != 0) & ~is_mask
+
+        def top_attr_hit(x: torch.Tensor, W: nn.Linear, its: torch.Tensor) -> float:
+            top = (W(x) @ self.M_A.weight[1:].T).argmax(1)
+            return float(self.attribute_targets(its)[torch.arange(len(its)), top].mean())
+
+        x = self.W_MIP(F_all[:B][is_mask])
+        s_pos = (x * enc.M_I(items[is_mask])).sum(-1)
+        s_neg = (x * enc.M_I(batch["neg_items"][is_mask])).sum(-1)
+        ctx, pos, neg = F_all[B:, -1].split(S)
+        y = self.W_SP(ctx)
+        return {"aap": top_attr_hit(F_all[:B][keep], self.W_AAP, items[keep]),
+                "mip": float((s_pos > s_neg).float().mean()),
+                "map": top_attr_hit(F_all[:B][is_mask], self.W_MAP, items[is_mask]),
+                "sp": float(((y * pos).sum(-1) > (y * neg).sum(-1)).float().mean())}
+
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Weighted objectives of a pre-training batch (see training/pretrain_batches.py).
 

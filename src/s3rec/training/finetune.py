@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from s3rec.data.splits import LeaveOneOut
 from s3rec.io import append_jsonl
 from s3rec.models.base import SequentialRecommender
-from s3rec.training.batches import TrainingSequences, finetune_batch
+from s3rec.training.batches import TrainingSequences, batch_order, finetune_batch
 from s3rec.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
 
@@ -30,6 +30,7 @@ class FinetuneConfig:
     n_negatives: int = 256  # for sampled-softmax
     patience: int = 10
     metric: str = "NDCG@10"
+    bucket: bool = True  # group users of similar length into batches (less padding; same per-user math)
 
 
 @dataclass
@@ -61,6 +62,8 @@ def finetune(
     best = {"epoch": 0, "metric": -1.0, "state": copy.deepcopy(model.state_dict()), "bad": 0}
     history: list[dict] = []
     start_epoch, t_train, t_valid = 0, 0.0, 0.0
+    if not (resume and state_path.exists()):
+        (out_dir / "finetune_log.jsonl").unlink(missing_ok=True)  # a fresh run starts a fresh log
     if resume and state_path.exists():
         ck = load_checkpoint(state_path, stage="finetune")
         model.load_state_dict(ck["state_dict"])
@@ -76,8 +79,8 @@ def finetune(
         t0 = time.perf_counter()
         model.train()
         total, n_batches = 0.0, 0
-        for users in tqdm(torch.randperm(split.n_users, generator=gen).split(cfg.batch_size),
-                          desc=f"fine-tune {epoch + 1}", disable=not progress, leave=False):
+        batches = batch_order(seqs.ends - seqs.starts, cfg.batch_size, gen, cfg.bucket)
+        for users in tqdm(batches, desc=f"fine-tune {epoch + 1}", disable=not progress, leave=False):
             loss = model.loss(finetune_batch(seqs, users, max_len, gen, n_sampled))
             opt.zero_grad(set_to_none=True)
             loss.backward()

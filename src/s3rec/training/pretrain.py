@@ -51,6 +51,8 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
     config = run_config or {"pretrain": asdict(cfg), "encoder": asdict(enc_cfg), "seed": seed}
     last = out_dir / "last.pt"
     start_epoch = 0
+    if not (resume and last.exists()):
+        (out_dir / "pretrain_log.jsonl").unlink(missing_ok=True)  # a fresh run starts a fresh log
     if resume and last.exists():
         ck = load_checkpoint(last, stage="pretrain")
         model.load_state_dict(ck["state_dict"])
