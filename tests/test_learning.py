@@ -30,7 +30,7 @@ def split():
 @pytest.fixture(scope="module")
 def pretrained(split, tmp_path_factory):
     out = tmp_path_factory.mktemp("pretrain")
-    return pretrain(split, PretrainConfig(epochs=6, batch_size=100, save_every=3), ENC, out, seed=0,
+    return pretrain(split, PretrainConfig(epochs=8, batch_size=64, lr=5e-3, save_every=8), ENC, out, seed=0,
                     progress=False, log=lambda *a: None)
 
 

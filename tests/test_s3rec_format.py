@@ -191,8 +191,6 @@ def test_duplicate_user_reports_the_second_occurrence(tmp_path):
     check_error(e, path, 4, "user 2", "twice")
 
 
-@pytest.mark.xfail(reason="s3rec_format.load_s3rec_format numbers a duplicate user's line by its row among the "
-                          "non-blank lines, so blank lines before it make the reported line wrong", strict=True)
 def test_duplicate_user_line_counts_blank_lines(tmp_path):
     path = write(tmp_path / "dupblank.txt", "1 1 2 3\n\n2 2 3 4\n1 3 4 5\n")
     with pytest.raises(DataError) as e:
@@ -200,8 +198,6 @@ def test_duplicate_user_line_counts_blank_lines(tmp_path):
     check_error(e, path, 4, "user 1")
 
 
-@pytest.mark.xfail(reason="s3rec_format._read_id_lines: a token like '--3' passes the `lstrip('-').isdigit()` "
-                          "search but not int(), so next() raises StopIteration instead of a DataError", strict=True)
 def test_double_minus_token_is_a_data_error(tmp_path):
     path = write(tmp_path / "minus.txt", "1 1 2 3\n2 2 --3 4\n")
     with pytest.raises(DataError) as e:
@@ -330,8 +326,6 @@ def test_empty_sample_file(tiny, tmp_path):
     check_error(e, path, None, "empty")
 
 
-@pytest.mark.xfail(reason="s3rec_format._read_fixed_negatives numbers sample lines by their row among the "
-                          "non-blank lines, so a blank line shifts the reported line", strict=True)
 def test_sample_file_line_counts_blank_lines(tiny, tmp_path):
     txt, attrs, _ = tiny
     path = write(tmp_path / "blank_sample.txt", "1 4 7\n\n2 1 3\n5 2 6\n")

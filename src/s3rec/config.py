@@ -78,7 +78,9 @@ def set_path(cfg: Any, dotted: str, value: Any) -> None:
     *parents, last = dotted.split(".")
     obj = cfg
     for p in parents:
+        if not dataclasses.is_dataclass(obj) or not hasattr(obj, p):
+            raise ValueError(f"unknown option {dotted}")
         obj = getattr(obj, p)
-    if not hasattr(obj, last):
+    if not dataclasses.is_dataclass(obj) or not hasattr(obj, last):
         raise ValueError(f"unknown option {dotted}")
     setattr(obj, last, value)

@@ -105,6 +105,9 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     data = load_data(cfg.data, progress=progress)
     split = LeaveOneOut.from_data(data)
     negatives = eval_negatives(split, cfg.eval)
+    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss)
+    if cfg.model == "s3rec" and cfg.init is not None:
+        load_pretrained(model, cfg.init, data)  # a bad checkpoint fails before anything is written
     out = Path(out) if out is not None else default_run_dir(cfg, data.name)
     out.mkdir(parents=True, exist_ok=True)
     max_len = cfg.encoder.max_len
@@ -115,7 +118,6 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     save_id_maps(data, out / "id_maps")
     seconds = {"load": time.perf_counter() - t_start}
 
-    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss)
     if cfg.model == "s3rec":
         init = cfg.init
         if init is None:
@@ -123,7 +125,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
             init = pretrain(split, cfg.pretrain, cfg.encoder, out / "pretrain", cfg.seed, resume=resume,
                             progress=progress, run_config=config, log=log)
             seconds["pretrain"] = time.perf_counter() - t0
-        load_pretrained(model, init, data)
+            load_pretrained(model, init, data)
         log(f"fine-tuning from {init}")
     data_info = {"name": data.name, "n_items": data.n_items, "n_attributes": data.n_attributes, "n_users": data.n_users}
     summary: dict = {}

@@ -11,12 +11,13 @@ from s3rec.data.dataset import SequenceData, csr_from_lists
 from s3rec.errors import DataError
 
 
-def _read_id_lines(path: Path, min_len: int, what: str) -> tuple[list[int], list[list[int]]]:
-    """Parse `id v v v ...` lines into (ids, value lists); errors name the file and line."""
+def _read_id_lines(path: Path, min_len: int, what: str) -> tuple[list[int], list[list[int]], list[int]]:
+    """Parse `id v v v ...` lines into (ids, value lists, line numbers); errors name the file and line."""
     if not path.is_file():
         raise DataError("file not found", path)
     heads: list[int] = []
     rows: list[list[int]] = []
+    linenos: list[int] = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
             parts = line.split()
@@ -25,17 +26,26 @@ def _read_id_lines(path: Path, min_len: int, what: str) -> tuple[list[int], list
             try:
                 values = [int(p) for p in parts]
             except ValueError:
-                bad = next(p for p in parts if not p.lstrip("-").isdigit())
-                raise DataError(f"non-integer id {bad!r}", path, lineno) from None
+                raise DataError(f"non-integer id {_first_non_integer(parts)!r}", path, lineno) from None
             if min(values) < 1:
                 raise DataError(f"ids must be positive integers, got {min(values)}", path, lineno)
             if len(values) - 1 < min_len:
                 raise DataError(f"{what} has {len(values) - 1} items, needs at least {min_len}", path, lineno)
             heads.append(values[0])
             rows.append(values[1:])
+            linenos.append(lineno)
     if not rows:
         raise DataError("empty file", path)
-    return heads, rows
+    return heads, rows, linenos
+
+
+def _first_non_integer(parts: list[str]) -> str:
+    for p in parts:
+        try:
+            int(p)
+        except ValueError:
+            return p
+    return parts[0]
 
 
 def read_attributes(path: Path, n_items: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -74,14 +84,16 @@ def load_s3rec_format(
 ) -> SequenceData:
     """Load `Name.txt` (user item item ...), its attribute JSON and optional fixed negatives."""
     interactions = Path(interactions)
-    user_heads, seqs = _read_id_lines(interactions, min_len=3, what="user")
+    user_heads, seqs, linenos = _read_id_lines(interactions, min_len=3, what="user")
     offsets, items = csr_from_lists(seqs)
     n_items = int(items.max())
     user_ids = np.asarray(user_heads, dtype=np.int64)
     if len(np.unique(user_ids)) != len(user_ids):
-        dup = int(user_ids[np.argsort(user_ids, kind="stable")][np.flatnonzero(np.diff(np.sort(user_ids)) == 0)[0]])
-        line = int(np.flatnonzero(user_ids == dup)[1]) + 1
-        raise DataError(f"user {dup} appears twice", interactions, line)
+        first_seen: dict[int, int] = {}
+        for u, line in zip(user_heads, linenos):
+            if u in first_seen:
+                raise DataError(f"user {u} appears twice (first on line {first_seen[u]})", interactions, line)
+            first_seen[u] = line
     if attributes is not None:
         attr_offsets, attr_values, n_attributes = read_attributes(Path(attributes), n_items)
     else:
@@ -101,12 +113,12 @@ def load_s3rec_format(
 
 def _read_fixed_negatives(path: Path, user_ids: np.ndarray, offsets: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
     """(n_users, K) negatives aligned with the user rows; every user must have a line of equal length."""
-    heads, rows = _read_id_lines(path, min_len=1, what="negative list")
+    heads, rows, linenos = _read_id_lines(path, min_len=1, what="negative list")
     width = len(rows[0])
     row_of = {int(u): r for r, u in enumerate(user_ids)}
     out = np.zeros((len(user_ids), width), dtype=np.int64)
     seen = np.zeros(len(user_ids), dtype=bool)
-    for lineno, (u, negs) in enumerate(zip(heads, rows), start=1):
+    for lineno, u, negs in zip(linenos, heads, rows):
         if u not in row_of:
             raise DataError(f"unknown user {u}", path, lineno)
         if len(negs) != width:
@@ -114,6 +126,8 @@ def _read_fixed_negatives(path: Path, user_ids: np.ndarray, offsets: np.ndarray,
         if max(negs) > n_items:
             raise DataError(f"unknown item {max(negs)} (largest item id is {n_items})", path, lineno)
         r = row_of[u]
+        if seen[r]:
+            raise DataError(f"user {u} has two lines of negatives", path, lineno)
         if np.intersect1d(negs, items[offsets[r] : offsets[r + 1]]).size:
             raise DataError(f"user {u}: a negative is an item the user interacted with", path, lineno)
         out[r] = negs

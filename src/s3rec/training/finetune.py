@@ -85,7 +85,7 @@ def finetune(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total, n_batches = total + float(loss), n_batches + 1
+            total, n_batches = total + float(loss.detach()), n_batches + 1
         t1 = time.perf_counter()
         model.eval()
         metrics = validate(model)

@@ -1,0 +1,103 @@
+"""Pre-training and fine-tuning batches: masks, negatives and segments built by tensor ops are right."""
+
+import numpy as np
+import torch
+
+from s3rec.data.splits import LeaveOneOut
+from s3rec.data.synthetic import make_synthetic
+from s3rec.models.encoder import FastDropout
+from s3rec.training.batches import TrainingSequences, batch_order, finetune_batch, pretrain_batch
+
+
+def make_seqs(n_users=200, max_len=12):
+    split = LeaveOneOut.from_data(make_synthetic(n_users=n_users, n_items=80, avg_len=10, n_attributes=10, n_topics=5, seed=2))
+    return split, TrainingSequences(*split.train_sequences(), split.n_items)
+
+
+def test_prefix_samples_are_every_prefix_of_the_last_max_len_training_items():
+    split, seqs = make_seqs()
+    user, start, end = seqs.prefix_samples(max_len=6)
+    for u in (0, 7, 42):
+        train = split.data.sequence(u)[:-2]
+        window = train[-6:]
+        got = [seqs.items[s:e].tolist() for s, e in zip(start[user == u], end[user == u])]
+        assert got == [window[: i + 1].tolist() for i in range(len(window))]
+    assert int((end - start).max()) <= 6
+
+
+def test_pretrain_batch_masks_negatives_and_segments():
+    split, seqs = make_seqs()
+    user, start, end = seqs.prefix_samples(max_len=12)
+    idx = torch.arange(0, len(user), 7)
+    b = pretrain_batch(seqs, user[idx], start[idx], end[idx], 0.2, torch.Generator().manual_seed(0))
+    mask_id = split.n_items + 1
+    items, masked = b["items"], b["masked"]
+    real = items != 0
+    assert (masked[:, -1] == mask_id).all()  # the last item is always masked
+    assert ((masked == mask_id) <= real).all()  # padding is never masked
+    assert ((masked == items) | (masked == mask_id)).all()
+    rate = ((masked[:, :-1] == mask_id) & real[:, :-1]).sum() / real[:, :-1].sum()
+    assert 0.15 < float(rate) < 0.25
+    neg = b["neg_items"][masked == mask_id]
+    users = user[idx].unsqueeze(1).expand_as(items)[masked == mask_id]
+    assert not seqs.seen.contains(users, neg).any() and (neg >= 1).all() and (neg <= split.n_items).all()
+    assert (b["neg_items"][masked != mask_id] == 0).all()
+
+    # SP: samples with >= 2 items; the context hides exactly the segment the positive view shows
+    n = (end - start)[idx]
+    assert b["sp_context"].size(0) == int((n >= 2).sum())
+    x = items[n >= 2]
+    ctx, pos, neg_seg = b["sp_context"], b["sp_pos"], b["sp_neg"]
+    in_seg = (ctx == mask_id) & (x != 0)
+    assert (pos[in_seg] == x[in_seg]).all() and (pos[~in_seg & (x != 0)] == mask_id).all()
+    assert (ctx[~in_seg] == x[~in_seg]).all()
+    seg_len = in_seg.sum(1)
+    assert (seg_len >= 1).all() and (seg_len <= (x != 0).sum(1) // 2).all()
+    # segments are contiguous
+    first = in_seg.float().argmax(1)
+    assert all(in_seg[r, first[r] : first[r] + seg_len[r]].all() for r in range(len(x)))
+    assert (neg_seg[~in_seg] == pos[~in_seg]).all()  # both segment views agree outside the segment
+    assert (neg_seg[in_seg] >= 1).all() and (neg_seg[in_seg] <= split.n_items).all()
+
+
+def test_pretraining_never_sees_validation_or_test_items():
+    split, seqs = make_seqs()
+    held_out_positions = np.concatenate([np.arange(e - 2, e) for e in split.data.offsets[1:]])
+    train_offsets, train_items = split.train_sequences()
+    assert len(train_items) == len(split.data.items) - 2 * split.n_users
+    assert seqs.items.numel() == len(train_items)
+    # the SP negative stream is the training part only
+    assert np.array_equal(seqs.items.numpy(), np.delete(split.data.items, held_out_positions))
+
+
+def test_finetune_batch_targets_are_the_next_training_items():
+    split, seqs = make_seqs()
+    users = torch.tensor([0, 5, 9])
+    b = finetune_batch(seqs, users, max_len=50, gen=torch.Generator().manual_seed(0))
+    for row, u in enumerate(users.tolist()):
+        seq = split.data.sequence(u)
+        inputs = b["inputs"][row][b["inputs"][row] != 0].tolist()
+        targets = b["targets"][row][b["targets"][row] != 0].tolist()
+        assert inputs == seq[:-3].tolist() and targets == seq[1:-2].tolist()
+    real = b["targets"] != 0
+    assert not seqs.seen.contains(users.unsqueeze(1).expand_as(real)[real], b["negatives"][real]).any()
+
+
+def test_bucketed_batches_cover_every_sample_once():
+    lengths = torch.randint(1, 50, (1003,))
+    batches = batch_order(lengths, 100, torch.Generator().manual_seed(0), bucket=True)
+    assert sorted(torch.cat(batches).tolist()) == list(range(1003))
+    spread = [int(lengths[b].max() - lengths[b].min()) for b in batches[:-1]]
+    assert np.median(spread) < 10  # similar lengths share a batch
+
+
+def test_fast_dropout_keep_rate_scale_and_eval_identity():
+    drop = FastDropout(0.5)
+    x = torch.ones(200_000)
+    y = drop(x)
+    assert set(torch.unique(y).tolist()) == {0.0, 2.0}
+    assert abs(float((y == 0).float().mean()) - 0.5) < 0.01
+    assert abs(float(y.mean()) - 1.0) < 0.02
+    drop.eval()
+    assert torch.equal(drop(x), x)
+    assert FastDropout(0.2).p == 51 / 256
