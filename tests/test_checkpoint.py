@@ -67,7 +67,7 @@ def test_finetuning_resumes_exactly(split, tmp_path):
         torch.manual_seed(0)
         model = SASRec(split.n_items, ENC)
         finetune(model, split, FinetuneConfig(epochs=epochs, patience=50), ENC.max_len, seed=5,
-                 validate=lambda m: {"NDCG@10": float(m.encoder.M_I.weight.sum())}, out_dir=out, resume=resume, **QUIET)
+                 validate=lambda m: {"NDCG@10": float(m.encoder.M_I.weight.detach().sum())}, out_dir=out, resume=resume, **QUIET)
         return model.state_dict(), load_checkpoint(out / "finetune_last.pt")["state_dict"]
 
     _, a = run(tmp_path / "a", 3, False)
