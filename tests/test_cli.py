@@ -439,3 +439,29 @@ def test_bad_input_through_a_real_subprocess(tmp_path):
     assert "tiny.txt:3:" in line and "'nine'" in line
     assert proc.stdout == ""
     assert not out.exists()
+
+
+def test_interaction_table_with_item_table_end_to_end(tmp_path, capsys):
+    """A CSV log + item table with multi-valued attributes runs through data info and run; id maps are saved."""
+    rng = np.random.default_rng(0)
+    rows = ["user,item,ts"]
+    for u in range(40):
+        items = rng.choice(np.arange(150), size=8, replace=False)
+        rows += [f"u{u},sku{i},{t}" for t, i in enumerate(items)]
+    log = tmp_path / "log.csv"
+    log.write_text("\n".join(rows) + "\n")
+    items = tmp_path / "items.csv"
+    items.write_text("item,categories,brand\n" + "".join(f"sku{i},c{i % 3}|c{i % 5},b{i % 2}\n" for i in range(150)))
+    common = ["--data", str(log), "--user-col", "user", "--item-col", "item", "--time-col", "ts",
+              "--item-table", str(items), "--attribute-cols", "categories,brand", "--min-count", "1"]
+    assert main(["data", "info", *common]) == 0
+    out = capsys.readouterr().out
+    assert "users" in out and "40" in out and "attributes" in out
+    run_dir = tmp_path / "run"
+    assert main(["run", "--model", "pop", *common, "--out", str(run_dir), "--quiet", "--protocol", "both"]) == 0
+    users = (run_dir / "id_maps" / "users.csv").read_text().splitlines()
+    assert users[0] == "row,raw_id" and users[1] == "0,u0" and len(users) == 41
+    assert "sku" in (run_dir / "id_maps" / "items.csv").read_text()
+    assert "brand=b1" in (run_dir / "id_maps" / "attributes.csv").read_text()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"full", "sampled"}
