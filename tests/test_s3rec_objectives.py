@@ -113,3 +113,25 @@ def test_objective_config_validation():
         ObjectiveConfig(pair_loss="x")
     with pytest.raises(ValueError):
         ObjectiveConfig(mip=-1)
+
+
+def test_trimmed_batch_gives_the_same_losses_as_the_padded_form():
+    """The fast path (batch trimmed to its longest sample) equals the authors' padded-to-max_len form."""
+    from s3rec.data.splits import LeaveOneOut
+    from s3rec.data.synthetic import make_synthetic
+    from s3rec.training.batches import TrainingSequences, pretrain_batch
+
+    split = LeaveOneOut.from_data(make_synthetic(n_users=60, n_items=40, avg_len=7, n_attributes=8, n_topics=4, seed=3))
+    data = split.data
+    seqs = TrainingSequences(*split.train_sequences(), data.n_items)
+    user, start, end = seqs.prefix_samples(max_len=20)
+    idx = torch.arange(0, len(user), 3)
+    batch = pretrain_batch(seqs, user[idx], start[idx], end[idx], 0.3, torch.Generator().manual_seed(0))
+    assert batch["items"].size(1) < 20
+    padded = {k: torch.nn.functional.pad(v, (20 - v.size(1), 0)) for k, v in batch.items()}
+    torch.manual_seed(0)
+    m = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
+                        torch.from_numpy(data.attr_values), EncoderConfig(d=16, max_len=20)).eval()
+    fast, slow = m(batch), m(padded)
+    for k in fast:
+        torch.testing.assert_close(fast[k], slow[k], rtol=1e-5, atol=1e-5)

@@ -1,0 +1,91 @@
+"""Seconds per S3-Rec pre-training epoch: s3rec's fast path against the straightforward form, same run.
+
+Straightforward form (what the authors' code computes): every batch padded to max_len, random
+batches, torch's nn.Dropout. Fast path: batches trimmed to their longest sample and bucketed by
+length, byte-mask dropout. Both run the same samples, objectives and optimiser; each is timed on
+`--batches` batches and extrapolated to the epoch. Also reports the achieved model FLOP rate.
+
+    S3REC_DATA_DIR=../shared/data/s3rec python benchmarks/bench_pretrain.py --dataset beauty --batches 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+from s3rec.data.loading import DataConfig, load_data
+from s3rec.data.splits import LeaveOneOut
+from s3rec.models.encoder import EncoderConfig, FastDropout
+from s3rec.models.s3rec import S3RecPretrainer
+from s3rec.training.batches import TrainingSequences, batch_order, pretrain_batch
+
+
+def encoder_flops(tokens: int, w: int, cfg: EncoderConfig) -> float:
+    """Forward FLOPs of the encoder on `tokens` positions of width-w sequences (matmuls only)."""
+    d = cfg.d
+    per_token = cfg.n_layers * (2 * d * 3 * d + 2 * d * d + 2 * 2 * d * 4 * d + 2 * 2 * w * d)
+    return tokens * per_token
+
+
+def time_epoch(model, seqs, samples, batches, max_len, padded, n_batches, gen) -> tuple[float, float, int]:
+    """(seconds per epoch extrapolated, model GFLOP per epoch extrapolated, batches timed)."""
+    user, start, end = samples
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    timed = batches[:n_batches]
+    flops = 0.0
+    t0 = time.perf_counter()
+    for idx in timed:
+        b = pretrain_batch(seqs, user[idx], start[idx], end[idx], 0.2, gen)
+        if padded:
+            b = {k: nn.functional.pad(v, (max_len - v.size(1), 0)) for k, v in b.items()}
+        rows, w = b["items"].size(0) + 3 * b["sp_context"].size(0), b["items"].size(1)
+        flops += 3 * encoder_flops(rows * w, w, model.enc_cfg)  # forward + backward ~ 3x forward
+        loss = model(b)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    seconds = time.perf_counter() - t0
+    scale = len(batches) / len(timed)
+    return seconds * scale, flops * scale / 1e9, len(timed)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--dataset", default="beauty")
+    p.add_argument("--batches", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=100)
+    args = p.parse_args()
+    data = load_data(DataConfig(dataset=args.dataset), progress=False)
+    split = LeaveOneOut.from_data(data)
+    cfg = EncoderConfig()
+    seqs = TrainingSequences(*split.train_sequences(), data.n_items)
+    samples = seqs.prefix_samples(cfg.max_len)
+    lengths = samples[2] - samples[1]
+    real_tokens = int(lengths.sum())
+    results = {}
+    for name, padded, bucket in (("straightforward", True, False), ("s3rec", False, True)):
+        torch.manual_seed(0)
+        gen = torch.Generator().manual_seed(0)
+        model = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
+                                torch.from_numpy(data.attr_values), cfg)
+        if padded:  # torch's own dropout, as a plain implementation would use
+            for m in list(model.modules()):
+                for attr, child in list(m.named_children()):
+                    if isinstance(child, FastDropout):
+                        setattr(m, attr, nn.Dropout(cfg.dropout))
+        batches = batch_order(lengths, args.batch_size, gen, bucket)
+        results[name] = time_epoch(model, seqs, samples, batches, cfg.max_len, padded, args.batches, gen)
+    useful = 4 * 3 * encoder_flops(real_tokens, 25, cfg) / 1e9  # four encodings of every real token, fwd+bwd
+    print(f"{args.dataset}: {len(lengths):,} prefix samples, {real_tokens:,} real tokens, batch {args.batch_size}, "
+          f"torch threads={torch.get_num_threads()}, timed {args.batches} batches each")
+    for name, (sec, gflop, n) in results.items():
+        print(f"  {name:<16} {sec:8.1f} s/epoch  computed {gflop:7.0f} GFLOP ({gflop / sec:5.1f} GFLOP/s), "
+              f"useful {useful:5.0f} GFLOP ({useful / sec:5.1f} GFLOP/s)")
+    print(f"  speed-up {results['straightforward'][0] / results['s3rec'][0]:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
