@@ -465,3 +465,14 @@ def test_interaction_table_with_item_table_end_to_end(tmp_path, capsys):
     assert "brand=b1" in (run_dir / "id_maps" / "attributes.csv").read_text()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics["test"]) == {"full", "sampled"}
+
+
+@pytest.mark.parametrize("option", ["eval.protocol=bogus", "finetune.loss=hinge", "pretrain.objectives.aap_form=x",
+                                    "encoder.n_heads=3", "pretrain.samples=all", "encoder.d=-1"])
+def test_invalid_option_values_are_one_line_errors(option, tmp_path, capsys):
+    data = write_tiny(tmp_path / "data")
+    out = tmp_path / "run"
+    assert main(["run", "--model", "pop", "--data", str(data), "--set", option, "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("s3rec: error: bad option:") and "\n" not in err
+    assert not out.exists()

@@ -53,7 +53,15 @@ def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True) -> None
 
 
 def build_config(args: argparse.Namespace, model: str | None = None) -> RunConfig:
-    """Defaults < recipe < --config file < --set < explicit flags."""
+    """Defaults < recipe < --config file < --set < explicit flags; bad options are one-line errors."""
+    try:
+        return _build_config(args, model).validate()
+    except (ValueError, TypeError) as e:
+        raise S3RecError(f"bad option: {e}") from None
+
+
+def _build_config(args: argparse.Namespace, model: str | None) -> RunConfig:
+    args = argparse.Namespace(**{**{k: None for k in _RUN_FLAGS}, "set": [], "keep_history": False, **vars(args)})
     cfg = RunConfig()
     if args.config:
         cfg = RunConfig.from_dict(_read_config_file(args.config))
@@ -88,6 +96,10 @@ def build_config(args: argparse.Namespace, model: str | None = None) -> RunConfi
             if o not in chosen:
                 setattr(cfg.pretrain.objectives, o, 0.0)
     return cfg
+
+
+_RUN_FLAGS = ("config", "recipe", "seed", "init", "protocol", "negatives", "epochs", "patience", "loss",
+              "pretrain_epochs", "objectives", "model")
 
 
 def _read_config_file(path: str) -> dict:
@@ -163,9 +175,7 @@ def make_parser() -> argparse.ArgumentParser:
     info = data.add_parser("info", help="print the paper's Table 1 statistics of a data set")
     _add_data_args(info)
     info.add_argument("--quiet", action="store_true")
-    info.set_defaults(func=cmd_data_info, config=None, set=[], recipe=None, seed=None, init=None, protocol=None,
-                      negatives=None, epochs=None, patience=None, loss=None, pretrain_epochs=None,
-                      keep_history=False, objectives=None)
+    info.set_defaults(func=cmd_data_info)
 
     p = sub.add_parser("run", help="train (pre-train + fine-tune for s3rec) and evaluate one model")
     _add_run_args(p)
@@ -190,11 +200,6 @@ def main(argv: list[str] | None = None) -> int:
     except S3RecError as e:
         print(f"s3rec: error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError) as e:  # bad option values from --set/--config
-        if "option" in str(e) or "must be" in str(e):
-            print(f"s3rec: error: {e}", file=sys.stderr)
-            return 2
-        raise
     except KeyboardInterrupt:
         print("s3rec: interrupted", file=sys.stderr)
         return 130

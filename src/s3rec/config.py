@@ -45,6 +45,40 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def validate(self) -> "RunConfig":
+        """Raise ValueError naming the first invalid option; returns self."""
+        from s3rec.models.sasrec import FINETUNE_LOSSES
+
+        choices = {
+            "eval.protocol": (self.eval.protocol, ("full", "sampled", "both")),
+            "eval.negatives": (self.eval.negatives, ("auto", "uniform", "popularity", "file")),
+            "finetune.loss": (self.finetune.loss, FINETUNE_LOSSES),
+            "pretrain.samples": (self.pretrain.samples, ("prefixes", "random-prefix")),
+            "recipe": (self.recipe, ("paper",)),
+        }
+        for name, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        positive = {"encoder.d": self.encoder.d, "encoder.n_layers": self.encoder.n_layers,
+                    "encoder.n_heads": self.encoder.n_heads, "encoder.max_len": self.encoder.max_len,
+                    "pretrain.batch_size": self.pretrain.batch_size, "finetune.batch_size": self.finetune.batch_size,
+                    "pretrain.save_every": self.pretrain.save_every, "eval.n_negatives": self.eval.n_negatives,
+                    "eval.batch_size": self.eval.batch_size}
+        for name, value in positive.items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.encoder.d % self.encoder.n_heads:
+            raise ValueError(f"encoder.d ({self.encoder.d}) must be divisible by encoder.n_heads ({self.encoder.n_heads})")
+        for name, value in (("pretrain.epochs", self.pretrain.epochs), ("finetune.epochs", self.finetune.epochs)):
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if not 0 < self.data.train_fraction <= 1:
+            raise ValueError(f"data.train_fraction (--train-fraction) must be in (0, 1], got {self.data.train_fraction}")
+        if not 0 <= self.pretrain.mask_ratio < 1:
+            raise ValueError(f"pretrain.mask_ratio must be in [0, 1), got {self.pretrain.mask_ratio}")
+        self.pretrain.objectives.__post_init__()
+        return self
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
         return _build(cls, d)

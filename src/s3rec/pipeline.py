@@ -100,6 +100,10 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     `log` receives per-epoch lines; `echo` the protocol at the start and the metrics table at the end.
     """
     t_start = time.perf_counter()
+    try:
+        cfg.validate()
+    except ValueError as e:
+        raise S3RecError(f"bad option: {e}") from None
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
     data = load_data(cfg.data, progress=progress)
