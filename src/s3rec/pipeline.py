@@ -159,10 +159,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
 
 def write_results(out: Path, dataset: str, model: str, results: dict[str, dict[str, EvalResult]], seconds: dict) -> dict:
     """metrics.json and per_user.npz."""
-    metrics = {"dataset": dataset, "model": model,
-               "test": {p: r.metrics for p, r in results["test"].items()},
-               "valid": {p: r.metrics for p, r in results["valid"].items()},
-               "seconds": {k: round(v, 3) for k, v in seconds.items()}}
+    metrics = metrics_dict(dataset, model, results, seconds)
     arrays = {f"{which}/{p}/{name}": r.per_user[name].numpy() for which, res in results.items()
               for p, r in res.items() for name in METRIC_NAMES}
     with atomic_path(out / "per_user.npz") as tmp:
@@ -170,6 +167,14 @@ def write_results(out: Path, dataset: str, model: str, results: dict[str, dict[s
             np.savez_compressed(f, **arrays)
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def metrics_dict(dataset: str, model: str, results: dict[str, dict[str, EvalResult]], seconds: dict) -> dict:
+    """The metrics.json content."""
+    return {"dataset": dataset, "model": model,
+            "test": {p: r.metrics for p, r in results["test"].items()},
+            "valid": {p: r.metrics for p, r in results["valid"].items()},
+            "seconds": {k: round(v, 3) for k, v in seconds.items()}}
 
 
 def format_metrics(metrics: dict) -> str:
@@ -200,9 +205,6 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, log=print) -> dict:
     negatives = eval_negatives(split, cfg.eval)
     t0 = time.perf_counter()
     results = {which: evaluate(model, split, which, cfg.eval, cfg.encoder.max_len, negatives, progress) for which in ("valid", "test")}
-    metrics = {"dataset": data.name, "model": cfg.model,
-               "test": {p: r.metrics for p, r in results["test"].items()},
-               "valid": {p: r.metrics for p, r in results["valid"].items()},
-               "seconds": {"evaluate": round(time.perf_counter() - t0, 3)}}
+    metrics = metrics_dict(data.name, cfg.model, results, {"evaluate": time.perf_counter() - t0})
     log(format_metrics(metrics))
     return metrics
