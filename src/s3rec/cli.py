@@ -156,6 +156,17 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     cmd_run(args, "s3rec")
 
 
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    from s3rec.reproduce import reproduce
+
+    cfg = build_config(args, "s3rec")
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    if not seeds:
+        raise S3RecError("--seeds needs at least one seed")
+    out = Path(args.out or f"runs/reproduce-{cfg.data.dataset or Path(cfg.data.path).stem}")
+    print(reproduce(cfg, seeds, out, init=args.init, progress=not args.quiet, log=_logger(args)))
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from s3rec.pipeline import evaluate_run
 
@@ -186,6 +197,10 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("finetune", help="fine-tune S3-Rec from a pre-trained checkpoint (--init) and evaluate")
     _add_run_args(p, model_choice=False)
     p.set_defaults(func=cmd_finetune)
+    p = sub.add_parser("reproduce", help="the paper's S3-Rec table: one pre-training, S3-Rec and SASRec over seeds")
+    _add_run_args(p, model_choice=False)
+    p.add_argument("--seeds", default="1,2,3", help="fine-tuning seeds (default 1,2,3)")
+    p.set_defaults(func=cmd_reproduce)
     p = sub.add_parser("evaluate", help="re-evaluate a finished run directory")
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--quiet", action="store_true")

@@ -2,7 +2,8 @@
 
 A run directory holds config.json (resolved config, protocol, versions), metrics.json (the fixed
 shape below), summary.json, per_user.npz (per-user metric values for significance tests), the
-model checkpoint model.pt, id maps, and the training logs.
+model checkpoint model.pt, id maps, histories.npz (every user's sequence, internal ids), and the
+training logs.
 
 metrics.json: {"dataset", "model", "test": {"full": {metric: value}, "sampled": {...}},
                "valid": {same}, "seconds": {...}} — a protocol that was not run is absent.
@@ -120,6 +121,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     config = {**cfg.to_dict(), "protocol": protocol, "environment": environment()}
     write_json(out / "config.json", config)
     save_id_maps(data, out / "id_maps")
+    save_histories(data, out / "histories.npz")
     seconds = {"load": time.perf_counter() - t_start}
 
     if cfg.model == "s3rec":
@@ -155,6 +157,13 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     echo(format_metrics(metrics))
     echo(f"run directory: {out}")
     return metrics
+
+
+def save_histories(data: SequenceData, path: Path) -> None:
+    """Every user's whole sequence (internal ids, CSR `offsets`/`items`), for recommending to known users."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, offsets=data.offsets, items=data.items)
 
 
 def write_results(out: Path, dataset: str, model: str, results: dict[str, dict[str, EvalResult]], seconds: dict) -> dict:

@@ -135,3 +135,15 @@ def _read_fixed_negatives(path: Path, user_ids: np.ndarray, offsets: np.ndarray,
     if not seen.all():
         raise DataError(f"{int((~seen).sum())} users have no negatives (e.g. user {int(user_ids[~seen][0])})", path)
     return out
+
+
+def save_s3rec_format(data: SequenceData, folder: str | Path, name: str) -> Path:
+    """Write `name.txt` and `name_item2attributes.json` (internal ids) atomically; returns the .txt path."""
+    from s3rec.io import write_text
+
+    folder = Path(folder)
+    lines = (" ".join(map(str, [u + 1, *data.sequence(u).tolist()])) for u in range(data.n_users))
+    write_text(folder / f"{name}.txt", "\n".join(lines) + "\n")
+    attrs = {str(i): data.attributes_of(i).tolist() for i in range(1, data.n_items + 1) if len(data.attributes_of(i))}
+    write_text(folder / f"{name}_item2attributes.json", json.dumps(attrs) + "\n")
+    return folder / f"{name}.txt"
