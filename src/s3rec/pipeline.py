@@ -110,7 +110,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     data = load_data(cfg.data, progress=progress)
     split = LeaveOneOut.from_data(data)
     negatives = eval_negatives(split, cfg.eval)
-    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss)
+    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives)
     if cfg.model == "s3rec" and cfg.init is not None:
         load_pretrained(model, cfg.init, data)  # a bad checkpoint fails before anything is written
     out = Path(out) if out is not None else default_run_dir(cfg, data.name)
@@ -209,7 +209,7 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, log=print) -> dict:
     ck = load_checkpoint(run_dir / "model.pt", stage="model")
     data = load_data(cfg.data, progress=progress)
     split = LeaveOneOut.from_data(data)
-    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss)
+    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives)
     model.load_state_dict(ck["state_dict"])
     negatives = eval_negatives(split, cfg.eval)
     t0 = time.perf_counter()

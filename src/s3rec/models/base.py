@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from s3rec.training.batches import TrainingSequences, finetune_batch
+
 
 class SequentialRecommender(nn.Module):
     """Scores items for users given their left-padded histories (B, L) of item ids (0 = padding).
@@ -14,6 +16,11 @@ class SequentialRecommender(nn.Module):
     """
 
     n_items: int
+
+    def training_batch(self, seqs: TrainingSequences, users: torch.Tensor, max_len: int,
+                       gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """The batch `loss` consumes for these users; default: next-item targets, one negative each."""
+        return finetune_batch(seqs, users, max_len, gen)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Scalar training loss of a batch (see the training module that builds it)."""

@@ -16,13 +16,14 @@ from s3rec.training.checkpoint import check_compatible, load_checkpoint
 MODEL_NAMES = ("pop", "sasrec", "s3rec")
 
 
-def build_model(name: str, split: LeaveOneOut, encoder: EncoderConfig, loss: str = "bce") -> SequentialRecommender:
+def build_model(name: str, split: LeaveOneOut, encoder: EncoderConfig, loss: str = "bce",
+                n_negatives: int = 256) -> SequentialRecommender:
     """A fresh model of the given CLI name for this data set."""
     name = name.lower()
     if name == "pop":
         return PopRec(split.n_items, split.train_counts())
     if name in ("sasrec", "s3rec"):
-        return SASRec(split.n_items, encoder, loss=loss)
+        return SASRec(split.n_items, encoder, loss=loss, n_negatives=n_negatives)
     raise S3RecError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
 
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from s3rec.data.batching import trim_left_padding
+from s3rec.training.batches import TrainingSequences, finetune_batch
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.encoder import EncoderConfig, SequenceEncoder, init_weights
 
@@ -25,11 +26,11 @@ FINETUNE_LOSSES = ("bce", "bpr", "ce", "sampled-softmax")
 class SASRec(SequentialRecommender):
     """Causal self-attentive next-item recommender sharing S3-Rec's encoder."""
 
-    def __init__(self, n_items: int, encoder: EncoderConfig | None = None, loss: str = "bce"):
+    def __init__(self, n_items: int, encoder: EncoderConfig | None = None, loss: str = "bce", n_negatives: int = 256):
         super().__init__()
         if loss not in FINETUNE_LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(FINETUNE_LOSSES)}")
-        self.n_items, self.loss_name = n_items, loss
+        self.n_items, self.loss_name, self.n_negatives = n_items, loss, n_negatives
         self.encoder = SequenceEncoder(n_items, encoder or EncoderConfig())
         init_weights(self, self.encoder.cfg.init_std)
 
@@ -48,6 +49,11 @@ class SASRec(SequentialRecommender):
     def score(self, histories: torch.Tensor, candidates: torch.Tensor, users: torch.Tensor | None = None) -> torch.Tensor:
         F_t = self.final_state(histories)  # (B, d)
         return (self.encoder.M_I(candidates) * F_t.unsqueeze(1)).sum(-1)  # (B, C)
+
+    def training_batch(self, seqs: TrainingSequences, users: torch.Tensor, max_len: int,
+                       gen: torch.Generator) -> dict[str, torch.Tensor]:
+        n_sampled = self.n_negatives if self.loss_name == "sampled-softmax" else 0
+        return finetune_batch(seqs, users, max_len, gen, n_sampled)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean loss over target positions. batch: inputs, targets, negatives (B, w); sampled (N,)."""

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from s3rec.data.splits import LeaveOneOut
 from s3rec.io import append_jsonl
 from s3rec.models.base import SequentialRecommender
-from s3rec.training.batches import TrainingSequences, batch_order, finetune_batch
+from s3rec.training.batches import TrainingSequences, batch_order
 from s3rec.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
 
@@ -56,7 +56,6 @@ def finetune(
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     seqs = TrainingSequences(*split.train_sequences(), split.n_items)
-    n_sampled = cfg.n_negatives if cfg.loss == "sampled-softmax" else 0
     meta = checkpoint_meta or {"config": {}, "data": {"n_items": split.n_items}}
     state_path = out_dir / "finetune_last.pt"
     best = {"epoch": 0, "metric": -1.0, "state": copy.deepcopy(model.state_dict()), "bad": 0}
@@ -81,7 +80,7 @@ def finetune(
         total, n_batches = 0.0, 0
         batches = batch_order(seqs.ends - seqs.starts, cfg.batch_size, gen, cfg.bucket)
         for users in tqdm(batches, desc=f"fine-tune {epoch + 1}", disable=not progress, leave=False):
-            loss = model.loss(finetune_batch(seqs, users, max_len, gen, n_sampled))
+            loss = model.loss(model.training_batch(seqs, users, max_len, gen))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
