@@ -10,7 +10,7 @@ import yaml
 
 import s3rec
 from s3rec.config import RunConfig, set_path
-from s3rec.errors import S3RecError
+from s3rec.errors import DataError, S3RecError
 
 OBJECTIVES = ("aap", "mip", "map", "sp")
 
@@ -173,6 +173,69 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     evaluate_run(args.run, progress=not args.quiet)
 
 
+def cmd_recommend(args: argparse.Namespace) -> None:
+    """Top-k recommendations in raw ids as JSONL (one object per input); nothing is written on error."""
+    import json
+
+    from s3rec.io import atomic_path
+    from s3rec.recommend import Recommender, check_k
+
+    check_k(args.k)
+    if args.users is not None:
+        users = [u.strip() for u in args.users.split(",") if u.strip()]
+        if not users:
+            raise S3RecError("--users expects comma-separated user ids, e.g. --users u1,u2")
+        rec = Recommender.load(args.run)
+        results = rec.recommend(users=users, k=args.k, exclude_seen=not args.keep_seen)
+    else:
+        requests = _read_recommend_input(Path(args.input))
+        rec = Recommender.load(args.run)
+        queries = []
+        for line, key, value in requests:
+            try:
+                queries.append(rec.user_query(value) if key == "user" else rec.history_query(value))
+            except S3RecError as e:
+                raise DataError(str(e), args.input, line) from None
+        results = rec.rank(queries, args.k, exclude_seen=not args.keep_seen)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
+    if args.out is None:
+        sys.stdout.write(text)
+        return
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _read_recommend_input(path: Path) -> list[tuple[int, str, object]]:
+    """(line, "history" | "user", value) of each non-blank line of a JSONL file of {"history": [...]} / {"user": id}."""
+    import json
+
+    if not path.is_file():
+        raise DataError("file not found", path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise DataError(f"not UTF-8 text ({e.reason} at byte {e.start})", path) from None
+    requests = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"not valid JSON ({e.msg}, column {e.colno})", path, number) from None
+        if not isinstance(obj, dict) or len(obj) != 1 or not {"history", "user"} & set(obj):
+            raise DataError('expected an object with one key, {"history": [item ids]} or {"user": user id}', path, number)
+        key, value = next(iter(obj.items()))
+        if key == "history" and not isinstance(value, list):
+            raise DataError(f'"history" must be a list of item ids, got {type(value).__name__}', path, number)
+        if key == "user" and (isinstance(value, bool) or not isinstance(value, (str, int))):
+            raise DataError(f'"user" must be a string or integer id, got {json.dumps(value)}', path, number)
+        requests.append((number, key, value))
+    if not requests:
+        raise DataError("no requests (the file has no non-blank lines)", path)
+    return requests
+
+
 def _logger(args: argparse.Namespace):
     return (lambda *a, **k: None) if args.quiet else print
 
@@ -205,6 +268,15 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("recommend", help="top-k recommendations of a finished run, in raw ids (JSONL)")
+    p.add_argument("--run", required=True, help="run directory")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--users", help="comma-separated raw user ids of the run's data (their whole sequence is the history)")
+    who.add_argument("--input", help='JSONL file, one {"history": [raw item ids]} or {"user": raw id} per line')
+    p.add_argument("--k", type=int, default=10, help="number of items per input (default 10)")
+    p.add_argument("--keep-seen", action="store_true", help="do not exclude the history's items")
+    p.add_argument("--out", help="output JSONL file (default: stdout)")
+    p.set_defaults(func=cmd_recommend)
     return parser
 
 

@@ -1,0 +1,261 @@
+"""Top-k recommendations from a finished run directory, in the user's own (raw) ids.
+
+A run directory (written by `s3rec run`) holds everything needed: config.json (the model and encoder
+settings), model.pt (the weights; its `data` entry gives the vocabulary size), id_maps/ (raw <-> internal
+ids) and histories.npz (every user's whole sequence in internal ids, CSR arrays `offsets` (n_users + 1,)
+and `items`, row u = row u of id_maps/users.csv). The original data files are not needed, except for
+`recommend(users=...)` on an older run without histories.npz: then the data are loaded again through the
+saved config (`load_data(config.data)`, the same files at the same paths) and checked against the id maps.
+
+Example::
+
+    from s3rec import Recommender
+    rec = Recommender.load("runs/lastfm-s3rec")
+    rec.recommend(users=["2", "7"], k=5)                   # known users: their whole sequence is the history
+    rec.recommend(histories=[["sku7", "sku12"]], k=5)      # anyone, e.g. a new user; raw item ids
+    # -> [{"user": None, "items": [...], "scores": [...], "unknown_items": []}]
+
+Scoring: the last `encoder.max_len` known items of a history, left-padded, go through `score_all` in
+batches; with `exclude_seen` every item of the whole history (not only the last max_len) is excluded.
+k is capped at the number of rankable items. Items with equal scores come in torch.topk's order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from s3rec.config import RunConfig
+from s3rec.data.tables import load_id_maps
+from s3rec.errors import DataError, S3RecError
+from s3rec.models.base import SequentialRecommender
+from s3rec.models.factory import build_model
+from s3rec.training.checkpoint import load_checkpoint
+
+HISTORIES_FILE = "histories.npz"
+
+
+@dataclass
+class _Query:
+    """One resolved input: the user's row (or None) and the history in internal ids."""
+
+    user: Any
+    row: int | None
+    history: np.ndarray
+    unknown: list
+
+
+class _Vocabulary:
+    """What `build_model` reads from a split, without the data: the weights are loaded afterwards."""
+
+    def __init__(self, n_items: int, n_users: int):
+        self.n_items, self.n_users = n_items, n_users
+
+    def train_counts(self) -> np.ndarray:
+        return np.zeros(self.n_items + 1)
+
+
+class Recommender:
+    """A trained model with the run's id maps; see the module docstring for an example."""
+
+    def __init__(self, model: SequentialRecommender, item_ids: Sequence[str], user_ids: Sequence[str], max_len: int,
+                 histories: tuple[np.ndarray, np.ndarray] | None = None, config: RunConfig | None = None,
+                 run_dir: Path | None = None, batch_size: int = 256):
+        """`item_ids[i]` is the raw id of internal item i (entry 0, padding, is ignored); `user_ids[u]` of row u."""
+        self.model = model.eval()
+        self.n_items = int(model.n_items)
+        self.item_ids = np.asarray([None, *map(str, item_ids[1:])], dtype=object)
+        if len(self.item_ids) != self.n_items + 1:
+            raise S3RecError(f"the model has {self.n_items} items but the item id map has {len(self.item_ids) - 1}")
+        self.user_ids = np.asarray([str(u) for u in user_ids], dtype=object)
+        self._item_of = {raw: i for i, raw in enumerate(self.item_ids) if i > 0}
+        self._row_of = {raw: u for u, raw in enumerate(self.user_ids)}
+        self.max_len = int(max_len)
+        self.config, self.run_dir, self.batch_size = config, run_dir, batch_size
+        self._histories = histories
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(cls, run_dir: str | Path, batch_size: int = 256) -> "Recommender":
+        """Read config.json, model.pt and id_maps/ of a finished run (histories.npz is read when needed)."""
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise S3RecError(f"{run_dir}: run directory not found")
+        cfg_path = run_dir / "config.json"
+        if not cfg_path.is_file():
+            raise S3RecError(f"{cfg_path}: not found; is {run_dir} a run directory?")
+        try:
+            raw = json.loads(cfg_path.read_text(encoding="utf-8"))
+            cfg = RunConfig.from_dict({k: v for k, v in raw.items() if k not in ("protocol", "environment")})
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as e:
+            raise S3RecError(f"{cfg_path}: unreadable config ({' '.join(str(e).split())})") from None
+        ck = load_checkpoint(run_dir / "model.pt", stage="model")
+        maps = load_id_maps(run_dir / "id_maps")
+        items, users = maps["items"], maps["users"]
+        n_items = ck.get("data", {}).get("n_items")
+        if not isinstance(n_items, int) or n_items != len(items) or not np.array_equal(items["item"], np.arange(1, n_items + 1)):
+            raise S3RecError(f"{run_dir}: model.pt has {n_items} items but id_maps/items.csv lists {len(items)} "
+                             "(expected ids 1..n_items); the run directory is inconsistent")
+        if not np.array_equal(users["row"], np.arange(len(users))):
+            raise DataError("expected rows 0..n_users-1 in order", run_dir / "id_maps" / "users.csv")
+        model = build_model(cfg.model, _Vocabulary(n_items, len(users)), cfg.encoder, cfg.finetune.loss)
+        try:
+            model.load_state_dict(ck["state_dict"])
+        except (RuntimeError, KeyError) as e:
+            raise S3RecError(f"{run_dir / 'model.pt'}: weights do not fit the {cfg.model} model of config.json "
+                             f"({str(e).splitlines()[0]})") from None
+        item_ids = [None, *items["raw_id"].tolist()]
+        return cls(model, item_ids, users["raw_id"].tolist(), cfg.encoder.max_len, config=cfg, run_dir=run_dir,
+                   batch_size=batch_size)
+
+    def histories(self) -> tuple[np.ndarray, np.ndarray]:
+        """CSR (offsets, items) of every known user's whole sequence, internal ids (loaded once)."""
+        if self._histories is None:
+            self._histories = self._load_histories()
+        return self._histories
+
+    def _load_histories(self) -> tuple[np.ndarray, np.ndarray]:
+        path = None if self.run_dir is None else self.run_dir / HISTORIES_FILE
+        if path is not None and path.is_file():
+            return read_histories(path, len(self.user_ids), self.n_items)
+        if self.config is None:
+            raise S3RecError("no histories of known users: pass histories= instead of users=")
+        from s3rec.data.loading import load_data
+
+        try:
+            data = load_data(self.config.data, progress=False)
+        except S3RecError as e:
+            raise S3RecError(f"{path} is missing and the run's data could not be loaded to recover the users' "
+                             f"histories: {e}") from None
+        where = data.source or data.name
+        same = (data.n_items == self.n_items and data.n_users == len(self.user_ids)
+                and [str(x) for x in data.item_ids[1:]] == list(self.item_ids[1:])
+                and [str(x) for x in data.user_ids] == list(self.user_ids))
+        if not same:
+            raise S3RecError(f"{path} is missing and the data at {where} no longer match the run's id maps")
+        return data.offsets.astype(np.int64), data.items.astype(np.int64)
+
+    # ------------------------------------------------------------------ recommending
+
+    def recommend(self, histories: Sequence[Sequence[Any]] | None = None, users: Sequence[Any] | None = None,
+                  k: int = 10, exclude_seen: bool = True) -> list[dict]:
+        """Top-k items for each history (raw item ids) or each known user (raw user ids).
+
+        Returns one {"user", "items", "scores", "unknown_items"} dict per input, in input order.
+        """
+        if (histories is None) == (users is None):
+            raise S3RecError("give exactly one of histories= or users=")
+        check_k(k)
+        if histories is not None:
+            if isinstance(histories, (str, bytes)):
+                raise S3RecError("histories must be a list of lists of item ids")
+            queries = [self._with_context(self.history_query, h, f"histories[{i}]") for i, h in enumerate(histories)]
+        else:
+            if isinstance(users, (str, bytes)):
+                raise S3RecError("users must be a list of user ids")
+            unknown = [u for u in users if str(u) not in self._row_of]
+            if unknown:
+                more = f" (and {len(unknown) - 3} more)" if len(unknown) > 3 else ""
+                raise S3RecError(f"unknown user{'s' if len(unknown) > 1 else ''} "
+                                 f"{', '.join(repr(u) for u in unknown[:3])}{more}")
+            queries = [self.user_query(u) for u in users]
+        return self.rank(queries, k, exclude_seen)
+
+    @staticmethod
+    def _with_context(fn, value, where: str):
+        try:
+            return fn(value)
+        except S3RecError as e:
+            raise S3RecError(f"{where}: {e}") from None
+
+    def history_query(self, history: Sequence[Any]) -> _Query:
+        """Resolve raw item ids (compared as strings); unknown ones are dropped and reported."""
+        if isinstance(history, (str, bytes, dict)) or not hasattr(history, "__iter__"):
+            raise S3RecError(f"a history must be a list of item ids, got {type(history).__name__}")
+        ids, unknown = [], []
+        for raw in history:
+            i = self._item_of.get(str(raw))
+            if i is None:
+                unknown.append(raw)
+            else:
+                ids.append(i)
+        if not ids:
+            shown = f" (unknown: {', '.join(map(repr, unknown[:3]))}{', ...' if len(unknown) > 3 else ''})" if unknown else ""
+            raise S3RecError(f"history has no known items{shown}")
+        return _Query(None, None, np.asarray(ids, dtype=np.int64), unknown)
+
+    def user_query(self, user: Any) -> _Query:
+        """A known user's whole sequence as the history."""
+        row = self._row_of.get(str(user))
+        if row is None:
+            raise S3RecError(f"unknown user {user!r}")
+        offsets, items = self.histories()
+        history = items[offsets[row]: offsets[row + 1]]
+        if len(history) == 0:
+            raise S3RecError(f"user {user!r}: history has no known items")
+        return _Query(self.user_ids[row], row, history, [])
+
+    @torch.inference_mode()
+    def rank(self, queries: Sequence[_Query], k: int, exclude_seen: bool = True) -> list[dict]:
+        """Score resolved queries in batches and return their top-k (see `recommend`)."""
+        check_k(k)
+        out: list[dict] = []
+        for start in range(0, len(queries), self.batch_size):
+            batch = queries[start: start + self.batch_size]
+            inputs = torch.zeros(len(batch), self.max_len, dtype=torch.long)
+            for b, q in enumerate(batch):
+                tail = q.history[-self.max_len:]
+                inputs[b, self.max_len - len(tail):] = torch.from_numpy(tail)
+            rows = [q.row for q in batch]
+            users = torch.tensor(rows, dtype=torch.long) if all(r is not None for r in rows) else None
+            scores = self.model.score_all(inputs, users).float().clone()  # (B, n_items + 1)
+            scores[:, 0] = -torch.inf
+            rankable = np.full(len(batch), self.n_items)
+            if exclude_seen:
+                seen = [np.unique(q.history) for q in batch]
+                rankable -= np.array([len(s) for s in seen])
+                r = torch.from_numpy(np.repeat(np.arange(len(batch)), [len(s) for s in seen]))
+                scores[r, torch.from_numpy(np.concatenate(seen))] = -torch.inf
+            top = min(k, self.n_items)
+            values, index = torch.topk(scores, top, dim=1)
+            for b, q in enumerate(batch):
+                n = int(min(k, rankable[b]))
+                out.append({"user": q.user, "items": self.item_ids[index[b, :n].numpy()].tolist(),
+                            "scores": values[b, :n].tolist(), "unknown_items": list(q.unknown)})
+        return out
+
+
+def check_k(k: Any) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise S3RecError(f"k must be a positive integer, got {k!r}")
+
+
+def read_histories(path: str | Path, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read and check histories.npz: `offsets` (n_users + 1,) from 0, non-decreasing; `items` in 1..n_items."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not {"offsets", "items"} <= set(z.files):
+                raise DataError(f"expected arrays 'offsets' and 'items', found {', '.join(z.files) or 'none'}", path)
+            offsets, items = z["offsets"], z["items"]
+    except DataError:
+        raise
+    except Exception as e:  # zip/pickle/format errors
+        raise DataError(f"cannot read histories ({type(e).__name__}: {' '.join(str(e).split())})", path) from None
+    if (offsets.ndim != 1 or items.ndim != 1 or not np.issubdtype(offsets.dtype, np.integer)
+            or not np.issubdtype(items.dtype, np.integer)):
+        raise DataError("'offsets' and 'items' must be 1-D integer arrays", path)
+    if len(offsets) != n_users + 1:
+        raise DataError(f"{len(offsets) - 1} users but id_maps/users.csv lists {n_users}", path)
+    if offsets[0] != 0 or offsets[-1] != len(items) or np.any(np.diff(offsets) < 0):
+        raise DataError("'offsets' must start at 0, not decrease and end at len(items)", path)
+    if len(items) and (items.min() < 1 or items.max() > n_items):
+        raise DataError(f"item ids must be in 1..{n_items}", path)
+    return offsets.astype(np.int64), items.astype(np.int64)
