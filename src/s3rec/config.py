@@ -47,7 +47,7 @@ class RunConfig:
 
     def validate(self) -> "RunConfig":
         """Raise ValueError naming the first invalid option; returns self."""
-        from s3rec.models.sasrec import FINETUNE_LOSSES
+        from s3rec.models.next_item_loss import FINETUNE_LOSSES
 
         choices = {
             "eval.protocol": (self.eval.protocol, ("full", "sampled", "both")),

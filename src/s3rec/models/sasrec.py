@@ -13,24 +13,19 @@ pre-trained encoder and embeddings first. Losses (per target position t, target 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from s3rec.data.batching import trim_left_padding
 from s3rec.training.batches import TrainingSequences, finetune_batch
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.encoder import EncoderConfig, SequenceEncoder, init_weights
-
-FINETUNE_LOSSES = ("bce", "bpr", "ce", "sampled-softmax")
-
+from s3rec.models.next_item_loss import check_loss_name, next_item_loss
 
 class SASRec(SequentialRecommender):
     """Causal self-attentive next-item recommender sharing S3-Rec's encoder."""
 
     def __init__(self, n_items: int, encoder: EncoderConfig | None = None, loss: str = "bce", n_negatives: int = 256):
         super().__init__()
-        if loss not in FINETUNE_LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(FINETUNE_LOSSES)}")
-        self.n_items, self.loss_name, self.n_negatives = n_items, loss, n_negatives
+        self.n_items, self.loss_name, self.n_negatives = n_items, check_loss_name(loss), n_negatives
         self.encoder = SequenceEncoder(n_items, encoder or EncoderConfig())
         init_weights(self, self.encoder.cfg.init_std)
 
@@ -59,20 +54,5 @@ class SASRec(SequentialRecommender):
         """Mean loss over target positions. batch: inputs, targets, negatives (B, w); sampled (N,)."""
         F_all = self.encoder(batch["inputs"], causal=True)  # (B, w, d)
         real = batch["targets"] != 0
-        F_t = F_all[real]  # (P, d)
-        pos = batch["targets"][real]
-        if self.loss_name in ("bce", "bpr"):
-            s_pos = (F_t * self.encoder.M_I(pos)).sum(-1)
-            s_neg = (F_t * self.encoder.M_I(batch["negatives"][real])).sum(-1)
-            if self.loss_name == "bce":
-                return -(F.logsigmoid(s_pos) + F.logsigmoid(-s_neg)).mean()
-            return -F.logsigmoid(s_pos - s_neg).mean()
-        if self.loss_name == "ce":
-            logits = F_t @ self.item_table().T  # (P, N + 1)
-            logits[:, 0] = -torch.inf
-            return F.cross_entropy(logits, pos)
-        negs = batch["sampled"]  # (N,) shared uniform negatives
-        s_pos = (F_t * self.encoder.M_I(pos)).sum(-1, keepdim=True)  # (P, 1)
-        s_neg = F_t @ self.encoder.M_I(negs).T  # (P, N)
-        s_neg = s_neg.masked_fill(negs.unsqueeze(0) == pos.unsqueeze(1), -torch.inf)  # a sampled target is no negative
-        return F.cross_entropy(torch.cat([s_pos, s_neg], 1), torch.zeros(len(pos), dtype=torch.long))
+        return next_item_loss(F_all[real], batch["targets"][real], batch["negatives"][real], self.item_table(),
+                              self.loss_name, batch.get("sampled"))
