@@ -1,0 +1,62 @@
+"""GRU4RecF: GRU4Rec with item features (Hidasi, Quadrana, Karatzoglou & Tikk, RecSys 2016, feature-rich
+session RNNs), the attribute-aware GRU baseline of the S3-Rec paper (Zhou et al., CIKM 2020, §5.1.2).
+
+    a_i = mean_{a in A_i} M_A[a]             mean embedding of item i's attributes (0 if it has none)
+    x_t = Dropout(E[i_t] + a_{i_t})          GRU input: item embedding plus attribute embedding
+    h_t = GRU(x_t, h_{t-1});  r_t(j) = h_t . E[j]   as in GRU4Rec (gru4rec.py)
+
+Features are fused at the input by addition (not through the parallel per-feature GRUs of the
+p-RNN paper, nor RecBole's concatenation + dense layer). The attribute table a (n_items + 1, d) is
+built once per forward by one EmbeddingBag (mean) over the item -> attribute CSR; items are scored
+against the item embeddings E only. Defaults as GRU4Rec: d = 64, 1 layer, dropout 0.25,
+M_A ~ N(0, 0.02), `bce` with one negative per target.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from s3rec.data.splits import LeaveOneOut
+from s3rec.models.gru4rec import GRU4Rec
+
+
+class GRU4RecF(GRU4Rec):
+    """GRU4Rec whose input at each position adds the mean embedding of the item's attributes.
+
+    Args:
+        n_items, n_attributes: vocabulary sizes (ids 1..n).
+        attr_offsets: (n_items + 1,) item -> attribute CSR offsets (item i: attr_offsets[i-1]:attr_offsets[i]).
+        attr_values: attribute ids in 1..n_attributes.
+    """
+
+    def __init__(self, n_items: int, n_attributes: int, attr_offsets: torch.Tensor, attr_values: torch.Tensor,
+                 d: int = 64, n_layers: int = 1, dropout: float = 0.25, loss: str = "bce", n_negatives: int = 256,
+                 init_std: float = 0.02):
+        super().__init__(n_items, d=d, n_layers=n_layers, dropout=dropout, loss=loss, n_negatives=n_negatives,
+                         init_std=init_std)
+        self.n_attributes = n_attributes
+        self.M_A = nn.EmbeddingBag(n_attributes + 1, d, mode="mean", padding_idx=0)
+        nn.init.normal_(self.M_A.weight, 0.0, init_std)
+        with torch.no_grad():
+            self.M_A.weight[0].zero_()
+        offsets = torch.as_tensor(attr_offsets, dtype=torch.long)
+        assert len(offsets) == n_items + 1, "attr_offsets must have n_items + 1 entries"
+        # bag 0 (padding) is empty; bag i >= 1 holds attr_values[attr_offsets[i-1]:attr_offsets[i]]
+        self.register_buffer("bag_offsets", torch.cat([offsets.new_zeros(1), offsets[:-1]]), persistent=False)
+        self.register_buffer("attr_values", torch.as_tensor(attr_values, dtype=torch.long)[: int(offsets[-1])],
+                             persistent=False)
+
+    def attribute_table(self) -> torch.Tensor:
+        """(n_items + 1, d) mean attribute embedding a_i of every item id (zeros for padding / no attributes)."""
+        return self.M_A(self.attr_values, self.bag_offsets)
+
+    def embed(self, items: torch.Tensor) -> torch.Tensor:
+        return self.E(items) + self.attribute_table()[items]  # (B, w, d)
+
+
+def build(split: LeaveOneOut, d: int = 64, max_len: int = 50, **kw) -> GRU4RecF:
+    """GRU4RecF for this split, with its item attributes."""
+    data = split.data
+    return GRU4RecF(split.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
+                    torch.from_numpy(data.attr_values), d=d, **kw)
