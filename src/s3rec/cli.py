@@ -32,7 +32,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True) -> None:
     _add_data_args(p)
     if model_choice:
-        p.add_argument("--model", default=None, help="pop, sasrec or s3rec (default s3rec)")
+        p.add_argument("--model", default=None, help="s3rec (default), sasrec, pop, gru4rec, gru4recf, caser, bert4rec, hgn, sasrecf, fdsa, fm, autoint")
     p.add_argument("--recipe", choices=["paper"], help="settings preset (default paper: the paper's and authors' settings)")
     p.add_argument("--config", help="YAML or JSON file of options (nested like config.json); flags override it")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -107,9 +107,16 @@ def _read_config_file(path: str) -> dict:
     if not p.is_file():
         raise S3RecError(f"{p}: config file not found")
     try:
-        d = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise S3RecError(f"{p}: not valid UTF-8 text ({e.reason})") from None
+    try:
+        d = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise S3RecError(f"{p}: not valid YAML/JSON ({str(e).splitlines()[0]})") from None
+        raise S3RecError(f"{p}: not valid YAML/JSON ({(str(e).splitlines() or [type(e).__name__])[0]})") from None
+    except (ValueError, TypeError, LookupError, AttributeError, RecursionError) as e:
+        # PyYAML's constructors fail with plain exceptions on bad values (a date 2020-13-45, `!!int x`, deep nesting).
+        raise S3RecError(f"{p}: not valid YAML/JSON ({type(e).__name__}: {' '.join(str(e).split())})") from None
     if not isinstance(d, dict):
         raise S3RecError(f"{p}: config must be a mapping of options")
     return d

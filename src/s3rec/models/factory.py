@@ -1,7 +1,12 @@
-"""Building models by CLI name, and loading the pre-trained S3-Rec weights into the fine-tuning model."""
+"""Building models by CLI name, and loading the pre-trained S3-Rec weights into the fine-tuning model.
+
+Each baseline module offers `build(split, d, max_len, **options)`; this table only maps CLI names
+to modules (a user's own model needs no entry: the Python API takes any SequentialRecommender).
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from s3rec.data.dataset import SequenceData
@@ -13,7 +18,18 @@ from s3rec.models.pop import PopRec
 from s3rec.models.sasrec import SASRec
 from s3rec.training.checkpoint import check_compatible, load_checkpoint
 
-MODEL_NAMES = ("pop", "sasrec", "s3rec")
+BASELINES = {  # name -> (module, takes --loss; the others train with their paper's own loss)
+    "gru4rec": ("s3rec.models.gru4rec", True),
+    "gru4recf": ("s3rec.models.gru4recf", True),
+    "caser": ("s3rec.models.caser", True),
+    "bert4rec": ("s3rec.models.bert4rec", False),
+    "hgn": ("s3rec.models.hgn", False),
+    "sasrecf": ("s3rec.models.sasrecf", True),
+    "fdsa": ("s3rec.models.fdsa", True),
+    "fm": ("s3rec.models.fm", False),
+    "autoint": ("s3rec.models.autoint", False),
+}
+MODEL_NAMES = ("pop", "sasrec", "s3rec", *BASELINES)
 
 
 def build_model(name: str, split: LeaveOneOut, encoder: EncoderConfig, loss: str = "bce",
@@ -24,6 +40,10 @@ def build_model(name: str, split: LeaveOneOut, encoder: EncoderConfig, loss: str
         return PopRec(split.n_items, split.train_counts())
     if name in ("sasrec", "s3rec"):
         return SASRec(split.n_items, encoder, loss=loss, n_negatives=n_negatives)
+    if name in BASELINES:
+        module, any_loss = BASELINES[name]
+        options = {"loss": loss, "n_negatives": n_negatives} if any_loss else {}
+        return importlib.import_module(module).build(split, d=encoder.d, max_len=encoder.max_len, **options)
     raise S3RecError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
 
 

@@ -1,0 +1,114 @@
+"""SASRecF: SASRec with item attributes in its input (a baseline of S3-Rec, Zhou et al., CIKM 2020, §5.1.3).
+
+S3-Rec describes SASRecF as SASRec whose input concatenates the representations of an item and its
+attributes. Here the input embedding of item i at a position is
+
+    x_i = W_F [M_I[i] ; mean_{a in A_i} M_A[a]] + b_F        (concatenation + linear, 2d -> d)
+    E   = Dropout(LayerNorm(x + P))                            then S3-Rec's causal encoder (Eq. 1-4)
+
+and the prediction is F_t . M_I[j] (Eq. 16) exactly as in SASRec: only the input changes, so the
+losses (bce by default, bpr, ce, sampled-softmax), the scoring paths and the weights' init
+(N(0, 0.02)) are SASRec's. Why concatenation + linear: it is the paper's wording and RecBole's
+SASRecF; it contains "item + projected attributes" as the special case W_F = [I, W_A]. Why the
+mean over an item's attributes (RecBole's default is the sum): items carry 1 to 625 attributes
+(LastFM), and a mean keeps every item's attribute vector on one scale; an item without attributes
+gets the zero vector. The attributes are not part of the state dict (they come from the data set).
+
+`ItemAttributes` (the item -> attribute CSR with per-item pooling) is shared with FDSA, FM and AutoInt.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from s3rec.data.splits import LeaveOneOut
+from s3rec.models.encoder import EncoderConfig, SequenceEncoder, init_weights
+from s3rec.models.sasrec import SASRec
+
+
+class ItemAttributes(nn.Module):
+    """Item -> attribute CSR as (non-persistent) buffers, pooling attribute vectors into one per item id.
+
+    Args:
+        n_items: number of items; pooled tables have n_items + 2 rows (0 = padding and
+            n_items + 1 = [mask] have no attributes).
+        attr_offsets: (n_items + 1,) CSR offsets; item i's attributes are attr_values[attr_offsets[i-1]:attr_offsets[i]].
+        attr_values: attribute ids in 1..n_attributes.
+    """
+
+    def __init__(self, n_items: int, attr_offsets: torch.Tensor, attr_values: torch.Tensor):
+        super().__init__()
+        offsets = torch.as_tensor(attr_offsets, dtype=torch.long)
+        lens = torch.diff(offsets)
+        self.n_rows = n_items + 2
+        item_of = torch.repeat_interleave(torch.arange(1, n_items + 1), lens)  # item id of each CSR entry
+        self.register_buffer("values", torch.as_tensor(attr_values, dtype=torch.long), persistent=False)
+        self.register_buffer("item_of", item_of, persistent=False)
+        self.register_buffer("count", torch.bincount(item_of, minlength=self.n_rows).float(), persistent=False)
+
+    def sum(self, per_entry: torch.Tensor) -> torch.Tensor:
+        """(n_items + 2, ...) per-item sums of per_entry (nnz, ...), one value per CSR entry."""
+        out = per_entry.new_zeros((self.n_rows,) + per_entry.shape[1:])
+        return out.index_add(0, self.item_of, per_entry)
+
+    def mean(self, table: torch.Tensor) -> torch.Tensor:
+        """(n_items + 2, d) mean over each item's attributes of table (n_attributes + 1, d); 0 without any."""
+        return self.sum(table[self.values]) / self.count.clamp(min=1).unsqueeze(1)
+
+    def attend(self, table: torch.Tensor, w: nn.Linear) -> torch.Tensor:
+        """(n_items + 2, d) sum_a alpha_a table[a] with alpha = softmax over the item's attributes of w(table[a])."""
+        A = table[self.values]  # (nnz, d)
+        logits = w(A).squeeze(-1)  # (nnz,)
+        top = torch.full((self.n_rows,), -torch.inf, device=A.device, dtype=A.dtype)
+        top = top.scatter_reduce(0, self.item_of, logits.detach(), "amax")  # for a stable softmax
+        e = torch.exp(logits - top[self.item_of])
+        alpha = e / self.sum(e)[self.item_of]
+        return self.sum(alpha.unsqueeze(1) * A)
+
+
+class AttributeSequenceEncoder(SequenceEncoder):
+    """S3-Rec's encoder whose input embedding fuses each item with its mean attribute embedding."""
+
+    def __init__(self, n_items: int, n_attributes: int, attr_offsets: torch.Tensor, attr_values: torch.Tensor,
+                 cfg: EncoderConfig):
+        super().__init__(n_items, cfg)
+        self.M_A = nn.Embedding(n_attributes + 1, cfg.d, padding_idx=0)
+        self.W_F = nn.Linear(2 * cfg.d, cfg.d)
+        self.attrs = ItemAttributes(n_items, attr_offsets, attr_values)
+
+    def embed(self, items: torch.Tensor) -> torch.Tensor:
+        """E = Dropout(LayerNorm(W_F [M_I[i] ; mean M_A[A_i]] + P)) for left-padded items (B, w)."""
+        w = items.size(1)
+        positions = torch.arange(self.cfg.max_len - w, self.cfg.max_len, device=items.device)
+        A_mean = self.attrs.mean(self.M_A.weight)[items]  # (B, w, d)
+        x = self.W_F(torch.cat([self.M_I(items), A_mean], dim=-1))  # (B, w, d)
+        return self.drop(self.ln(x + self.P(positions)))
+
+
+class SASRecF(SASRec):
+    """SASRec whose inputs carry the items' attributes; scoring and losses are SASRec's.
+
+    Args:
+        n_items, n_attributes: vocabulary sizes (ids 1..n).
+        attr_offsets, attr_values: item -> attributes CSR (see SequenceData).
+        encoder, loss, n_negatives: as for SASRec.
+    """
+
+    def __init__(self, n_items: int, n_attributes: int, attr_offsets: torch.Tensor, attr_values: torch.Tensor,
+                 encoder: EncoderConfig | None = None, loss: str = "bce", n_negatives: int = 256):
+        super().__init__(n_items, encoder, loss, n_negatives)
+        self.encoder = AttributeSequenceEncoder(n_items, n_attributes, attr_offsets, attr_values, self.encoder.cfg)
+        init_weights(self, self.encoder.cfg.init_std)
+
+
+def attribute_csr(split: LeaveOneOut) -> tuple[torch.Tensor, torch.Tensor]:
+    """(attr_offsets, attr_values) of a split's data set as tensors."""
+    return torch.from_numpy(split.data.attr_offsets), torch.from_numpy(split.data.attr_values)
+
+
+def build(split: LeaveOneOut, d: int = 64, max_len: int = 50, loss: str = "bce", n_negatives: int = 256,
+          **encoder_kw) -> SASRecF:
+    """SASRecF for this data set; encoder_kw are other EncoderConfig fields (n_layers, n_heads, dropout, ...)."""
+    cfg = EncoderConfig(d=d, max_len=max_len, **encoder_kw)
+    return SASRecF(split.n_items, split.data.n_attributes, *attribute_csr(split), cfg, loss=loss, n_negatives=n_negatives)
