@@ -143,7 +143,8 @@ def test_data_info(tiny, capsys):
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert lines[0] == "data set: tiny"
-    rows = {line.strip().rsplit("  ", 1)[0].strip(): line.strip().rsplit("  ", 1)[1].strip() for line in lines[1:]}
+    table = lines[1 : lines.index("  users by sequence length:")]
+    rows = {line.strip().rsplit("  ", 1)[0].strip(): line.strip().rsplit("  ", 1)[1].strip() for line in table}
     assert rows == {
         "users": "4",
         "items": "130",
@@ -155,7 +156,11 @@ def test_data_info(tiny, capsys):
         "avg. attributes / item": f"{4 / 130:.2f}",
         "items with attributes": "3",
         "sequence length min / median / max": "4 / 4 / 20",
+        "attribute coverage (items)": f"{100 * 3 / 130:.2f}%",
+        "attribute coverage (interactions)": "43.75%",
+        "seq. length p10/25/50/75/90/max": "4 / 4 / 4 / 8 / 15.2 / 20",
     }
+    assert [line.split()[:2] for line in lines[len(table) + 2 :]] == [["3-5", "3"], ["6-10", "0"], ["11-20", "1"]]
 
 
 # ---------------------------------------------------------------------------------------------

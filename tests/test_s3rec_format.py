@@ -404,3 +404,15 @@ def test_real_data_info_cli_prints_readme_figures(name, offline, capsys):
     assert rows["avg. actions / user"] == f"{avg_len:.2f}"
     assert rows["attributes"] == f"{attrs:,}"
     assert rows["avg. attributes / item"] == f"{avg_attrs:.2f}"
+
+
+def test_huge_sparse_ids_are_rejected_not_allocated(tmp_path):
+    txt = tmp_path / "big.txt"
+    txt.write_text("1 1 2 1000000000000\n")
+    with pytest.raises(DataError, match="contiguous"):
+        load_s3rec_format(txt)
+    txt.write_text("1 1 2 3\n")
+    attrs = tmp_path / "big_item2attributes.json"
+    attrs.write_text('{"1": [1, 99999999999]}')
+    with pytest.raises(DataError, match="contiguous"):
+        load_s3rec_format(txt, attrs)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from s3rec.data.dataset import SequenceData
+from s3rec.data.recbole import load_atomic
 from s3rec.data.registry import get_spec, resolve_dataset
 from s3rec.data.s3rec_format import load_s3rec_format
 from s3rec.data.splits import keep_train_fraction
@@ -52,6 +53,9 @@ def load_path(cfg: DataConfig) -> SequenceData:
         attrs = path.with_name(f"{path.stem}_item2attributes.json")
         sample = path.with_name(f"{path.stem}_sample.txt")
         return load_s3rec_format(path, attrs if attrs.exists() else None, sample if sample.exists() else None)
+    if path.suffix.lower() == ".inter":  # RecBole atomic files: `<stem>.item` beside it (or --item-table)
+        item = Path(cfg.item_table) if cfg.item_table else path.with_suffix(".item")
+        return load_atomic(path, item if cfg.item_table or item.exists() else None, min_count=cfg.min_count)
     return load_table(path, user_col=cfg.user_col, item_col=cfg.item_col, time_col=cfg.time_col,
                       item_table=cfg.item_table, attribute_cols=tuple(cfg.attribute_cols), attr_sep=cfg.attr_sep,
                       min_count=cfg.min_count)

@@ -10,6 +10,8 @@ import numpy as np
 from s3rec.data.dataset import SequenceData, csr_from_lists
 from s3rec.errors import DataError
 
+_MAX_ID = int(np.iinfo(np.int64).max)  # ids are stored as int64
+
 
 def _read_id_lines(path: Path, min_len: int, what: str) -> tuple[list[int], list[list[int]], list[int]]:
     """Parse `id v v v ...` lines into (ids, value lists, line numbers); errors name the file and line."""
@@ -18,25 +20,40 @@ def _read_id_lines(path: Path, min_len: int, what: str) -> tuple[list[int], list
     heads: list[int] = []
     rows: list[list[int]] = []
     linenos: list[int] = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            try:
-                values = [int(p) for p in parts]
-            except ValueError:
-                raise DataError(f"non-integer id {_first_non_integer(parts)!r}", path, lineno) from None
-            if min(values) < 1:
-                raise DataError(f"ids must be positive integers, got {min(values)}", path, lineno)
-            if len(values) - 1 < min_len:
-                raise DataError(f"{what} has {len(values) - 1} items, needs at least {min_len}", path, lineno)
-            heads.append(values[0])
-            rows.append(values[1:])
-            linenos.append(lineno)
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, start=1):
+                parts = line.split()
+                if not parts:
+                    continue
+                try:
+                    values = [int(p) for p in parts]
+                except ValueError:
+                    raise DataError(f"non-integer id {_first_non_integer(parts)!r}", path, lineno) from None
+                if min(values) < 1:
+                    raise DataError(f"ids must be positive integers, got {min(values)}", path, lineno)
+                if max(values) > _MAX_ID:
+                    raise DataError(f"id {max(values)} is too large (ids must be below 2**63)", path, lineno)
+                if len(values) - 1 < min_len:
+                    raise DataError(f"{what} has {len(values) - 1} items, needs at least {min_len}", path, lineno)
+                heads.append(values[0])
+                rows.append(values[1:])
+                linenos.append(lineno)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     if not rows:
         raise DataError("empty file", path)
     return heads, rows, linenos
+
+
+def _not_utf8(path: Path) -> DataError:
+    """A DataError naming the first line of `path` that is not valid UTF-8."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return DataError(f"not valid UTF-8 text ({e.reason})", path, data.count(b"\n", 0, e.start) + 1)
+    return DataError("not valid UTF-8 text", path)
 
 
 def _first_non_integer(parts: list[str]) -> str:
@@ -52,13 +69,18 @@ def read_attributes(path: Path, n_items: int) -> tuple[np.ndarray, np.ndarray, i
     """(attr_offsets, attr_values, n_attributes) from an `item2attributes.json` object."""
     if not path.is_file():
         raise DataError("file not found", path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     if not text.strip():
         raise DataError("empty file", path)
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(f"invalid JSON: {e.msg}", path, e.lineno) from None
+    except (ValueError, RecursionError) as e:  # an over-long integer literal, or nesting too deep to parse
+        raise DataError(f"invalid JSON: {' '.join(str(e).split())}", path) from None
     if not isinstance(obj, dict):
         raise DataError(f"attribute file must be a JSON object {{item: [attributes]}}, got {type(obj).__name__}", path)
     lists: list[list[int]] = [[] for _ in range(n_items)]
@@ -67,12 +89,15 @@ def read_attributes(path: Path, n_items: int) -> tuple[np.ndarray, np.ndarray, i
             item = int(key)
         except ValueError:
             raise DataError(f"non-integer item id {key!r}", path) from None
-        if not isinstance(attrs, list) or not all(isinstance(a, int) and not isinstance(a, bool) and a >= 1 for a in attrs):
-            raise DataError(f"item {key}: attributes must be a list of positive integers", path)
+        if not isinstance(attrs, list) or not all(isinstance(a, int) and not isinstance(a, bool) and 1 <= a <= _MAX_ID for a in attrs):
+            raise DataError(f"item {key}: attributes must be a list of positive integers (below 2**63)", path)
         if 1 <= item <= n_items:  # attributes of items absent from the interactions are unused
             lists[item - 1] = attrs
     offsets, values = csr_from_lists(lists)
     n_attributes = int(values.max()) if len(values) else 0
+    if n_attributes > 10 * len(np.unique(values)) + 10_000:
+        raise DataError(f"attribute ids must be contiguous-ish (1..A): largest id {n_attributes} for "
+                        f"{len(np.unique(values))} distinct attributes", path)
     return offsets, values, n_attributes
 
 
@@ -87,6 +112,10 @@ def load_s3rec_format(
     user_heads, seqs, linenos = _read_id_lines(interactions, min_len=3, what="user")
     offsets, items = csr_from_lists(seqs)
     n_items = int(items.max())
+    n_distinct = len(np.unique(items))
+    if n_items > 10 * n_distinct + 10_000:  # ids index embedding tables: a huge sparse id space would not fit
+        raise DataError(f"item ids must be contiguous-ish (1..n): largest id {n_items} for {n_distinct} distinct items; "
+                        "use a CSV/TSV/Parquet table, which remaps ids", interactions)
     user_ids = np.asarray(user_heads, dtype=np.int64)
     if len(np.unique(user_ids)) != len(user_ids):
         first_seen: dict[int, int] = {}

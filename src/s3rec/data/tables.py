@@ -12,6 +12,7 @@ field spans lines); Parquet rows are named by their 1-based row number in the me
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,6 +72,29 @@ def load_table(
     else:
         time_key = np.arange(len(users))  # file order is the time order
 
+    offsets, seq_items, user_ids, item_ids = build_sequences(path, users, items, time_key, min_count)
+
+    if item_table is not None:
+        cols = [attribute_cols] if isinstance(attribute_cols, str) else list(attribute_cols)
+        attr_offsets, attr_values, attribute_names = _read_attributes(
+            Path(item_table), item_table_item_col or item_col, cols, attr_sep, item_ids
+        )
+    else:
+        attr_offsets, attr_values = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        attribute_names = np.array([None], dtype=object)
+
+    return SequenceData(
+        name=name or path.stem, offsets=offsets, items=seq_items, n_items=len(item_ids) - 1,
+        attr_offsets=attr_offsets, attr_values=attr_values, n_attributes=len(attribute_names) - 1,
+        user_ids=user_ids, item_ids=item_ids,
+        attribute_names=attribute_names, source=str(path),
+    )
+
+
+def build_sequences(
+    path: Path, users: pd.Series, items: pd.Series, time_key: np.ndarray, min_count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(offsets, items, user_ids, item_ids): k-core filtered, stably time-ordered, contiguously remapped sequences."""
     user_codes, user_raw = pd.factorize(users)
     item_codes, item_raw = pd.factorize(items)
     keep = np.flatnonzero(_k_core(user_codes, item_codes, min_count))
@@ -93,22 +117,7 @@ def load_table(
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     item_ids = np.concatenate([[None], item_raw.to_numpy(dtype=object)[kept_items]])
-
-    if item_table is not None:
-        cols = [attribute_cols] if isinstance(attribute_cols, str) else list(attribute_cols)
-        attr_offsets, attr_values, attribute_names = _read_attributes(
-            Path(item_table), item_table_item_col or item_col, cols, attr_sep, item_ids
-        )
-    else:
-        attr_offsets, attr_values = np.zeros(0, np.int64), np.zeros(0, np.int64)
-        attribute_names = np.array([None], dtype=object)
-
-    return SequenceData(
-        name=name or path.stem, offsets=offsets, items=item_ids_new + 1, n_items=len(kept_items),
-        attr_offsets=attr_offsets, attr_values=attr_values, n_attributes=len(attribute_names) - 1,
-        user_ids=user_raw.to_numpy(dtype=object)[kept_users], item_ids=item_ids,
-        attribute_names=attribute_names, source=str(path),
-    )
+    return offsets, item_ids_new + 1, user_raw.to_numpy(dtype=object)[kept_users], item_ids
 
 
 def save_id_maps(data: SequenceData, directory: str | Path) -> None:
@@ -168,14 +177,14 @@ def _read_table(path: Path, columns: list[str]) -> _Table:
     raise DataError(f"unknown table format {path.suffix!r} (expected .csv, .tsv, .tab, .parquet, .pq or tab-separated .txt)", path)
 
 
-def _read_text(path: Path, columns: list[str], sep: str) -> _Table:
+def _read_text(path: Path, columns: list[str], sep: str, quoting: int = csv.QUOTE_MINIMAL) -> _Table:
     """Read a delimited text table as strings; empty fields are missing, rows with no value are skipped."""
     try:
-        header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8").columns
+        header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8", quoting=quoting).columns
         _check_columns(path, columns, header)
         frame = pd.read_csv(
             # No usecols: with it pandas silently accepts rows with too many fields.
-            path, sep=sep, dtype=str, encoding="utf-8",
+            path, sep=sep, dtype=str, encoding="utf-8", quoting=quoting,
             keep_default_na=False, na_values=[""],  # "NA" or "null" may be real ids
             skip_blank_lines=False,  # keeps frame index = line - 2
         )
@@ -185,6 +194,9 @@ def _read_text(path: Path, columns: list[str], sep: str) -> _Table:
         line = re.search(r"\bline (\d+)", str(e))  # the C parser names the offending line
         kind = "TSV" if sep == "\t" else "CSV"
         raise DataError(f"cannot parse {kind}: {_one_line(e)}", path, int(line.group(1)) if line else None) from None
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas made the first field an index: rows are one field too long
+        kind = "TSV" if sep == "\t" else "CSV"
+        raise DataError(f"cannot parse {kind}: the first data row has {len(header) + 1} fields, the header {len(header)}", path)
     frame = frame.dropna(how="all")[columns]
     if frame.empty:
         raise DataError("table has no rows", path)
@@ -233,7 +245,8 @@ def _time_key(table: _Table, col: str) -> np.ndarray:
     else:
         numbers = pd.to_numeric(values, errors="coerce")
         if numbers.notna().all():
-            return numbers.to_numpy(dtype=np.int64 if pd.api.types.is_integer_dtype(numbers) else np.float64)
+            # uint64 (values beyond int64) would wrap around as int64: order those as floats
+            return numbers.to_numpy(dtype=np.int64 if pd.api.types.is_signed_integer_dtype(numbers) else np.float64)
         dates = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
         # Report bad values under whichever reading fits more of the column.
         parsed, kind = (dates, "date") if dates.notna().sum() > numbers.notna().sum() else (numbers, "number")
@@ -268,13 +281,25 @@ def _read_attributes(
     path: Path, item_col: str, attribute_cols: list[str], sep: str, item_ids: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(attr_offsets, attr_values, attribute_names) for items 1..n_items from the item table at `path`."""
-    n_items = len(item_ids) - 1
     table = _read_table(path, [item_col, *attribute_cols])
-    item_of = pd.Series(pd.Index(item_ids[1:]).get_indexer(_id_column(table, item_col)) + 1, index=table.frame.index)
+    item_of = item_rows(item_ids, _id_column(table, item_col))
     known = table.frame[item_of > 0]  # rows of items not in the filtered interactions are ignored
+    columns = [(col, known[col].astype("string").str.split(sep, regex=False).explode()) for col in attribute_cols]
+    return attribute_vocabulary(len(item_ids) - 1, item_of, columns)
+
+
+def item_rows(item_ids: np.ndarray, raw_items: pd.Series) -> pd.Series:
+    """Item id (1..n_items; 0 = not in the data) of each item-table row, indexed like `raw_items`."""
+    return pd.Series(pd.Index(item_ids[1:]).get_indexer(raw_items) + 1, index=raw_items.index)
+
+
+def attribute_vocabulary(
+    n_items: int, item_of: pd.Series, columns: Sequence[tuple[str, pd.Series]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(attr_offsets, attr_values, attribute_names) from (column, row-indexed single values) pairs, named column=value."""
     parts = []
-    for position, col in enumerate(attribute_cols):
-        values = known[col].astype("string").str.split(sep, regex=False).explode().str.strip()
+    for position, (col, values) in enumerate(columns):
+        values = values.astype("string").str.strip()
         values = values[values.notna() & (values != "")]
         parts.append(pd.DataFrame({
             "item": item_of.loc[values.index].to_numpy(), "row": values.index, "column": position,
