@@ -5,8 +5,8 @@ recipe makes every prefix of each user's last `max_len` training items a sample 
 `random-prefix` draws one prefix per user per epoch. Batches are trimmed to their longest sample
 (left padding keeps each item's position id), and optionally bucketed by length so that little
 compute is spent on padding: samples are shuffled, sorted by length within pools of 64 batches,
-cut into batches, and the batches shuffled — each sample and its math are unchanged, only which
-samples share a batch differs.
+cut into batches of a constant number of tokens, and the batches shuffled — each sample and its
+math are unchanged, only which samples share a batch differs.
 """
 
 from __future__ import annotations
@@ -49,17 +49,23 @@ class TrainingSequences:
 
 
 def batch_order(lengths: torch.Tensor, batch_size: int, gen: torch.Generator, bucket: bool) -> list[torch.Tensor]:
-    """Sample indices grouped into batches: shuffled, optionally bucketed by length."""
+    """Sample indices grouped into batches: random batches of `batch_size`, or length buckets.
+
+    Buckets hold a constant number of tokens (batch_size x the mean length) rather than of samples,
+    so every step sees about as many positions as a random batch: the loss keeps its scale from
+    step to step (Adam adapts to that scale) and every position keeps the same weight in the epoch.
+    """
     perm = torch.randperm(len(lengths), generator=gen)
-    if bucket:
-        pool = batch_size * 64
-        chunk = torch.arange(len(perm)) // pool
-        key = chunk * (int(lengths.max()) + 1) + lengths[perm]
-        perm = perm[torch.argsort(key, stable=True)]
-    batches = list(perm.split(batch_size))
-    if bucket:
-        batches = [batches[i] for i in torch.randperm(len(batches), generator=gen)]
-    return batches
+    if not bucket:
+        return list(perm.split(batch_size))
+    pool = batch_size * 64
+    chunk = torch.arange(len(perm)) // pool
+    perm = perm[torch.argsort(chunk * (int(lengths.max()) + 1) + lengths[perm], stable=True)]
+    budget = batch_size * float(lengths.float().mean())
+    start = torch.cumsum(lengths[perm], 0) - lengths[perm]  # tokens before each sample
+    sizes = torch.unique_consecutive((start / budget).long(), return_counts=True)[1]
+    batches = list(perm.split(sizes.tolist()))
+    return [batches[i] for i in torch.randperm(len(batches), generator=gen)]
 
 
 def pretrain_batch(

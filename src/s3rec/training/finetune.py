@@ -30,7 +30,7 @@ class FinetuneConfig:
     n_negatives: int = 256  # for sampled-softmax
     patience: int = 10
     metric: str = "NDCG@10"
-    bucket: bool = True  # group users of similar length into batches (less padding; same per-user math)
+    bucket: bool = True  # group users of similar length into batches of equal token count (less padding)
 
 
 @dataclass
@@ -78,7 +78,8 @@ def finetune(
         t0 = time.perf_counter()
         model.train()
         total, n_batches = 0.0, 0
-        batches = batch_order(seqs.ends - seqs.starts, cfg.batch_size, gen, cfg.bucket)
+        n_targets = (seqs.ends - seqs.starts - 1).clamp(min=1, max=max_len)
+        batches = batch_order(n_targets, cfg.batch_size, gen, cfg.bucket)
         for users in tqdm(batches, desc=f"fine-tune {epoch + 1}", disable=not progress, leave=False):
             loss = model.loss(model.training_batch(seqs, users, max_len, gen))
             opt.zero_grad(set_to_none=True)

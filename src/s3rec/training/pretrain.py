@@ -75,7 +75,8 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
             batch = pretrain_batch(seqs, user[idx], start[idx], end[idx], cfg.mask_ratio, gen, with_sp)
             losses = model(batch)
             opt.zero_grad(set_to_none=True)
-            losses["loss"].backward()
+            # per-sample mean -> sum / batch_size: bucketed batches vary in samples, not in tokens
+            (losses["loss"] * (len(idx) / cfg.batch_size)).backward()
             opt.step()
             for k, v in losses.items():
                 totals[k] = totals.get(k, 0.0) + float(v.detach()) * len(idx)
