@@ -395,8 +395,9 @@ def test_real_data_info_cli_prints_readme_figures(name, offline, capsys):
     users, items, inter, avg_len, attrs, avg_attrs = README_TABLE[name]
     assert main(["data", "info", "--dataset", name.lower(), "--data-dir", str(folder), "--quiet"]) == 0
     out = capsys.readouterr().out
+    table = out.split("users by sequence length:")[0]  # the key/value rows; a histogram follows
     rows = {line.strip().rsplit("  ", 1)[0].strip(): line.strip().rsplit("  ", 1)[1].strip()
-            for line in out.splitlines()[1:]}
+            for line in table.splitlines()[1:]}
     assert out.splitlines()[0] == f"data set: {name}"
     assert rows["users"] == f"{users:,}"
     assert rows["items"] == f"{items:,}"
