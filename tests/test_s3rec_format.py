@@ -397,7 +397,7 @@ def test_real_data_info_cli_prints_readme_figures(name, offline, capsys):
     out = capsys.readouterr().out
     table = out.split("users by sequence length:")[0]  # the key/value rows; a histogram follows
     rows = {line.strip().rsplit("  ", 1)[0].strip(): line.strip().rsplit("  ", 1)[1].strip()
-            for line in table.splitlines()[1:]}
+            for line in table.splitlines()[1:] if line.strip()}
     assert out.splitlines()[0] == f"data set: {name}"
     assert rows["users"] == f"{users:,}"
     assert rows["items"] == f"{items:,}"
