@@ -325,3 +325,18 @@ def test_cli_needs_users_or_input(runs, capsys):
 def test_run_directory_has_the_id_maps_used(runs):
     items = pd.read_csv(runs["pop"] / "id_maps" / "items.csv", dtype=str)
     assert sorted(items["raw_id"]) == ALL_ITEMS  # raw ids differ from the internal ids 1..n
+
+
+def test_attribute_aware_model_recommends_from_its_run_directory(tmp_path):
+    """GRU4RecF needs the item attributes to be rebuilt: they travel in the run directory."""
+    from s3rec.cli import main
+    from s3rec.data.s3rec_format import save_s3rec_format
+    from s3rec.data.synthetic import make_synthetic
+    from s3rec.recommend import Recommender
+
+    path = save_s3rec_format(make_synthetic(n_users=40, n_items=60, n_attributes=12, n_topics=6, seed=1), tmp_path, "syn")
+    out = tmp_path / "run"
+    assert main(["run", "--model", "gru4recf", "--data", str(path), "--out", str(out), "--epochs", "1",
+                 "--set", "encoder.d=16", "--set", "encoder.max_len=10", "--quiet"]) == 0
+    recs = Recommender.load(out).recommend(users=["1"], k=5)
+    assert len(recs[0]["items"]) == 5

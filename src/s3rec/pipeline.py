@@ -160,10 +160,12 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
 
 
 def save_histories(data: SequenceData, path: Path) -> None:
-    """Every user's whole sequence (internal ids, CSR `offsets`/`items`), for recommending to known users."""
+    """Every user's sequence (CSR `offsets`/`items`) and the item attributes (`attr_offsets`/`attr_values`,
+    `n_attributes`), internal ids: what recommending needs besides the weights."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, offsets=data.offsets, items=data.items)
+            np.savez_compressed(f, offsets=data.offsets, items=data.items, attr_offsets=data.attr_offsets,
+                                attr_values=data.attr_values, n_attributes=np.int64(data.n_attributes))
 
 
 def write_results(out: Path, dataset: str, model: str, results: dict[str, dict[str, EvalResult]], seconds: dict) -> dict:

@@ -26,6 +26,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -54,11 +55,21 @@ class _Query:
 class _Vocabulary:
     """What `build_model` reads from a split, without the data: the weights are loaded afterwards."""
 
-    def __init__(self, n_items: int, n_users: int):
-        self.n_items, self.n_users = n_items, n_users
+    def __init__(self, n_items: int, n_users: int, data: SimpleNamespace):
+        self.n_items, self.n_users, self.data = n_items, n_users, data
 
     def train_counts(self) -> np.ndarray:
         return np.zeros(self.n_items + 1)
+
+
+def _attributes(path: Path, n_items: int) -> SimpleNamespace:
+    """Item attributes saved in histories.npz (attribute-aware models need them to be rebuilt)."""
+    if path.is_file():
+        with np.load(path) as z:
+            if "attr_offsets" in z:
+                return SimpleNamespace(attr_offsets=z["attr_offsets"], attr_values=z["attr_values"],
+                                       n_attributes=int(z["n_attributes"]))
+    return SimpleNamespace(attr_offsets=np.zeros(n_items + 1, np.int64), attr_values=np.zeros(0, np.int64), n_attributes=0)
 
 
 class Recommender:
@@ -105,7 +116,8 @@ class Recommender:
                              "(expected ids 1..n_items); the run directory is inconsistent")
         if not np.array_equal(users["row"], np.arange(len(users))):
             raise DataError("expected rows 0..n_users-1 in order", run_dir / "id_maps" / "users.csv")
-        model = build_model(cfg.model, _Vocabulary(n_items, len(users)), cfg.encoder, cfg.finetune.loss)
+        model = build_model(cfg.model, _Vocabulary(n_items, len(users), _attributes(run_dir / HISTORIES_FILE, n_items)),
+                            cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives)
         try:
             model.load_state_dict(ck["state_dict"])
         except (RuntimeError, KeyError) as e:
