@@ -128,10 +128,45 @@ def test_trimmed_batch_gives_the_same_losses_as_the_padded_form():
     idx = torch.arange(0, len(user), 3)
     batch = pretrain_batch(seqs, user[idx], start[idx], end[idx], 0.3, torch.Generator().manual_seed(0))
     assert batch["items"].size(1) < 20
-    padded = {k: torch.nn.functional.pad(v, (20 - v.size(1), 0)) for k, v in batch.items()}
+    padded = {k: torch.nn.functional.pad(v, (20 - v.size(1), 0)) if v.dim() == 2 else v for k, v in batch.items()}
     torch.manual_seed(0)
     m = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
                         torch.from_numpy(data.attr_values), EncoderConfig(d=16, max_len=20)).eval()
     fast, slow = m(batch), m(padded)
     for k in fast:
         torch.testing.assert_close(fast[k], slow[k], rtol=1e-5, atol=1e-5)
+
+
+def test_micro_batches_give_the_whole_batch_gradient():
+    """Length-sorted parts, each trimmed, sum to exactly the whole batch's loss and gradient."""
+    from s3rec.data.splits import LeaveOneOut
+    from s3rec.data.synthetic import make_synthetic
+    from s3rec.training.batches import TrainingSequences, micro_batches, pretrain_batch
+
+    split = LeaveOneOut.from_data(make_synthetic(n_users=80, n_items=50, avg_len=9, n_attributes=8, n_topics=4, seed=6))
+    data = split.data
+    seqs = TrainingSequences(*split.train_sequences(), data.n_items)
+    user, start, end = seqs.prefix_samples(max_len=20)
+    idx = torch.randperm(len(user), generator=torch.Generator().manual_seed(0))[:60]
+    batch = pretrain_batch(seqs, user[idx], start[idx], end[idx], 0.3, torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    m = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
+                        torch.from_numpy(data.attr_values), EncoderConfig(d=16, max_len=20)).eval()
+
+    def grads(parts):
+        m.zero_grad()
+        total = 0.0
+        for p in parts:
+            loss = m(p)["loss"] * len(p["items"]) / 60
+            loss.backward()
+            total += float(loss)
+        return total, [p.grad.clone() for p in m.parameters() if p.grad is not None]
+
+    whole_loss, whole = grads([batch])
+    parts = micro_batches(batch, 4)
+    assert len(parts) == 4 and max(p["items"].size(1) for p in parts[:-1]) < batch["items"].size(1)
+    assert sum(len(p["sp_context"]) for p in parts) == len(batch["sp_context"])
+    split_loss, split_grads = grads(parts)
+    assert split_loss == pytest.approx(whole_loss, rel=1e-5)
+    for a, b in zip(whole, split_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

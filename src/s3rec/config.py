@@ -62,7 +62,7 @@ class RunConfig:
         positive = {"encoder.d": self.encoder.d, "encoder.n_layers": self.encoder.n_layers,
                     "encoder.n_heads": self.encoder.n_heads, "encoder.max_len": self.encoder.max_len,
                     "pretrain.batch_size": self.pretrain.batch_size, "finetune.batch_size": self.finetune.batch_size,
-                    "pretrain.save_every": self.pretrain.save_every, "eval.n_negatives": self.eval.n_negatives,
+                    "pretrain.save_every": self.pretrain.save_every, "pretrain.micro_batches": self.pretrain.micro_batches, "eval.n_negatives": self.eval.n_negatives,
                     "eval.batch_size": self.eval.batch_size}
         for name, value in positive.items():
             if not isinstance(value, int) or value < 1:

@@ -99,7 +99,33 @@ def pretrain_batch(
     batch["sp_context"] = torch.where(in_seg, mask_id, x)
     batch["sp_pos"] = torch.where(in_seg, x, outside)
     batch["sp_neg"] = torch.where(in_seg, seqs.items[neg_idx], outside)
+    batch["sp_rows"] = sel  # which sample each SP view belongs to
     return batch
+
+
+SP_VIEWS = ("sp_context", "sp_pos", "sp_neg")
+
+
+def micro_batches(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, torch.Tensor]]:
+    """Split a pre-training batch into `parts` groups of similar length, each trimmed to its longest sample.
+
+    The per-sample losses are independent, so the summed losses (and gradients) of the parts equal
+    those of the whole batch: the batch composition of the faithful recipe is kept while little
+    compute is spent on padding.
+    """
+    lengths = (batch["items"] != 0).sum(1)
+    order = torch.argsort(lengths, stable=True)
+    sp_of = torch.full((len(lengths),), -1, dtype=torch.long)
+    sp_of[batch["sp_rows"]] = torch.arange(len(batch["sp_rows"]))
+    out = []
+    for rows in order.tensor_split(min(parts, len(order))):
+        w = max(int(lengths[rows].max()), 1)
+        part = {k: batch[k][rows, -w:] for k in ("items", "masked", "neg_items")}
+        sp = sp_of[rows][sp_of[rows] >= 0]
+        part.update({k: batch[k][sp, -w:] for k in SP_VIEWS})
+        part["sp_rows"] = torch.nonzero(sp_of[rows] >= 0).squeeze(1)
+        out.append(part)
+    return out
 
 
 def finetune_batch(

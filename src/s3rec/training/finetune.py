@@ -30,7 +30,7 @@ class FinetuneConfig:
     n_negatives: int = 256  # for sampled-softmax
     patience: int = 10
     metric: str = "NDCG@10"
-    bucket: bool = True  # group users of similar length into batches of equal token count (less padding)
+    bucket: bool = False  # length-sorted batches of equal token count: ~5x faster epochs, lower quality measured
 
 
 @dataclass

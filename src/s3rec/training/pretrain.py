@@ -14,7 +14,7 @@ from s3rec.errors import S3RecError
 from s3rec.io import append_jsonl
 from s3rec.models.encoder import EncoderConfig
 from s3rec.models.s3rec import ObjectiveConfig, S3RecPretrainer
-from s3rec.training.batches import TrainingSequences, batch_order, pretrain_batch
+from s3rec.training.batches import TrainingSequences, batch_order, micro_batches, pretrain_batch
 from s3rec.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
 
@@ -28,7 +28,8 @@ class PretrainConfig:
     weight_decay: float = 0.0
     mask_ratio: float = 0.2
     samples: str = "prefixes"  # prefixes | random-prefix
-    bucket: bool = True
+    bucket: bool = False  # length-sorted batches of equal token count: faster, but changes batch composition
+    micro_batches: int = 4  # each batch runs as this many length-sorted parts, gradients summed (exact)
     save_every: int = 10
     objectives: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
@@ -73,13 +74,14 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
         batches = batch_order(end - start, cfg.batch_size, gen, cfg.bucket)
         for idx in tqdm(batches, desc=f"pre-train {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False):
             batch = pretrain_batch(seqs, user[idx], start[idx], end[idx], cfg.mask_ratio, gen, with_sp)
-            losses = model(batch)
             opt.zero_grad(set_to_none=True)
-            # per-sample mean -> sum / batch_size: bucketed batches vary in samples, not in tokens
-            (losses["loss"] * (len(idx) / cfg.batch_size)).backward()
+            for part in micro_batches(batch, cfg.micro_batches):
+                losses = model(part)
+                # per-sample mean -> sum / batch_size, so the parts add up to the whole batch's loss
+                (losses["loss"] * (len(part["items"]) / cfg.batch_size)).backward()
+                for k, v in losses.items():
+                    totals[k] = totals.get(k, 0.0) + float(v.detach()) * len(part["items"])
             opt.step()
-            for k, v in losses.items():
-                totals[k] = totals.get(k, 0.0) + float(v.detach()) * len(idx)
         seconds = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "seconds": round(seconds, 3), "samples": len(user),
                   **{k: v / len(user) for k, v in totals.items()}}
