@@ -159,7 +159,7 @@ def test_micro_batches_give_the_whole_batch_gradient():
         for p in parts:
             loss = m(p)["loss"] * len(p["items"]) / 60
             loss.backward()
-            total += float(loss)
+            total += float(loss.detach())
         return total, [p.grad.clone() for p in m.parameters() if p.grad is not None]
 
     whole_loss, whole = grads([batch])
