@@ -148,11 +148,12 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
     cfg = build_config(args, "s3rec")
     data = load_data(cfg.data, progress=not args.quiet)
+    split = LeaveOneOut.from_data(data)  # bad data fails before anything is written
     out = Path(args.out) if args.out else default_run_dir(cfg, data.name) / "pretrain"
     config = {**cfg.to_dict(), "environment": environment()}
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", config)
-    path = pretrain(LeaveOneOut.from_data(data), cfg.pretrain, cfg.encoder, out, cfg.seed, resume=args.resume,
+    path = pretrain(split, cfg.pretrain, cfg.encoder, out, cfg.seed, resume=args.resume,
                     progress=not args.quiet, run_config=config, log=_logger(args))
     print(f"pre-trained checkpoint: {path}")
 
