@@ -73,15 +73,13 @@ class SequenceData:
         """(n_items + 1,) number of attributes per item id (entry 0 = padding = 0)."""
         return np.concatenate([[0], np.diff(self.attr_offsets)])
 
-    def with_sequences(self, offsets: np.ndarray, items: np.ndarray, keep_rows: np.ndarray | None = None) -> "SequenceData":
-        """A copy with other sequences (optionally for a subset of user rows)."""
-        rows = np.arange(self.n_users) if keep_rows is None else keep_rows
-        negs = None if self.fixed_negatives is None else self.fixed_negatives[rows]
+    def with_sequences(self, offsets: np.ndarray, items: np.ndarray) -> "SequenceData":
+        """A copy with other sequences for the same users."""
         return SequenceData(
             name=self.name, offsets=offsets, items=items, n_items=self.n_items,
             attr_offsets=self.attr_offsets, attr_values=self.attr_values, n_attributes=self.n_attributes,
-            user_ids=self.user_ids[rows], item_ids=self.item_ids, attribute_names=self.attribute_names,
-            fixed_negatives=negs, source=self.source, extra=dict(self.extra),
+            user_ids=self.user_ids, item_ids=self.item_ids, attribute_names=self.attribute_names,
+            fixed_negatives=self.fixed_negatives, source=self.source, extra=dict(self.extra),
         )
 
 
