@@ -6,18 +6,14 @@ the paper's figures. Every step reuses finished run directories, so an interrupt
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import numpy as np
 
 from s3rec.config import RunConfig
-from s3rec.data.loading import load_data
 from s3rec.data.registry import get_spec
-from s3rec.data.splits import LeaveOneOut
 from s3rec.io import write_json, write_text
-from s3rec.pipeline import run
-from s3rec.training.pretrain import pretrain
+from s3rec.runs import pretrain_or_reuse, run_or_reuse
 
 # S3-Rec in the paper (Zhou et al. 2020), test split; only the figures our issues quote.
 PAPER_S3REC = {
@@ -35,23 +31,15 @@ def reproduce(cfg: RunConfig, seeds: list[int], out: str | Path, init: str | Non
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if init is None:
-        done = out / "pretrain" / f"pretrain-epoch{cfg.pretrain.epochs}.pt"
-        if not done.exists():
-            split = LeaveOneOut.from_data(load_data(cfg.data, progress=progress))
-            pretrain(split, cfg.pretrain, cfg.encoder, out / "pretrain", seeds[0], resume=True, progress=progress,
-                     run_config=cfg.to_dict(), log=log)
-        init = str(done)
+        pre = copy.deepcopy(cfg)
+        pre.seed = seeds[0]
+        init = str(pretrain_or_reuse(pre, out / "pretrain", progress=progress, log=log))
     results: dict[str, list[dict]] = {"s3rec": [], "sasrec": []}
     for model in results:
         for seed in seeds:
-            run_dir = out / f"{model}-seed{seed}"
-            if (run_dir / "metrics.json").exists():
-                metrics = json.loads((run_dir / "metrics.json").read_text())
-            else:
-                c = copy.deepcopy(cfg)
-                c.model, c.seed, c.init = model, seed, (init if model == "s3rec" else None)
-                metrics = run(c, out=run_dir, resume=True, progress=progress, log=log, echo=log)
-            results[model].append(metrics)
+            c = copy.deepcopy(cfg)
+            c.model, c.seed, c.init = model, seed, (init if model == "s3rec" else None)
+            results[model].append(run_or_reuse(c, out / f"{model}-seed{seed}", progress=progress, log=log))
     key = get_spec(cfg.data.dataset).key if cfg.data.dataset else "custom"
     table = format_table(key, results, seeds, init)
     write_text(out / "reproduction.md", table)
