@@ -81,6 +81,13 @@ def test_bpr_pair_loss():
     assert out["sp"].item() == pytest.approx(SP_BPR, rel=1e-5)
 
 
+def test_softmax_mip_scores_the_masked_item_against_every_item():
+    # context (0.5, -0.5) vs e1=(1, 0), e2=(0, 2), e3=(1, 1): logits (0.5, -1, 0); target item 2
+    out = make_model(mip_form="softmax")(BATCH)
+    z = [0.5, -1.0, 0.0]
+    assert out["mip"].item() == pytest.approx(-z[1] + math.log(sum(math.exp(v) for v in z)), rel=1e-5)
+
+
 def test_aap_paper_form_uses_item_embeddings():
     # e1 = (1, 0): logits (1, -1), target (1, 0); e2 = (0, 2): logits (4, 1), target (0, 1)
     out = make_model(aap_form="paper")(BATCH)
@@ -113,6 +120,8 @@ def test_objective_config_validation():
         ObjectiveConfig(pair_loss="x")
     with pytest.raises(ValueError):
         ObjectiveConfig(mip=-1)
+    with pytest.raises(ValueError, match="mip_form"):
+        ObjectiveConfig(mip_form="ce")
 
 
 def test_trimmed_batch_gives_the_same_losses_as_the_padded_form():

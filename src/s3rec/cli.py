@@ -11,6 +11,12 @@ import yaml
 import s3rec
 from s3rec.config import RunConfig, set_path
 from s3rec.errors import DataError, S3RecError
+from s3rec.experiments.cli import add_experiment_command
+from s3rec.export import add_export_command
+from s3rec.serve import add_serve_command
+from s3rec.tensorboard_log import add_tensorboard_option
+from s3rec.models.factory import check_model_options, with_model_defaults
+from s3rec.recipes import RECIPES, with_recipe
 
 OBJECTIVES = ("aap", "mip", "map", "sp")
 
@@ -33,7 +39,9 @@ def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True) -> None
     _add_data_args(p)
     if model_choice:
         p.add_argument("--model", default=None, help="s3rec (default), sasrec, pop, gru4rec, gru4recf, caser, bert4rec, hgn, sasrecf, fdsa, fm, autoint")
-    p.add_argument("--recipe", choices=["paper"], help="settings preset (default paper: the paper's and authors' settings)")
+    p.add_argument("--recipe", choices=list(RECIPES),
+                   help="settings preset: paper (default; the paper's and authors' settings) or best (s3rec/sasrec: "
+                        "cross-entropy fine-tuning on prefix samples, softmax MIP; see docs/recipe.md)")
     p.add_argument("--config", help="YAML or JSON file of options (nested like config.json); flags override it")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any option, e.g. --set pretrain.objectives.sp=0.3 (repeatable)")
@@ -62,9 +70,10 @@ def build_config(args: argparse.Namespace, model: str | None = None) -> RunConfi
 
 def _build_config(args: argparse.Namespace, model: str | None) -> RunConfig:
     args = argparse.Namespace(**{**{k: None for k in _RUN_FLAGS}, "set": [], "keep_history": False, **vars(args)})
-    cfg = RunConfig()
-    if args.config:
-        cfg = RunConfig.from_dict(_read_config_file(args.config))
+    options = _read_config_file(args.config) if args.config else {}
+    # the model's paper defaults go below the file, --set and flags (s3rec.models.factory)
+    name = _model_name(args, model, options)
+    cfg = RunConfig.from_dict(with_model_defaults(with_recipe(options, args.recipe, name), name))
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
@@ -95,7 +104,14 @@ def _build_config(args: argparse.Namespace, model: str | None) -> RunConfig:
         for o in OBJECTIVES:
             if o not in chosen:
                 setattr(cfg.pretrain.objectives, o, 0.0)
+    check_model_options(cfg)
     return cfg
+
+
+def _model_name(args: argparse.Namespace, model: str | None, options: dict) -> str:
+    """The model a command line asks for, by the precedence of build_config: flag > --set > file > s3rec."""
+    sets = [v for k, _, v in (item.partition("=") for item in args.set) if k.strip() == "model"]
+    return str(model or args.model or (yaml.safe_load(sets[-1]) if sets else None) or options.get("model") or "s3rec")
 
 
 _RUN_FLAGS = ("config", "recipe", "seed", "init", "protocol", "negatives", "epochs", "patience", "loss",
@@ -133,9 +149,12 @@ def cmd_data_info(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace, model: str | None = None) -> None:
     from s3rec.pipeline import run
+    from s3rec.tensorboard_log import epoch_logger
 
     cfg = build_config(args, model)
-    run(cfg, out=args.out, resume=args.resume, progress=not args.quiet, log=_logger(args))
+    with epoch_logger(getattr(args, "tensorboard", None)) as on_epoch:  # --tensorboard DIR
+        run(cfg, out=args.out, resume=args.resume, progress=not args.quiet, log=_logger(args), on_epoch=on_epoch,
+            device=getattr(args, "device", "auto"))
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
@@ -144,17 +163,21 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     from s3rec.io import write_json
     from s3rec.pipeline import default_run_dir
     from s3rec.training.checkpoint import environment
+    from s3rec.tensorboard_log import epoch_logger
     from s3rec.training.pretrain import pretrain
+    from s3rec.device import resolve_device
 
     cfg = build_config(args, "s3rec")
+    device = resolve_device(args.device)  # a bad --device fails before anything is loaded or written
     data = load_data(cfg.data, progress=not args.quiet)
     split = LeaveOneOut.from_data(data)  # bad data fails before anything is written
     out = Path(args.out) if args.out else default_run_dir(cfg, data.name) / "pretrain"
     config = {**cfg.to_dict(), "environment": environment()}
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", config)
-    path = pretrain(split, cfg.pretrain, cfg.encoder, out, cfg.seed, resume=args.resume,
-                    progress=not args.quiet, run_config=config, log=_logger(args))
+    with epoch_logger(args.tensorboard) as on_epoch:  # --tensorboard DIR
+        path = pretrain(split, cfg.pretrain, cfg.encoder, out, cfg.seed, resume=args.resume,
+                        progress=not args.quiet, run_config=config, log=_logger(args), on_epoch=on_epoch, device=device)
     print(f"pre-trained checkpoint: {path}")
 
 
@@ -173,6 +196,22 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         raise S3RecError("--seeds needs at least one seed")
     out = Path(args.out or f"runs/reproduce-{cfg.data.dataset or Path(cfg.data.path).stem}")
     print(reproduce(cfg, seeds, out, init=args.init, progress=not args.quiet, log=_logger(args)))
+
+
+def cmd_study(args: argparse.Namespace) -> None:
+    from s3rec.study import SYSTEMS, run_study
+
+    cfg = build_config(args, "sasrec")
+    datasets = [d.strip() for d in (args.datasets or cfg.data.dataset or cfg.data.path or "").split(",") if d.strip()]
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    systems = [s.strip() for s in args.systems.split(",")] if args.systems else list(SYSTEMS)
+    if not datasets or not seeds:
+        raise S3RecError("study needs --datasets (or --dataset/--data) and at least one seed")
+    if set(systems) - set(SYSTEMS):
+        raise S3RecError(f"--systems takes a subset of {','.join(SYSTEMS)}, got {args.systems!r}")
+    out = Path(args.out or "runs/study")
+    run_study(cfg, datasets, seeds, out, systems, progress=not args.quiet, log=_logger(args))
+    print((out / "study.md").read_text())
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -258,6 +297,8 @@ def make_parser() -> argparse.ArgumentParser:
     _add_data_args(info)
     info.add_argument("--quiet", action="store_true")
     info.set_defaults(func=cmd_data_info)
+    from s3rec.data.synth_cli import add_synth_parser
+    add_synth_parser(data)  # data synth
 
     p = sub.add_parser("run", help="train (pre-train + fine-tune for s3rec) and evaluate one model")
     _add_run_args(p)
@@ -268,10 +309,20 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("finetune", help="fine-tune S3-Rec from a pre-trained checkpoint (--init) and evaluate")
     _add_run_args(p, model_choice=False)
     p.set_defaults(func=cmd_finetune)
+    from s3rec.device import add_device_options
+    add_device_options(sub)  # --device for run, pretrain, finetune
     p = sub.add_parser("reproduce", help="the paper's S3-Rec table: one pre-training, S3-Rec and SASRec over seeds")
     _add_run_args(p, model_choice=False)
     p.add_argument("--seeds", default="1,2,3", help="fine-tuning seeds (default 1,2,3)")
     p.set_defaults(func=cmd_reproduce)
+    from s3rec.compare import add_parser as add_compare_parser  # `s3rec compare` (its own module)
+    add_compare_parser(sub, _add_run_args)
+    p = sub.add_parser("study", help="pre-training under BCE and CE fine-tuning: SASRec/S3-Rec x paper/best recipes over seeds")
+    _add_run_args(p, model_choice=False)
+    p.add_argument("--datasets", help="comma-separated data sets (registry names or files; default --dataset/--data)")
+    p.add_argument("--seeds", default="1,2,3", help="fine-tuning seeds (default 1,2,3; one pre-training per data set and recipe)")
+    p.add_argument("--systems", help="subset of SASRec-BCE,SASRec-CE,S3-Rec-BCE,S3-Rec-best (default all)")
+    p.set_defaults(func=cmd_study)
     p = sub.add_parser("evaluate", help="re-evaluate a finished run directory")
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--quiet", action="store_true")
@@ -285,6 +336,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-seen", action="store_true", help="do not exclude the history's items")
     p.add_argument("--out", help="output JSONL file (default: stdout)")
     p.set_defaults(func=cmd_recommend)
+    add_experiment_command(sub, _add_data_args)  # s3rec.experiments
+    add_serve_command(sub)  # s3rec.serve
+    add_export_command(sub)  # s3rec.export
+    add_tensorboard_option(sub)  # --tensorboard DIR for run, pretrain, finetune
     return parser
 
 

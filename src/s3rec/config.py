@@ -48,13 +48,15 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         """Raise ValueError naming the first invalid option; returns self."""
         from s3rec.models.next_item_loss import FINETUNE_LOSSES
+        from s3rec.recipes import RECIPES
 
         choices = {
             "eval.protocol": (self.eval.protocol, ("full", "sampled", "both")),
             "eval.negatives": (self.eval.negatives, ("auto", "uniform", "popularity", "file")),
             "finetune.loss": (self.finetune.loss, FINETUNE_LOSSES),
             "pretrain.samples": (self.pretrain.samples, ("prefixes", "random-prefix")),
-            "recipe": (self.recipe, ("paper",)),
+            "finetune.samples": (self.finetune.samples, ("sequence", "prefixes")),
+            "recipe": (self.recipe, tuple(RECIPES)),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:

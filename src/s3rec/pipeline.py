@@ -15,6 +15,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -22,8 +23,9 @@ import torch
 from s3rec.config import EvalConfig, RunConfig
 from s3rec.data.dataset import SequenceData
 from s3rec.data.loading import load_data
-from s3rec.data.splits import LeaveOneOut
+from s3rec.data.splits import LeaveOneOut, keep_train_fraction
 from s3rec.data.tables import save_id_maps
+from s3rec.device import model_device, resolve_device
 from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.evaluation.negatives import sample_eval_negatives
@@ -34,6 +36,7 @@ from s3rec.models.factory import build_model, load_pretrained
 from s3rec.training.checkpoint import environment, load_checkpoint, save_checkpoint
 from s3rec.training.finetune import finetune
 from s3rec.training.pretrain import pretrain
+from s3rec.transfer import load_transferred
 
 
 def describe_protocol(ev: EvalConfig, data: SequenceData, max_len: int) -> str:
@@ -80,13 +83,14 @@ def evaluate(model: SequentialRecommender, split: LeaveOneOut, which: str, ev: E
              negatives: torch.Tensor | None, progress: bool = False) -> dict[str, EvalResult]:
     """Evaluate `model` on the `which` split under every protocol of `ev`."""
     model.eval()
+    device = model_device(model)
     out = {}
     if "full" in ev.protocols():
         out["full"] = full_ranking(lambda u, h: model.score_all(h, u), split, which, max_len, ev.batch_size,
-                                   ev.exclude_history, progress)
+                                   ev.exclude_history, progress, device)
     if "sampled" in ev.protocols():
         out["sampled"] = sampled_ranking(lambda u, h, c: model.score(h, c, u), split, which, max_len, negatives,
-                                         ev.batch_size, progress)
+                                         ev.batch_size, progress, device)
     return out
 
 
@@ -95,30 +99,37 @@ def default_run_dir(cfg: RunConfig, data_name: str) -> Path:
 
 
 def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, progress: bool = True, log=print,
-        echo=print) -> dict:
+        echo=print, data: SequenceData | None = None, on_epoch: Callable[[dict], None] | None = None,
+        device: str | torch.device = "auto") -> dict:
     """Run a model end to end and write its run directory; returns the metrics.json content.
 
     `log` receives per-epoch lines; `echo` the protocol at the start and the metrics table at the end.
+    `data` (e.g. from `s3rec.data.tables.from_dataframes`) replaces loading `cfg.data` (then only
+    `cfg.data.train_fraction` applies, and `evaluate_run` cannot reload the data). `on_epoch` receives
+    each epoch's log record with its "stage" (pretrain or finetune), e.g. for TensorBoard.
     """
     t_start = time.perf_counter()
     try:
         cfg.validate()
     except ValueError as e:
         raise S3RecError(f"bad option: {e}") from None
+    device = resolve_device(device)  # auto: CUDA when present (see s3rec.device)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
-    data = load_data(cfg.data, progress=progress)
+    data = load_data(cfg.data, progress=progress) if data is None else keep_train_fraction(data, cfg.data.train_fraction)
     split = LeaveOneOut.from_data(data)
     negatives = eval_negatives(split, cfg.eval)
-    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives)
+    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives).to(device)
     if cfg.model == "s3rec" and cfg.init is not None:
         load_pretrained(model, cfg.init, data)  # a bad checkpoint fails before anything is written
+    elif cfg.init is not None:
+        load_transferred(model, cfg.init, data)  # pre-training applied to another model (s3rec.transfer)
     out = Path(out) if out is not None else default_run_dir(cfg, data.name)
     out.mkdir(parents=True, exist_ok=True)
     max_len = cfg.encoder.max_len
     protocol = describe_protocol(cfg.eval, data, max_len)
     echo(protocol)
-    config = {**cfg.to_dict(), "protocol": protocol, "environment": environment()}
+    config = {**cfg.to_dict(), "protocol": protocol, "environment": {**environment(), "device": str(device)}}
     write_json(out / "config.json", config)
     save_id_maps(data, out / "id_maps")
     save_histories(data, out / "histories.npz")
@@ -129,7 +140,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
         if init is None:
             t0 = time.perf_counter()
             init = pretrain(split, cfg.pretrain, cfg.encoder, out / "pretrain", cfg.seed, resume=resume,
-                            progress=progress, run_config=config, log=log)
+                            progress=progress, run_config=config, log=log, on_epoch=on_epoch, device=device)
             seconds["pretrain"] = time.perf_counter() - t0
             load_pretrained(model, init, data)
         log(f"fine-tuning from {init}")
@@ -142,7 +153,8 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
             return evaluate(m, split, "valid", dataclasses.replace(cfg.eval, protocol=selection), max_len, negatives)[selection].metrics
 
         result = finetune(model, split, cfg.finetune, max_len, cfg.seed, validate, out, resume=resume,
-                          progress=progress, checkpoint_meta={"config": config, "data": data_info}, log=log)
+                          progress=progress, checkpoint_meta={"config": config, "data": data_info}, log=log,
+                          on_epoch=on_epoch)
         seconds["train"], seconds["valid_during_training"] = result.seconds_train, result.seconds_valid
         summary.update(best_epoch=result.best_epoch, best_valid=result.best_metric, selection=f"{selection} {cfg.finetune.metric}",
                        epochs_run=len(result.history))
@@ -206,8 +218,8 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, log=print) -> dict:
     try:
         raw = json.loads(cfg_path.read_text())
         cfg = RunConfig.from_dict({k: v for k, v in raw.items() if k not in ("protocol", "environment")})
-    except (json.JSONDecodeError, ValueError, TypeError) as e:
-        raise S3RecError(f"{cfg_path}: unreadable config ({e})") from None
+    except (json.JSONDecodeError, ValueError, TypeError, AttributeError) as e:  # AttributeError: not an object
+        raise S3RecError(f"{cfg_path}: unreadable config ({' '.join(str(e).split())})") from None
     ck = load_checkpoint(run_dir / "model.pt", stage="model")
     data = load_data(cfg.data, progress=progress)
     split = LeaveOneOut.from_data(data)

@@ -77,7 +77,7 @@ class Recommender:
 
     def __init__(self, model: SequentialRecommender, item_ids: Sequence[str], user_ids: Sequence[str], max_len: int,
                  histories: tuple[np.ndarray, np.ndarray] | None = None, config: RunConfig | None = None,
-                 run_dir: Path | None = None, batch_size: int = 256):
+                 run_dir: Path | None = None, batch_size: int = 256, dataset: str | None = None):
         """`item_ids[i]` is the raw id of internal item i (entry 0, padding, is ignored); `user_ids[u]` of row u."""
         self.model = model.eval()
         self.n_items = int(model.n_items)
@@ -88,7 +88,7 @@ class Recommender:
         self._item_of = {raw: i for i, raw in enumerate(self.item_ids) if i > 0}
         self._row_of = {raw: u for u, raw in enumerate(self.user_ids)}
         self.max_len = int(max_len)
-        self.config, self.run_dir, self.batch_size = config, run_dir, batch_size
+        self.config, self.run_dir, self.batch_size, self.dataset = config, run_dir, batch_size, dataset
         self._histories = histories
 
     # ------------------------------------------------------------------ loading
@@ -125,7 +125,7 @@ class Recommender:
                              f"({str(e).splitlines()[0]})") from None
         item_ids = [None, *items["raw_id"].tolist()]
         return cls(model, item_ids, users["raw_id"].tolist(), cfg.encoder.max_len, config=cfg, run_dir=run_dir,
-                   batch_size=batch_size)
+                   batch_size=batch_size, dataset=ck["data"].get("name"))
 
     def histories(self) -> tuple[np.ndarray, np.ndarray]:
         """CSR (offsets, items) of every known user's whole sequence, internal ids (loaded once)."""

@@ -17,6 +17,8 @@ from s3rec.data.splits import LeaveOneOut
 from s3rec.errors import S3RecError
 from s3rec.pipeline import run
 from s3rec.training.pretrain import pretrain
+from s3rec.training.checkpoint import load_checkpoint
+from s3rec.transfer import build_pretraining_encoder
 
 
 def run_or_reuse(cfg: RunConfig, run_dir: str | Path, progress: bool = False, log=print) -> dict:
@@ -32,11 +34,57 @@ def run_or_reuse(cfg: RunConfig, run_dir: str | Path, progress: bool = False, lo
 
 
 def pretrain_or_reuse(cfg: RunConfig, out_dir: str | Path, progress: bool = False, log=print) -> Path:
-    """The checkpoint after cfg.pretrain.epochs epochs in `out_dir`, pre-training (resuming) only if it is missing."""
+    """The checkpoint after cfg.pretrain.epochs epochs in `out_dir`, pre-training (resuming) only if it is missing.
+
+    cfg.model s3rec (or sasrec) pre-trains S3-Rec's encoder; another sequence model its own (s3rec.transfer).
+    """
     out_dir = Path(out_dir)
     done = out_dir / f"pretrain-epoch{cfg.pretrain.epochs}.pt"
     if not done.exists():
         split = LeaveOneOut.from_data(load_data(cfg.data, progress=progress))
+        own = cfg.model in ("s3rec", "sasrec")
         pretrain(split, cfg.pretrain, cfg.encoder, out_dir, cfg.seed, resume=True, progress=progress,
-                 run_config=cfg.to_dict(), log=log)
+                 run_config=cfg.to_dict(), log=log,
+                 make_encoder=None if own else lambda: build_pretraining_encoder(cfg, split))
     return done
+
+
+# Options that change no number of a finished run or pre-training (where the data live, batch size of evaluation).
+NEUTRAL = ("data.data_dir", "eval.batch_size")
+
+
+def check_reusable(cfg: RunConfig, run_dir: str | Path) -> None:
+    """S3RecError if `run_dir` holds a run (finished or not) made with other options than `cfg`."""
+    path = Path(run_dir) / "config.json"
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise S3RecError(f"{path}: unreadable config ({e}); delete the run directory to redo it") from None
+        _check_same(saved, cfg.to_dict(), NEUTRAL, path)
+
+
+def check_pretrain_reusable(cfg: RunConfig, out_dir: str | Path) -> None:
+    """S3RecError if `out_dir` holds a pre-training made with other options than `cfg` (more epochs may follow)."""
+    last = Path(out_dir) / "last.pt"
+    if last.is_file():
+        saved = load_checkpoint(last, stage="pretrain")["config"]
+        _check_same(saved, cfg.to_dict(), NEUTRAL + ("pretrain.epochs", "pretrain.save_every", "recipe", "finetune", "eval", "init"), last)
+
+
+def _check_same(saved: dict, wanted: dict, ignore: tuple[str, ...], where: Path) -> None:
+    old, new = _flatten(saved), _flatten(wanted)
+    for key in sorted(old.keys() & new.keys()):  # keys only one side has come from another s3rec version
+        if old[key] != new[key] and not any(key == i or key.startswith(i + ".") for i in ignore):
+            raise S3RecError(f"{where}: made with {key}={old[key]!r}, this call asks for {new[key]!r}; "
+                             f"use another output folder or delete {where.parent}")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

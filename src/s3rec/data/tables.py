@@ -1,4 +1,5 @@
-"""Loader for generic interaction tables (CSV, TSV, Parquet) with an optional item-attribute table.
+"""Loader for generic interaction tables (CSV, TSV, Parquet, or pandas DataFrames via `from_dataframes`)
+with an optional item-attribute table.
 
 The interaction table has one row per interaction (user, item, optional timestamp). Rows are ordered by
 timestamp within each user (ties keep file order), k-core filtered, and remapped to contiguous ids:
@@ -63,8 +64,49 @@ def load_table(
 ) -> SequenceData:
     """Load an interaction table (and optional item-attribute table) as k-core filtered SequenceData."""
     path = Path(path)
-    columns = [user_col, item_col] + ([time_col] if time_col is not None else [])
-    table = _read_table(path, columns)
+    table = _read_table(path, _columns(user_col, item_col, time_col))
+    cols = [attribute_cols] if isinstance(attribute_cols, str) else list(attribute_cols)
+    items_col = item_table_item_col or item_col
+    # Read lazily, so errors of the interaction table come first.
+    read_items = None if item_table is None else (lambda: _read_table(Path(item_table), [items_col, *cols]))
+    return _sequence_data(table, read_items, user_col, item_col, time_col, items_col, cols, attr_sep, min_count,
+                          name or path.stem)
+
+
+def from_dataframes(
+    interactions: pd.DataFrame,
+    items: pd.DataFrame | None = None,
+    *,
+    user_col: str = "user_id",
+    item_col: str = "item_id",
+    time_col: str | None = "timestamp",
+    items_item_col: str | None = None,
+    attribute_cols: Sequence[str] | str = ("categories",),
+    attr_sep: str = "|",
+    min_count: int = 5,
+    name: str = "dataframe",
+) -> SequenceData:
+    """In-memory tables as SequenceData, exactly as `load_table` reads files (errors name the 1-based row).
+
+    Example::
+
+        data = from_dataframes(log, items, user_col="user", item_col="sku", time_col="ts",
+                               attribute_cols=["brand"], min_count=1)
+    """
+    cols = [attribute_cols] if isinstance(attribute_cols, str) else list(attribute_cols)
+    items_col = items_item_col or item_col
+    table = _frame_table(interactions, "interactions", _columns(user_col, item_col, time_col))
+    read_items = None if items is None else (lambda: _frame_table(items, "items", [items_col, *cols]))
+    return _sequence_data(table, read_items, user_col, item_col, time_col, items_col, cols, attr_sep, min_count, name)
+
+
+def _columns(user_col: str, item_col: str, time_col: str | None) -> list[str]:
+    return [user_col, item_col] + ([time_col] if time_col is not None else [])
+
+
+def _sequence_data(table: _Table, read_items, user_col: str, item_col: str, time_col: str | None, items_col: str,
+                   attribute_cols: list[str], attr_sep: str, min_count: int, name: str) -> SequenceData:
+    """SequenceData from a read interaction table and, if `read_items` is given, the item table it returns."""
     users = _id_column(table, user_col)
     items = _id_column(table, item_col)
     if time_col is not None:
@@ -72,22 +114,20 @@ def load_table(
     else:
         time_key = np.arange(len(users))  # file order is the time order
 
-    offsets, seq_items, user_ids, item_ids = build_sequences(path, users, items, time_key, min_count)
+    offsets, seq_items, user_ids, item_ids = build_sequences(table.path, users, items, time_key, min_count)
 
-    if item_table is not None:
-        cols = [attribute_cols] if isinstance(attribute_cols, str) else list(attribute_cols)
-        attr_offsets, attr_values, attribute_names = _read_attributes(
-            Path(item_table), item_table_item_col or item_col, cols, attr_sep, item_ids
-        )
+    if read_items is not None:
+        attr_offsets, attr_values, attribute_names = _read_attributes(read_items(), items_col, attribute_cols,
+                                                                      attr_sep, item_ids)
     else:
         attr_offsets, attr_values = np.zeros(0, np.int64), np.zeros(0, np.int64)
         attribute_names = np.array([None], dtype=object)
 
     return SequenceData(
-        name=name or path.stem, offsets=offsets, items=seq_items, n_items=len(item_ids) - 1,
+        name=name, offsets=offsets, items=seq_items, n_items=len(item_ids) - 1,
         attr_offsets=attr_offsets, attr_values=attr_values, n_attributes=len(attribute_names) - 1,
         user_ids=user_ids, item_ids=item_ids,
-        attribute_names=attribute_names, source=str(path),
+        attribute_names=attribute_names, source=str(table.path),
     )
 
 
@@ -215,6 +255,17 @@ def _read_parquet(path: Path, columns: list[str]) -> _Table:
     return _Table(path, frame.reset_index(drop=True), parquet=True)
 
 
+def _frame_table(frame: pd.DataFrame, what: str, columns: list[str]) -> _Table:
+    """`columns` of an in-memory DataFrame, named `<what> DataFrame` in errors; rows are numbered like Parquet rows."""
+    where = Path(f"<{what} DataFrame>")
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"expected a pandas DataFrame, got {type(frame).__name__}", where)
+    _check_columns(where, columns, [str(c) for c in frame.columns])
+    if frame.empty:
+        raise DataError("table has no rows", where)
+    return _Table(where, frame[columns].reset_index(drop=True), parquet=True)
+
+
 def _check_columns(path: Path, wanted: list[str], found: Sequence[str]) -> None:
     present = set(found)
     missing = [c for c in dict.fromkeys(wanted) if c not in present]
@@ -278,10 +329,9 @@ def _k_core(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
 
 
 def _read_attributes(
-    path: Path, item_col: str, attribute_cols: list[str], sep: str, item_ids: np.ndarray
+    table: _Table, item_col: str, attribute_cols: list[str], sep: str, item_ids: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(attr_offsets, attr_values, attribute_names) for items 1..n_items from the item table at `path`."""
-    table = _read_table(path, [item_col, *attribute_cols])
+    """(attr_offsets, attr_values, attribute_names) for items 1..n_items from a read item table."""
     item_of = item_rows(item_ids, _id_column(table, item_col))
     known = table.frame[item_of > 0]  # rows of items not in the filtered interactions are ignored
     columns = [(col, known[col].astype("string").str.split(sep, regex=False).explode()) for col in attribute_cols]

@@ -7,6 +7,13 @@ target repeats one of them (the S3-Rec code family does this; such targets can n
 `exclude_history=False` keeps them.
 
 Sampled ranking: the target plus K negatives the user never interacted with (see negatives.py).
+
+Scale: metrics need only the target's rank (how many other items score >= it), so users are scored
+in blocks and nothing of size users x items ever exists. A block holds at most `max_scores` scores
+(2**25, 128 MB of float32): 1,024 users per block up to 32k items (every registry data set), 335 at
+100k items, one user past 32M items. Memory is one block whatever the number of users.
+On a GPU (`device`) the ranks stay on the device until the end (one transfer back); scores are
+float32, never autocast: bfloat16 scores would tie often, and ties count against the target.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from s3rec.evaluation.metrics import per_user_metrics, summarise, target_rank
 
 ScoreAll = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (users, histories) -> (B, n_items + 1)
 ScoreSome = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (users, histories, candidates) -> (B, C)
+MAX_SCORES = 2**25  # scores per block of users (float32: 128 MB)
 
 
 @dataclass
@@ -37,35 +45,48 @@ class EvalResult:
 def full_ranking(
     score_all: ScoreAll, split: LeaveOneOut, which: str, max_len: int,
     batch_size: int = 1024, exclude_history: bool = True, progress: bool = False,
+    device: torch.device | str | None = None, max_scores: int = MAX_SCORES,
 ) -> EvalResult:
-    """Rank each user's `which` target ('valid' or 'test') against all items."""
+    """Rank each user's `which` target ('valid' or 'test') against all items, one block of users at a time."""
+    device = torch.device(device or "cpu")
     offsets, hist_items = split.history_index(which)
-    targets = split.target(which)
-    ranks = torch.empty(split.n_users, dtype=torch.long)
-    for users in _batches(split, which, batch_size, progress, f"full ranking ({which})"):
+    targets = split.target(which).to(device)
+    ranks = torch.empty(split.n_users, dtype=torch.long, device=device)
+    block = users_per_block(batch_size, split.n_items, max_scores)
+    for users in _batches(split, which, block, progress, f"full ranking ({which})"):
+        on = users.to(device)
         with torch.no_grad():
-            scores = score_all(users, split.histories(which, max_len, users)).float()  # (B, N + 1)
+            scores = score_all(on, split.histories(which, max_len, users).to(device)).float()  # (B, N + 1)
         scores[:, 0] = -torch.inf
         if exclude_history:
             seen, rows = gather_ranges(hist_items, offsets[users], offsets[users + 1] - offsets[users])
-            scores[rows, seen] = -torch.inf
-        ranks[users] = target_rank(scores, targets[users])
+            scores[rows.to(device), seen.to(device)] = -torch.inf
+        ranks[on] = target_rank(scores, targets[on])
+    ranks = ranks.cpu()
     per_user = per_user_metrics(ranks)
     return EvalResult(summarise(per_user), per_user, ranks)
 
 
+def users_per_block(batch_size: int, n_items: int, max_scores: int = MAX_SCORES) -> int:
+    """Users scored at once: at most `batch_size`, and at most `max_scores` scores (but one user at least)."""
+    return max(1, min(batch_size, max_scores // (n_items + 1)))
+
+
 def sampled_ranking(
     score: ScoreSome, split: LeaveOneOut, which: str, max_len: int, negatives: torch.Tensor,
-    batch_size: int = 1024, progress: bool = False,
+    batch_size: int = 1024, progress: bool = False, device: torch.device | str | None = None,
 ) -> EvalResult:
     """Rank each user's `which` target against its row of `negatives` (U, K)."""
+    device = torch.device(device or "cpu")
     targets = split.target(which)
-    ranks = torch.empty(split.n_users, dtype=torch.long)
+    ranks = torch.empty(split.n_users, dtype=torch.long, device=device)
     for users in _batches(split, which, batch_size, progress, f"sampled ranking ({which})"):
-        candidates = torch.cat([targets[users].unsqueeze(1), negatives[users]], dim=1)  # (B, 1 + K)
+        candidates = torch.cat([targets[users].unsqueeze(1), negatives[users]], dim=1).to(device)  # (B, 1 + K)
+        on = users.to(device)
         with torch.no_grad():
-            scores = score(users, split.histories(which, max_len, users), candidates).float()
-        ranks[users] = target_rank(scores, torch.zeros(len(users), dtype=torch.long))
+            scores = score(on, split.histories(which, max_len, users).to(device), candidates).float()
+        ranks[on] = target_rank(scores, torch.zeros(len(users), dtype=torch.long, device=device))
+    ranks = ranks.cpu()
     per_user = per_user_metrics(ranks)
     return EvalResult(summarise(per_user), per_user, ranks)
 

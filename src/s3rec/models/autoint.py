@@ -25,6 +25,10 @@ Full ranking: the first layer's projections are per field, so they are computed 
 layers 2.. run per (user, item) pair, `chunk_size` items at a time, so memory is
 O(B * chunk_size * M * 4 H d') whatever the number of items (default: chunks of 2^16 // B items, about
 270 MB per intermediate at H d' = 64; raise it on a GPU).
+
+Run defaults (`DEFAULTS`): none. The paper's sizes above are built in and its logloss is the
+recipe's `bce`; optimiser and batch are the S3-Rec recipe's (Adam lr 1e-3, batches of 256 users with
+all their next-item targets).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from s3rec.models.sasrecf import ItemAttributes, attribute_csr
 from s3rec.training.batches import TrainingSequences
 
 N_FIELDS = 4  # user, history | item, attributes
+DEFAULTS: dict = {}
 PAIRS_PER_CHUNK = 1 << 16  # default (user, item) pairs per chunk of score_all
 
 

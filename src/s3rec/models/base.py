@@ -18,9 +18,13 @@ class SequentialRecommender(nn.Module):
     n_items: int
 
     def training_batch(self, seqs: TrainingSequences, users: torch.Tensor, max_len: int,
-                       gen: torch.Generator) -> dict[str, torch.Tensor]:
-        """The batch `loss` consumes for these users; default: next-item targets, one negative each."""
-        return finetune_batch(seqs, users, max_len, gen)
+                       gen: torch.Generator, ends: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The batch `loss` consumes for these users; default: next-item targets, one negative each.
+
+        `ends` (optional) makes each row the prefix items[start:end] of its user with one target, the
+        last item (fine-tuning with prefix samples); models whose batches cannot do that omit the argument.
+        """
+        return finetune_batch(seqs, users, max_len, gen, ends=ends)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Scalar training loss of a batch (see the training module that builds it)."""

@@ -22,7 +22,15 @@ for the short-sequence data sets (Beauty, Steam; 200 for MovieLens), truncated-n
 std 0.02 (authors' TF code: tf.truncated_normal_initializer(0.02), cut at 2 std). The paper tunes
 the mask proportion rho per data set (0.6 Beauty, 0.4 Steam, 0.2 ML-1m/ML-20m); the default here
 is 0.2, the same ratio as S3-Rec's own masked-item objectives, and `mask_ratio` overrides it. The
-paper trains with Adam, lr 1e-4, l2 weight decay 0.01, batch 256 (set in the fine-tuning config).
+paper trains with Adam, lr 1e-4, l2 weight decay 0.01, batch 256.
+
+Run defaults (`DEFAULTS`, filled in by `s3rec run --model bert4rec` below the user's options):
+finetune.lr = 1e-4, encoder.dropout = encoder.attn_dropout = 0.1, finetune.loss = ce (the cloze
+softmax, built in, recorded); batch 256, d = 64, 2 layers, 2 heads and max_len 50 are the recipe's.
+Not taken: the weight decay 0.01, which BERT's optimizer applies decoupled (AdamW style); the shared
+trainer's Adam adds weight_decay to the gradient, where 0.01 would be a much stronger penalty
+(Adam's normalisation turns it into steps of size ~lr for rarely updated embeddings); nor the
+paper's linear lr decay and gradient clipping at norm 5.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ from s3rec.data.batching import left_pad, trim_left_padding
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.encoder import EncoderConfig, SequenceEncoder
 from s3rec.training.batches import TrainingSequences
+
+DEFAULTS = {"finetune.lr": 1e-4, "finetune.loss": "ce", "encoder.dropout": 0.1, "encoder.attn_dropout": 0.1}
 
 
 class BERT4Rec(SequentialRecommender):
@@ -105,7 +115,8 @@ def truncated_normal_init(module: nn.Module, std: float) -> None:
 
 
 def build(split, d: int = 64, max_len: int = 50, n_layers: int = 2, n_heads: int = 2, dropout: float = 0.1,
-          mask_ratio: float = 0.2, **kw) -> BERT4Rec:
-    """BERT4Rec for a LeaveOneOut split (paper defaults; extra keyword arguments are ignored)."""
-    cfg = EncoderConfig(d=d, n_layers=n_layers, n_heads=n_heads, max_len=max_len, dropout=dropout, attn_dropout=dropout)
+          mask_ratio: float = 0.2, attn_dropout: float | None = None, **kw) -> BERT4Rec:
+    """BERT4Rec for a LeaveOneOut split (paper defaults; attn_dropout defaults to dropout; other keywords are ignored)."""
+    attn_dropout = dropout if attn_dropout is None else attn_dropout
+    cfg = EncoderConfig(d=d, n_layers=n_layers, n_heads=n_heads, max_len=max_len, dropout=dropout, attn_dropout=attn_dropout)
     return BERT4Rec(split.n_items, cfg, mask_ratio=mask_ratio)

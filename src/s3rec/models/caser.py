@@ -14,6 +14,12 @@ there). Initialisation of the authors' code: E, P ~ N(0, std 1/d), W2 ~ N(0, std
 default for the convolutions and W. Users unseen at training (users=None, or a row >= n_users) get a
 zero user embedding.
 
+Run defaults (`DEFAULTS`, filled in by `s3rec run --model caser` below the user's options), the
+settings of the authors' code (caser_pytorch) that differ from the S3-Rec recipe: encoder.d = 50,
+finetune.weight_decay = 1e-6 (Adam with L2 as PyTorch's weight_decay, as there). Same as the
+recipe: Adam lr 1e-3, dropout 0.5. Not taken: the batch of 512 windows (a batch here is 256 users
+with all their windows) and 3 negatives per target (one here).
+
 Training windows of a user with training items x_0..x_{n-1} (n >= 2): one per target start j from
 j_lo = max(1, n - max_len) to max(n - T, j_lo), inputs x_{j-L}..x_{j-1} (left-padded when j < L), targets
 x_j..x_{j+T-1} (0 = none beyond the sequence, masked in the loss). Windows with a padded input are
@@ -32,6 +38,8 @@ from s3rec.data.splits import LeaveOneOut
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.next_item_loss import check_loss_name, next_item_loss
 from s3rec.training.batches import TrainingSequences
+
+DEFAULTS = {"encoder.d": 50, "finetune.weight_decay": 1e-6}
 
 
 class Caser(SequentialRecommender):

@@ -22,6 +22,10 @@ training window with its history prefix (bags by cumulative sums, so position t 
 only) against one unseen negative, with BPR (`loss="bpr"`, default: ranking on implicit feedback)
 or BCE. Init: w0 = w = 0, v ~ N(0, 0.02) (Rendle: v ~ N(0, sigma)). Unknown users (users=None)
 have no user feature.
+
+Run defaults (`DEFAULTS`): finetune.loss = bpr, the loss `s3rec run --model fm` trains with, recorded
+in config.json (`build(loss="bce")` gives BCE from Python); k = d = 64 and the optimiser settings are
+the S3-Rec recipe's (the FM paper fixes none for this task).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from s3rec.models.sasrecf import ItemAttributes, attribute_csr
 from s3rec.training.batches import TrainingSequences, finetune_batch
 
 PAIR_LOSSES = ("bpr", "bce")
+DEFAULTS = {"finetune.loss": "bpr"}
 
 
 def prefix_mean(items: torch.Tensor, table: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,13 @@ Defaults: d = 64, 1 GRU layer, embedding dropout 0.25. Embeddings N(0, 0.02); GR
 Glorot-uniform and zero biases (the original code's initialisation). Trained on next-item targets
 at every position with the losses of SASRec (see next_item_loss.py; `bce` with one negative each).
 
+Run defaults (`DEFAULTS`, filled in by `s3rec run --model gru4rec` below the user's options):
+encoder.dropout = 0.25, this module's embedding dropout, so that config.json records the value that
+trains (the original paper tunes dropout per data set and loss). Everything else is the S3-Rec
+recipe (d = 64, Adam lr 1e-3, batches of 256 users, no weight decay, `bce`): the original's
+session-parallel mini-batches and ranking losses over in-batch negatives belong to session-based
+training and are not reproduced.
+
 Left padding: the GRU must never read padding (its biases would move the state). Each left-padded
 row is rotated so its items start at column 0 (padding moves to the end), run through the GRU, and
 rotated back; outputs at real positions therefore depend only on the real items up to them.
@@ -24,6 +31,8 @@ from s3rec.data.splits import LeaveOneOut
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.next_item_loss import check_loss_name, next_item_loss
 from s3rec.training.batches import TrainingSequences, finetune_batch
+
+DEFAULTS = {"encoder.dropout": 0.25}
 
 
 class GRU4Rec(SequentialRecommender):
@@ -50,13 +59,17 @@ class GRU4Rec(SequentialRecommender):
         """(B, w, d) GRU inputs of item ids (B, w) (before dropout)."""
         return self.E(items)
 
-    def forward(self, items: torch.Tensor) -> torch.Tensor:
-        """(B, w, d) hidden states h_t of left-padded items (B, w); rows at padding positions are 0."""
+    def forward(self, items: torch.Tensor, inputs: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, w, d) hidden states h_t of left-padded items (B, w); rows at padding positions are 0.
+
+        `inputs` (B, w, d) replaces embed(items) (pre-training feeds a [mask] vector through it, s3rec.transfer).
+        """
         B, w = items.shape
         n = (items != 0).sum(1, keepdim=True)  # (B, 1) real items per row
         cols = torch.arange(w, device=items.device).unsqueeze(0)  # (1, w)
         to_right = (cols + w - n) % w  # right-padded column c reads left-padded column c + w - n
-        x = self.drop(self.embed(items.gather(1, to_right)))  # (B, w, d), items first, padding last
+        x = self.embed(items) if inputs is None else inputs
+        x = self.drop(x.gather(1, to_right.unsqueeze(-1).expand_as(x)))  # (B, w, d), items first, padding last
         h, _ = self.gru(x)  # outputs at real positions never see the trailing padding
         h = h.gather(1, ((cols + n) % w).unsqueeze(-1).expand(B, w, h.size(-1)))  # back to left padding
         return h * (items != 0).unsqueeze(-1)

@@ -9,7 +9,8 @@ Features are fused at the input by addition (not through the parallel per-featur
 p-RNN paper, nor RecBole's concatenation + dense layer). The attribute table a (n_items + 1, d) is
 built once per forward by one EmbeddingBag (mean) over the item -> attribute CSR; items are scored
 against the item embeddings E only. Defaults as GRU4Rec: d = 64, 1 layer, dropout 0.25,
-M_A ~ N(0, 0.02), `bce` with one negative per target.
+M_A ~ N(0, 0.02), `bce` with one negative per target. Run defaults (`DEFAULTS`) as GRU4Rec's:
+encoder.dropout = 0.25, the rest the S3-Rec recipe.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import torch
 from torch import nn
 
 from s3rec.data.splits import LeaveOneOut
+from s3rec.models.gru4rec import DEFAULTS as GRU4REC_DEFAULTS
 from s3rec.models.gru4rec import GRU4Rec
+
+DEFAULTS = dict(GRU4REC_DEFAULTS)
 
 
 class GRU4RecF(GRU4Rec):

@@ -22,8 +22,11 @@ Padding inputs do not count in the pooling denominator (their numerator term is 
 
 Users not seen in training (users=None or a row >= n_users) get a zero user embedding.
 
-Defaults (paper §5.1.3 and authors' code): d = 50, L = 5, T = 3; Adam, lr 1e-3, l2 1e-3, batch 4096
-(set in the fine-tuning config). Init as in the authors' code: user, item and output item
+Defaults (paper §5.1.3 and authors' code): d = 50, L = 5, T = 3; Adam, lr 1e-3, l2 1e-3, batch 4096.
+Run defaults (`DEFAULTS`, filled in by `s3rec run --model hgn` below the user's options): encoder.d =
+50, finetune.weight_decay = 1e-3 (the authors' code passes l2 as Adam's weight_decay, as PyTorch's
+does here), finetune.loss = bpr (the built-in loss, recorded); lr 1e-3 is the recipe's. The batch of
+4096 windows is not taken: a batch here is 256 users with all their windows. Init as in the authors' code: user, item and output item
 embeddings N(0, 1/d), item bias 0, instance-gate weights Xavier-uniform, linear layers PyTorch's default.
 """
 
@@ -36,6 +39,8 @@ from torch import nn
 from s3rec.data.batching import left_pad, sample_unseen, segment_ids
 from s3rec.models.base import SequentialRecommender
 from s3rec.training.batches import TrainingSequences
+
+DEFAULTS = {"encoder.d": 50, "finetune.weight_decay": 1e-3, "finetune.loss": "bpr"}
 
 
 class HGN(SequentialRecommender):

@@ -17,6 +17,9 @@ Two choices of the authors' code are the defaults, with the paper's form as an o
   embedding e_i itself (Eq. 5 as written).
 - pair_loss="faithful": -log sigmoid(sigmoid(s+) - sigmoid(s-)) for MIP and SP (two squashed scores
   compared through another sigmoid); "bpr": -log sigmoid(s+ - s-).
+
+Beyond the paper, mip_form="softmax" scores the masked item against every item (cross-entropy of
+softmax(x^T W_MIP M_I)), the pre-training counterpart of cross-entropy fine-tuning.
 """
 
 from __future__ import annotations
@@ -41,12 +44,15 @@ class ObjectiveConfig:
     sp: float = 0.5
     aap_form: str = "code"  # code | paper
     pair_loss: str = "faithful"  # faithful | bpr
+    mip_form: str = "pair"  # pair (one sampled negative, the paper) | softmax (all items)
 
     def __post_init__(self) -> None:
         if self.aap_form not in ("code", "paper"):
             raise ValueError(f"aap_form must be 'code' or 'paper', got {self.aap_form!r}")
         if self.pair_loss not in ("faithful", "bpr"):
             raise ValueError(f"pair_loss must be 'faithful' or 'bpr', got {self.pair_loss!r}")
+        if self.mip_form not in ("pair", "softmax"):
+            raise ValueError(f"mip_form must be 'pair' or 'softmax', got {self.mip_form!r}")
         if min(self.aap, self.mip, self.map, self.sp) < 0:
             raise ValueError("objective weights must be >= 0")
 
@@ -57,19 +63,29 @@ class S3RecPretrainer(nn.Module):
     Args:
         n_items, n_attributes: vocabulary sizes (ids 1..n).
         attr_offsets, attr_values: item -> attributes CSR (see SequenceData).
+        sequence_encoder: another model's encoder to pre-train instead of S3-Rec's own (s3rec.transfer):
+            `forward(items, causal) -> (B, w, d)` over ids where `mask_id` marks masked positions, `M_I`
+            (item embeddings) and, if it has one, its attribute table `M_A`, shared with the objectives.
+            Its own initialisation is kept; only the objectives' parts are initialised here.
     """
 
     def __init__(self, n_items: int, n_attributes: int, attr_offsets: torch.Tensor, attr_values: torch.Tensor,
-                 encoder: EncoderConfig | None = None, objectives: ObjectiveConfig | None = None):
+                 encoder: EncoderConfig | None = None, objectives: ObjectiveConfig | None = None,
+                 sequence_encoder: nn.Module | None = None):
         super().__init__()
         self.enc_cfg = encoder or EncoderConfig()
         self.obj = objectives or ObjectiveConfig()
         self.n_items, self.n_attributes = n_items, n_attributes
-        d = self.enc_cfg.d
-        self.encoder = SequenceEncoder(n_items, self.enc_cfg)
-        self.M_A = nn.Embedding(n_attributes + 1, d, padding_idx=0)
+        self.encoder = SequenceEncoder(n_items, self.enc_cfg) if sequence_encoder is None else sequence_encoder
+        d = self.encoder.M_I.embedding_dim
+        shared_M_A = getattr(self.encoder, "M_A", None)
+        self.M_A = nn.Embedding(n_attributes + 1, d, padding_idx=0) if shared_M_A is None else shared_M_A
         self.W_AAP, self.W_MIP, self.W_MAP, self.W_SP = (nn.Linear(d, d) for _ in range(4))
-        init_weights(self, self.enc_cfg.init_std)
+        if sequence_encoder is None:
+            init_weights(self, self.enc_cfg.init_std)
+        else:
+            for head in (self.W_AAP, self.W_MIP, self.W_MAP, self.W_SP, *([self.M_A] if shared_M_A is None else [])):
+                init_weights(head, self.enc_cfg.init_std)
         # item i's attributes are attr_values[attr_start[i] : attr_start[i] + attr_len[i]]; 0 and [mask] have none
         lens = torch.zeros(n_items + 2, dtype=torch.long)
         lens[1 : n_items + 1] = torch.diff(torch.as_tensor(attr_offsets, dtype=torch.long))
@@ -157,9 +173,13 @@ class S3RecPretrainer(nn.Module):
             target = items[is_mask]
             if o.mip > 0:
                 x = self.W_MIP(F_masked)
-                s_pos = (x * enc.M_I(target)).sum(-1)
-                s_neg = (x * enc.M_I(batch["neg_items"][is_mask])).sum(-1)
-                losses["mip"] = self.pair_loss(s_pos, s_neg)
+                if o.mip_form == "softmax":
+                    logits = x @ enc.M_I.weight[1 : self.n_items + 1].T  # (m, n) every real item
+                    losses["mip"] = F.cross_entropy(logits, target - 1, reduction="sum")
+                else:
+                    s_pos = (x * enc.M_I(target)).sum(-1)
+                    s_neg = (x * enc.M_I(batch["neg_items"][is_mask])).sum(-1)
+                    losses["mip"] = self.pair_loss(s_pos, s_neg)
             if o.map > 0:
                 losses["map"] = self.attribute_bce(F_masked, self.W_MAP, target)
         if o.sp > 0:

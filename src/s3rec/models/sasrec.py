@@ -46,9 +46,9 @@ class SASRec(SequentialRecommender):
         return (self.encoder.M_I(candidates) * F_t.unsqueeze(1)).sum(-1)  # (B, C)
 
     def training_batch(self, seqs: TrainingSequences, users: torch.Tensor, max_len: int,
-                       gen: torch.Generator) -> dict[str, torch.Tensor]:
+                       gen: torch.Generator, ends: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         n_sampled = self.n_negatives if self.loss_name == "sampled-softmax" else 0
-        return finetune_batch(seqs, users, max_len, gen, n_sampled)
+        return finetune_batch(seqs, users, max_len, gen, n_sampled, ends)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean loss over target positions. batch: inputs, targets, negatives (B, w); sampled (N,)."""

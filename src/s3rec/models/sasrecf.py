@@ -14,6 +14,10 @@ mean over an item's attributes (RecBole's default is the sum): items carry 1 to 
 (LastFM), and a mean keeps every item's attribute vector on one scale; an item without attributes
 gets the zero vector. The attributes are not part of the state dict (they come from the data set).
 
+Run defaults (`DEFAULTS`): none. SASRecF has no paper of its own (it is S3-Rec's attribute variant
+of SASRec), so it runs with SASRec's S3-Rec recipe (d = 64, 2 layers, 2 heads, dropout 0.5, max_len
+50, Adam lr 1e-3, batch 256).
+
 `ItemAttributes` (the item -> attribute CSR with per-item pooling) is shared with FDSA, FM and AutoInt.
 """
 
@@ -25,6 +29,8 @@ from torch import nn
 from s3rec.data.splits import LeaveOneOut
 from s3rec.models.encoder import EncoderConfig, SequenceEncoder, init_weights
 from s3rec.models.sasrec import SASRec
+
+DEFAULTS: dict = {}
 
 
 class ItemAttributes(nn.Module):

@@ -39,6 +39,13 @@ class TrainingSequences:
         offset = torch.arange(int(n.sum())) - (torch.cumsum(n, 0) - n)[user]
         return user, first[user], first[user] + offset + 1
 
+    def next_item_samples(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(user, end) of every prefix items[start:end] with at least one input before its target items[end - 1]."""
+        n = (self.ends - self.starts - 1).clamp(min=0)  # prefixes per user
+        user = torch.repeat_interleave(torch.arange(self.n_users), n)
+        offset = torch.arange(int(n.sum())) - (torch.cumsum(n, 0) - n)[user]
+        return user, self.starts[user] + 2 + offset
+
     def random_prefix_samples(self, max_len: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One random prefix per user (with at least one training item)."""
         first = torch.maximum(self.starts, self.ends - max_len)
@@ -130,12 +137,20 @@ def micro_batches(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, 
 
 def finetune_batch(
     seqs: TrainingSequences, users: torch.Tensor, max_len: int, gen: torch.Generator,
-    n_sampled: int = 0,
+    n_sampled: int = 0, ends: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Inputs items[:-3] and next-item targets items[1:-2] (last max_len), one negative per target."""
-    inputs = left_pad(seqs.items, seqs.starts[users], seqs.ends[users] - 1, max_len)
-    targets = left_pad(seqs.items, seqs.starts[users] + 1, seqs.ends[users], max_len)
-    w = max(int((targets != 0).sum(1).max()), 1)
+    """Inputs items[:-3] and next-item targets items[1:-2] (last max_len), one negative per target.
+
+    With `ends` (prefix samples), each row is the prefix items[start:end] of its user and only its
+    last item items[end - 1] is a target: every position of a history counts once per epoch.
+    """
+    prefix = ends is not None
+    ends = ends if prefix else seqs.ends[users]
+    inputs = left_pad(seqs.items, seqs.starts[users], ends - 1, max_len)
+    targets = left_pad(seqs.items, seqs.starts[users] + 1, ends, max_len)
+    w = max(int((inputs != 0).sum(1).max()), 1)  # trim columns that are padding in every row
+    if prefix:
+        targets[:, :-1] = 0
     inputs, targets = inputs[:, -w:], targets[:, -w:]
     negatives = torch.where(targets != 0, sample_unseen(users, targets.shape, seqs.n_items, seqs.seen, gen), 0)
     batch = {"inputs": inputs, "targets": targets, "negatives": negatives}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +13,16 @@ import torch
 from tqdm.auto import tqdm
 
 from s3rec.data.splits import LeaveOneOut
+from s3rec.device import autocast, model_device, to_device
+from s3rec.errors import S3RecError
 from s3rec.io import append_jsonl
 from s3rec.models.base import SequentialRecommender
 from s3rec.training.batches import TrainingSequences, batch_order
 from s3rec.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from s3rec.training.faults import kill_switch
+
+
+FINETUNE_SAMPLES = ("sequence", "prefixes")
 
 
 @dataclass
@@ -28,6 +35,7 @@ class FinetuneConfig:
     weight_decay: float = 0.0
     loss: str = "bce"  # bce | bpr | ce | sampled-softmax
     n_negatives: int = 256  # for sampled-softmax
+    samples: str = "sequence"  # sequence: one row per user, every position a target | prefixes: one row per target
     patience: int = 10
     metric: str = "NDCG@10"
     bucket: bool = False  # length-sorted batches of equal token count: ~5x faster epochs, lower quality measured
@@ -48,12 +56,22 @@ def finetune(
     model: SequentialRecommender, split: LeaveOneOut, cfg: FinetuneConfig, max_len: int, seed: int,
     validate: Callable[[SequentialRecommender], dict[str, float]], out_dir: str | Path,
     resume: bool = False, progress: bool = True, checkpoint_meta: dict | None = None, log=print,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> FinetuneResult:
-    """Train `model` on next-item targets, keep the weights of the best validation epoch (loaded at the end)."""
+    """Train `model` on next-item targets, keep the weights of the best validation epoch (loaded at the end).
+
+    `on_epoch` (e.g. TensorBoard) receives each epoch's log record with "stage": "finetune" and every
+    validation metric as valid_<name>.
+    """
+    if cfg.samples not in FINETUNE_SAMPLES:
+        raise S3RecError(f"finetune.samples must be one of {', '.join(FINETUNE_SAMPLES)}, got {cfg.samples!r}")
+    if cfg.samples == "prefixes" and "ends" not in inspect.signature(model.training_batch).parameters:
+        raise S3RecError(f"{type(model).__name__} cannot train on prefix samples (finetune.samples=prefixes); use sequence")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
+    device = model_device(model)  # batches go where the model is (see s3rec.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     seqs = TrainingSequences(*split.train_sequences(), split.n_items)
     meta = checkpoint_meta or {"config": {}, "data": {"n_items": split.n_items}}
@@ -72,20 +90,32 @@ def finetune(
         t_train, t_valid = ck["seconds"]
         log(f"resumed fine-tuning from {state_path} after epoch {start_epoch}")
 
+    after_step = kill_switch("finetune")  # fault-test hook, a no-op unless its variable is set
     for epoch in range(start_epoch, cfg.epochs):
         if best["bad"] >= cfg.patience:
             break
         t0 = time.perf_counter()
         model.train()
         total, n_batches = 0.0, 0
-        n_targets = (seqs.ends - seqs.starts - 1).clamp(min=1, max=max_len)
-        batches = batch_order(n_targets, cfg.batch_size, gen, cfg.bucket)
-        for users in tqdm(batches, desc=f"fine-tune {epoch + 1}", disable=not progress, leave=False):
-            loss = model.loss(model.training_batch(seqs, users, max_len, gen))
+        if cfg.samples == "prefixes":
+            owner, ends = seqs.next_item_samples()
+            lengths = (ends - seqs.starts[owner] - 1).clamp(max=max_len)
+        else:
+            owner, ends = torch.arange(seqs.n_users), None
+            lengths = (seqs.ends - seqs.starts - 1).clamp(min=1, max=max_len)
+        batches = batch_order(lengths, cfg.batch_size, gen, cfg.bucket)
+        for idx in tqdm(batches, desc=f"fine-tune {epoch + 1}", disable=not progress, leave=False):
+            if ends is None:
+                batch = model.training_batch(seqs, owner[idx], max_len, gen)
+            else:
+                batch = model.training_batch(seqs, owner[idx], max_len, gen, ends=ends[idx])
+            with autocast(device):
+                loss = model.loss(to_device(batch, device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total, n_batches = total + float(loss.detach()), n_batches + 1
+            after_step()
+            total, n_batches = total + loss.detach().double(), n_batches + 1  # on the device: no sync per batch
         t1 = time.perf_counter()
         model.eval()
         metrics = validate(model)
@@ -96,10 +126,12 @@ def finetune(
             best = {"epoch": epoch + 1, "metric": value, "state": copy.deepcopy(model.state_dict()), "bad": 0}
         else:
             best["bad"] += 1
-        record = {"epoch": epoch + 1, "loss": total / max(n_batches, 1), f"valid_{cfg.metric}": value,
+        record = {"epoch": epoch + 1, "loss": float(total) / max(n_batches, 1), f"valid_{cfg.metric}": value,
                   "seconds_train": round(t1 - t0, 3), "seconds_valid": round(t2 - t1, 3)}
         history.append(record)
         append_jsonl(out_dir / "finetune_log.jsonl", record)
+        if on_epoch is not None:
+            on_epoch({"stage": "finetune", **record, **{f"valid_{k}": v for k, v in metrics.items()}})
         log(f"fine-tune epoch {epoch + 1}: loss={record['loss']:.4f} valid {cfg.metric}={value:.4f} "
             f"(best {best['metric']:.4f} @ {best['epoch']}) [{t1 - t0:.1f}s + {t2 - t1:.1f}s]")
         save_checkpoint(state_path, stage="finetune", model=model, optimizer=opt.state_dict(), epoch=epoch + 1,

@@ -5,17 +5,20 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
 from s3rec.data.splits import LeaveOneOut
+from s3rec.device import autocast, resolve_device, to_device
 from s3rec.errors import S3RecError
 from s3rec.io import append_jsonl
 from s3rec.models.encoder import EncoderConfig
 from s3rec.models.s3rec import ObjectiveConfig, S3RecPretrainer
 from s3rec.training.batches import TrainingSequences, batch_order, micro_batches, pretrain_batch
 from s3rec.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from s3rec.training.faults import kill_switch
 
 
 @dataclass
@@ -35,17 +38,28 @@ class PretrainConfig:
 
 
 def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, out_dir: str | Path, seed: int,
-             resume: bool = False, progress: bool = True, run_config: dict | None = None, log=print) -> Path:
-    """Pre-train S3-Rec on the training part of `split`; returns the final checkpoint path."""
+             resume: bool = False, progress: bool = True, run_config: dict | None = None, log=print,
+             on_epoch: Callable[[dict], None] | None = None,
+             make_encoder: Callable[[], torch.nn.Module] | None = None,
+             device: str | torch.device = "auto") -> Path:
+    """Pre-train S3-Rec on the training part of `split`; returns the final checkpoint path.
+
+    `on_epoch` (e.g. TensorBoard) receives each epoch's log record with "stage": "pretrain".
+    `make_encoder` builds (after seeding) another model's encoder to pre-train instead of S3-Rec's own
+    (see s3rec.transfer).
+    """
     if cfg.samples not in ("prefixes", "random-prefix"):
         raise S3RecError(f"unknown pre-training samples {cfg.samples!r} (prefixes or random-prefix)")
+    device = resolve_device(device)  # auto: CUDA when present (see s3rec.device)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = split.data
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
-                            torch.from_numpy(data.attr_values), enc_cfg, cfg.objectives)
+                            torch.from_numpy(data.attr_values), enc_cfg, cfg.objectives,
+                            sequence_encoder=None if make_encoder is None else make_encoder())
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     seqs = TrainingSequences(*split.train_sequences(), data.n_items)
     data_info = {"name": data.name, "n_items": data.n_items, "n_attributes": data.n_attributes, "n_users": data.n_users}
@@ -63,6 +77,7 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
         log(f"resumed pre-training from {last} after epoch {start_epoch}")
 
     with_sp = cfg.objectives.sp > 0
+    after_step = kill_switch("pretrain")  # fault-test hook, a no-op unless its variable is set
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         model.train()
@@ -76,16 +91,20 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
             batch = pretrain_batch(seqs, user[idx], start[idx], end[idx], cfg.mask_ratio, gen, with_sp)
             opt.zero_grad(set_to_none=True)
             for part in micro_batches(batch, cfg.micro_batches):
-                losses = model(part)
+                with autocast(device):
+                    losses = model(to_device(part, device))
                 # per-sample mean -> sum / batch_size, so the parts add up to the whole batch's loss
                 (losses["loss"] * (len(part["items"]) / cfg.batch_size)).backward()
                 for k, v in losses.items():
-                    totals[k] = totals.get(k, 0.0) + float(v.detach()) * len(part["items"])
+                    totals[k] = totals.get(k, 0.0) + v.detach().double() * len(part["items"])  # on the device: no sync per batch
             opt.step()
+            after_step()
         seconds = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "seconds": round(seconds, 3), "samples": len(user),
-                  **{k: v / len(user) for k, v in totals.items()}}
+                  **{k: float(v) / len(user) for k, v in totals.items()}}
         append_jsonl(out_dir / "pretrain_log.jsonl", record)
+        if on_epoch is not None:
+            on_epoch({"stage": "pretrain", **record})
         log(f"pre-train epoch {epoch + 1}: " + " ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "samples")))
         state = {"optimizer": opt.state_dict(), "epoch": epoch + 1, "rng": rng_state(gen)}
         save_checkpoint(last, stage="pretrain", config=config, data=data_info, model=model, **state)

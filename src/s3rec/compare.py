@@ -1,0 +1,251 @@
+"""`s3rec compare`: the paper's Table 2 on one data set — every model over several seeds, mean ± std,
+S3-Rec's improvement over the best baseline and a paired significance test over users.
+
+Each (model, seed) is a run directory `<out>/<model>-seed<seed>` made or reused by
+s3rec.runs.run_or_reuse; S3-Rec's seeds fine-tune one shared pre-training (`<out>/pretrain`, seed =
+the first seed) unless its config names a checkpoint (`init`). A run directory made with other
+options than the ones asked for is an error, never silently reused. The table is written as
+comparison.md, comparison.csv and comparison.tex (formats: s3rec.compare_format).
+
+Significance, per protocol and metric: each user's value is averaged over the seeds, then S3-Rec and
+the best baseline of that row (highest mean) are paired over users: paired t-test (the paper's `*`,
+p < 0.01) and Wilcoxon signed-rank test, both reported.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from s3rec.compare_format import OURS, to_csv, to_latex, to_markdown
+from s3rec.config import RunConfig
+from s3rec.errors import S3RecError
+from s3rec.evaluation.metrics import METRIC_NAMES
+from s3rec.io import write_text
+from s3rec.runs import pretrain_or_reuse, run_or_reuse
+
+ALPHA = 0.01  # the paper's significance level
+PAPER_ORDER = ("pop", "fm", "autoint", "gru4rec", "caser", "sasrec", "bert4rec", "hgn", "gru4recf", "sasrecf",
+               "fdsa", "s3rec")  # the columns of the paper's Table 2
+
+
+@dataclass
+class MetricRow:
+    """One row of the table: a metric under one protocol, mean and std over seeds per model."""
+
+    protocol: str
+    metric: str
+    mean: dict[str, float]
+    std: dict[str, float]
+    best_baseline: str | None = None
+    improvement: float | None = None  # (S3-Rec - best baseline) / best baseline
+    p_ttest: float | None = None  # paired over users, S3-Rec vs best baseline
+    p_wilcoxon: float | None = None
+
+    @property
+    def significant(self) -> bool:
+        return self.p_ttest is not None and self.p_ttest < ALPHA
+
+
+@dataclass
+class Comparison:
+    """Everything the three output files show."""
+
+    dataset: str
+    models: list[str]
+    seeds: list[int]
+    rows: list[MetricRow]
+    seconds: dict[str, tuple[float, float]]  # model -> mean, std of metrics.json seconds.total over seeds
+    pretrain_seconds: float | None = None  # S3-Rec's shared pre-training, when this comparison ran it
+    n_users: int | None = None  # users paired in the significance tests
+    run_dirs: dict[str, list[str]] = field(default_factory=dict)
+
+
+def add_parser(sub, add_run_args) -> None:
+    """Register `s3rec compare` (called by s3rec.cli.make_parser with its shared run options)."""
+    p = sub.add_parser("compare", help="the paper's Table 2: several models over seeds, mean ± std, significance")
+    add_run_args(p, model_choice=False)
+    p.add_argument("--models", default=",".join(PAPER_ORDER),
+                   help=f"comma-separated models, the table's columns in this order (default all: {','.join(PAPER_ORDER)})")
+    p.add_argument("--seeds", default="1,2,3", help="seeds of every model (default 1,2,3)")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args) -> None:
+    """Build each model's config as `s3rec run --model M` would (its paper defaults, then the options), compare."""
+    from s3rec.cli import build_config  # the CLI imports this module
+
+    models = [m.strip().lower() for m in args.models.split(",") if m.strip()]
+    seeds = [_seed(x) for x in args.seeds.split(",") if x.strip()]
+    if not models:
+        raise S3RecError("--models needs at least one model, e.g. --models pop,sasrec,s3rec")
+    if len(set(models)) != len(models):
+        raise S3RecError(f"--models lists a model twice: {args.models}")
+    if not seeds:
+        raise S3RecError("--seeds needs at least one seed")
+    configs = {m: build_config(args, m) for m in models}
+    first = configs[models[0]]
+    name = first.data.dataset or (Path(first.data.path).stem if first.data.path else "data")
+    out = Path(args.out or f"runs/compare-{name}")
+    log = (lambda *a, **k: None) if args.quiet else print
+    compare(configs, seeds, out, progress=not args.quiet, log=log)
+    print((out / "comparison.md").read_text(encoding="utf-8"), end="")
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise S3RecError(f"--seeds expects comma-separated integers, got {text.strip()!r}") from None
+
+
+def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, progress: bool = False,
+            log=print) -> Comparison:
+    """Run (or reuse) every model of `configs` (name -> config, seed ignored) with every seed; write the tables."""
+    if not configs or not seeds:
+        raise S3RecError("compare needs at least one model and one seed")
+    if len(set(seeds)) != len(seeds):
+        raise S3RecError(f"--seeds lists a seed twice: {seeds}")
+    protocols = {c.eval.protocol for c in configs.values()}
+    if len(protocols) > 1:
+        raise S3RecError(f"all models must be evaluated under one protocol, got {sorted(protocols)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, list[dict]] = {}
+    dirs: dict[str, list[Path]] = {}
+    pretrain_dir = None
+    for model, cfg in configs.items():
+        cfg = copy.deepcopy(cfg)
+        cfg.model = model
+        if model != OURS:
+            cfg.init = None  # a pre-trained checkpoint (--init) is S3-Rec's alone
+        elif cfg.init is None:
+            pre = copy.deepcopy(cfg)
+            pre.seed = seeds[0]
+            pretrain_dir = out / "pretrain"
+            cfg.init = str(pretrain_or_reuse(pre, pretrain_dir, progress=progress, log=log))
+        dirs[model] = [out / f"{model}-seed{seed}" for seed in seeds]
+        runs[model] = []
+        for seed, run_dir in zip(seeds, dirs[model]):
+            cfg.seed = seed
+            check_reusable(cfg, run_dir)
+            log(f"{model} seed {seed}: {run_dir}")
+            runs[model].append(run_or_reuse(cfg, run_dir, progress=progress, log=log))
+    table = summarize(runs, dirs, seeds, pretrain_seconds(pretrain_dir))
+    write_text(out / "comparison.md", to_markdown(table))
+    write_text(out / "comparison.csv", to_csv(table))
+    write_text(out / "comparison.tex", to_latex(table))
+    return table
+
+
+def check_reusable(cfg: RunConfig, run_dir: Path) -> None:
+    """S3RecError if `run_dir` holds a run made with options other than `cfg` (seed and model included)."""
+    saved_path = run_dir / "config.json"
+    if not saved_path.is_file():
+        return
+    try:
+        saved = json.loads(saved_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise S3RecError(f"{saved_path}: unreadable ({e}); delete {run_dir} to redo the run") from None
+    saved, wanted = _flat(saved), _flat(cfg.to_dict())
+    # Only options both know are compared: the protocol text and versions describe a run, and an option
+    # added to s3rec after the run was made has a default that keeps the old behaviour.
+    for key in sorted(set(saved) & set(wanted)):
+        a, b = saved[key], wanted[key]
+        if key == "init" and a is not None and b is not None and Path(a).resolve() == Path(b).resolve():
+            continue
+        if a != b:
+            raise S3RecError(f"{run_dir} was run with {key}={json.dumps(a)}, this comparison asks for "
+                             f"{json.dumps(b)}; use another --out or delete the run directory")
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def summarize(runs: dict[str, list[dict]], dirs: dict[str, list[Path]], seeds: list[int],
+              pretrain_secs: float | None = None) -> Comparison:
+    """The comparison table from each model's metrics.json contents and run directories (per_user.npz)."""
+    models = list(runs)
+    first = runs[models[0]][0]
+    protocols = [p for p in ("full", "sampled") if all(p in r["test"] for rs in runs.values() for r in rs)]
+    baselines = [m for m in models if m != OURS]
+    rows, n_users = [], None
+    for protocol in protocols:
+        for metric in METRIC_NAMES:
+            values = {m: np.array([r["test"][protocol][metric] for r in runs[m]], dtype=float) for m in models}
+            row = MetricRow(protocol, metric, {m: float(v.mean()) for m, v in values.items()},
+                            {m: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for m, v in values.items()})
+            if OURS in runs and baselines:
+                best = max(baselines, key=lambda m: row.mean[m])
+                row.best_baseline = best
+                if row.mean[best] > 0:
+                    row.improvement = row.mean[OURS] / row.mean[best] - 1.0
+                key = f"test/{protocol}/{metric}"
+                ours, theirs = seed_mean(dirs[OURS], key), seed_mean(dirs[best], key)
+                if len(ours) != len(theirs):
+                    raise S3RecError(f"{dirs[OURS][0]} and {dirs[best][0]} evaluated different users "
+                                     f"({len(ours)} vs {len(theirs)}); were they run on the same data?")
+                n_users = len(ours)
+                row.p_ttest, row.p_wilcoxon = paired_tests(ours, theirs)
+            rows.append(row)
+    seconds = {}
+    for m, rs in runs.items():
+        secs = np.array([r.get("seconds", {}).get("total", math.nan) for r in rs], dtype=float)
+        seconds[m] = (float(secs.mean()), float(secs.std(ddof=1)) if len(secs) > 1 else 0.0)
+    return Comparison(first["dataset"], models, list(seeds), rows, seconds, pretrain_secs, n_users,
+                      {m: [str(d) for d in ds] for m, ds in dirs.items()})
+
+
+def seed_mean(run_dirs: list[Path], key: str) -> np.ndarray:
+    """(U,) each user's `key` value of per_user.npz (e.g. "test/full/NDCG@10"), averaged over the runs."""
+    arrays = []
+    for d in run_dirs:
+        path = d / "per_user.npz"
+        try:
+            with np.load(path) as npz:
+                arrays.append(np.asarray(npz[key], dtype=float))
+        except FileNotFoundError:
+            raise S3RecError(f"{path}: not found; delete {d} to redo the run") from None
+        except KeyError:
+            raise S3RecError(f"{path}: has no per-user values {key!r}") from None
+    if len({len(a) for a in arrays}) > 1:
+        raise S3RecError(f"the runs {', '.join(map(str, run_dirs))} evaluated different numbers of users")
+    return np.mean(arrays, axis=0)
+
+
+def paired_tests(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Two-sided p-values (paired t-test, Wilcoxon signed-rank) of per-user values a vs b."""
+    from scipy import stats  # here, not at the top: the CLI parser imports this module at every start
+
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if len(d) < 2:
+        return math.nan, math.nan
+    if not np.any(d):
+        return 1.0, 1.0  # identical: no evidence of a difference (both tests are undefined here)
+    if np.allclose(d, d[0], rtol=1e-9, atol=1e-12):
+        p_t = 0.0  # a constant non-zero difference (up to rounding): zero variance, t is infinite
+    else:
+        p_t = float(stats.ttest_rel(a, b).pvalue)
+    return p_t, float(stats.wilcoxon(d).pvalue)  # zero differences are dropped (Wilcoxon's own rule)
+
+
+def pretrain_seconds(pretrain_dir: Path | None) -> float | None:
+    """Total seconds of the epochs in pretrain_log.jsonl (None without a log)."""
+    log = None if pretrain_dir is None else pretrain_dir / "pretrain_log.jsonl"
+    if log is None or not log.is_file():
+        return None
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_epoch = {r["epoch"]: r.get("seconds", 0.0) for r in records}  # a resumed epoch counts once
+    return float(sum(by_epoch.values()))

@@ -1,0 +1,58 @@
+"""Named presets of run settings (`--recipe`), applied on top of the dataclass defaults.
+
+paper  the paper's and the authors' settings: exactly the dataclass defaults (nothing changed).
+best   beyond the paper (issue 5): softmax cross-entropy over all items in fine-tuning, every prefix of
+       a history as its own fine-tuning sample, and the pre-training counterpart of that loss (MIP
+       as a softmax over all items). Each setting is an ordinary option, so any one can be turned
+       back with --set; docs/recipe.md gives the validation runs behind each choice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from s3rec.config import RunConfig, set_path
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "best": {
+        "finetune.loss": "ce",
+        "finetune.samples": "prefixes",
+        "pretrain.objectives.mip_form": "softmax",
+    },
+}
+RECIPE_MODELS = {"best": ("s3rec", "sasrec")}  # models a recipe is defined for (absent: every model)
+
+
+def apply_recipe(cfg: RunConfig, name: str) -> RunConfig:
+    """Set `cfg.recipe` and the recipe's options on `cfg` (in place); unknown names are a ValueError."""
+    if name not in RECIPES:
+        raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {name!r}")
+    models = RECIPE_MODELS.get(name)
+    if models is not None and cfg.model not in models:
+        raise ValueError(f"recipe {name!r} is defined for {', '.join(models)}, not {cfg.model!r}")
+    cfg.recipe = name
+    for key, value in RECIPES[name].items():
+        set_path(cfg, key, value)
+    return cfg
+
+
+def with_recipe(options: dict[str, Any], name: str | None, model: str) -> dict[str, Any]:
+    """Nested `options` (a config file's content) with the recipe's settings beneath them (the file wins)."""
+    name = name or options.get("recipe") or "paper"
+    apply_recipe(RunConfig(model=model), name)  # validates the name and the model
+    merged: dict[str, Any] = {}
+    for key, value in RECIPES[name].items():
+        *parents, last = key.split(".")
+        node = merged
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return _deep_merge(merged, {**options, "recipe": name})
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

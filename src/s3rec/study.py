@@ -1,0 +1,201 @@
+"""`s3rec study`: does S3-Rec's pre-training still help once fine-tuning uses cross-entropy? (issue 5)
+
+Four systems per data set, each over several seeds, full ranking, test at the best validation epoch:
+
+    SASRec-BCE    sasrec, --recipe paper (BCE with one sampled negative per position)
+    SASRec-CE     sasrec, --recipe best  (the best recipe's fine-tuning, no pre-training)
+    S3-Rec-BCE    s3rec,  --recipe paper (the paper's pre-training and fine-tuning)
+    S3-Rec-best   s3rec,  --recipe best  (the same fine-tuning as SASRec-CE, after pre-training)
+
+SASRec-CE and S3-Rec-best differ only in pre-training, so their paired test over users (per-user
+values averaged over seeds; paired t-test and Wilcoxon signed-rank) answers the question. Runs are
+reused when finished (s3rec.runs), so an interrupted study resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from s3rec.config import RunConfig
+from s3rec.io import atomic_path, write_json, write_text
+from s3rec.recipes import apply_recipe
+from s3rec.runs import pretrain_or_reuse, run_or_reuse
+
+SYSTEMS = {  # name -> (model, recipe)
+    "SASRec-BCE": ("sasrec", "paper"),
+    "SASRec-CE": ("sasrec", "best"),
+    "S3-Rec-BCE": ("s3rec", "paper"),
+    "S3-Rec-best": ("s3rec", "best"),
+}
+PAIRS = (("S3-Rec-best", "SASRec-CE"), ("S3-Rec-BCE", "SASRec-BCE"))  # with vs without pre-training
+METRICS = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR")
+
+
+@dataclass
+class SystemRuns:
+    """The finished runs of one system on one data set."""
+
+    dataset: str
+    system: str
+    run_dirs: list[Path]
+    metrics: list[dict]
+
+    def mean_std(self, metric: str) -> tuple[float, float]:
+        v = np.array([m["test"]["full"][metric] for m in self.metrics])
+        return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+    def per_user(self, metric: str) -> np.ndarray:
+        """Each user's test value averaged over seeds."""
+        return np.mean([np.load(d / "per_user.npz")[f"test/full/{metric}"] for d in self.run_dirs], axis=0)
+
+    def seconds(self) -> float:
+        """Mean wall-clock of one run (its pre-training included once per run directory)."""
+        return float(np.mean([m["seconds"].get("total", 0.0) + m.get("pretrain_seconds", 0.0) for m in self.metrics]))
+
+
+def system_config(base: RunConfig, system: str, seed: int) -> RunConfig:
+    """The run config of `system` with `seed`, on top of the shared options in `base`."""
+    model, recipe = SYSTEMS[system]
+    cfg = copy.deepcopy(base)
+    cfg.model, cfg.seed = model, seed
+    return apply_recipe(cfg, recipe).validate()
+
+
+def run_study(base: RunConfig, datasets: list[str], seeds: list[int], out: str | Path, systems: list[str] | None = None,
+              progress: bool = False, log=print) -> list[SystemRuns]:
+    """Run (or reuse) every system x data set x seed; write study.md/.csv/.json and study.png into `out`."""
+    out = Path(out)
+    systems = systems or list(SYSTEMS)
+    results = []
+    for dataset in datasets:
+        label = Path(dataset).stem if Path(dataset).is_file() else dataset
+        for system in systems:
+            dirs, metrics = [], []
+            for seed in seeds:
+                cfg = system_config(base, system, seed)
+                if Path(dataset).is_file():  # your own file instead of a registry name
+                    cfg.data.dataset, cfg.data.path = None, dataset
+                else:
+                    cfg.data.dataset, cfg.data.path = dataset, None
+                pre_seconds = 0.0
+                if cfg.model == "s3rec" and cfg.init is None:
+                    # one pre-training per (data set, recipe), shared by the fine-tuning seeds
+                    pre = copy.deepcopy(cfg)
+                    pre.seed = seeds[0]
+                    pre_dir = out / label / f"pretrain-{SYSTEMS[system][1]}"
+                    cfg.init = str(pretrain_or_reuse(pre, pre_dir, progress=progress, log=log))
+                    pre_seconds = _pretrain_seconds(pre_dir)
+                run_dir = out / label / f"{system}-seed{seed}"
+                log(f"{label} {system} seed {seed}: {run_dir}")
+                m = dict(run_or_reuse(cfg, run_dir, progress=progress, log=log))
+                m["pretrain_seconds"] = pre_seconds
+                dirs.append(run_dir)
+                metrics.append(m)
+            results.append(SystemRuns(label, system, dirs, metrics))
+    write_outputs(results, seeds, out)
+    return results
+
+
+def _pretrain_seconds(pre_dir: Path) -> float:
+    """Total seconds of the epochs logged in a pre-training directory."""
+    log = pre_dir / "pretrain_log.jsonl"
+    if not log.exists():
+        return 0.0
+    return float(sum(json.loads(line)["seconds"] for line in log.read_text().splitlines() if line.strip()))
+
+
+def paired_tests(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(t-test p, Wilcoxon p) of paired per-user values a vs b; 1.0 where undefined (identical values)."""
+    diff = a - b
+    if not np.any(diff):
+        return 1.0, 1.0
+    t_p = float(stats.ttest_rel(a, b).pvalue)
+    w_p = float(stats.wilcoxon(a, b).pvalue)
+    return (t_p if np.isfinite(t_p) else 1.0), (w_p if np.isfinite(w_p) else 1.0)
+
+
+def comparisons(results: list[SystemRuns], metric: str = "NDCG@10") -> list[dict]:
+    """With vs without pre-training, per data set: relative change and paired p-values."""
+    by = {(r.dataset, r.system): r for r in results}
+    rows = []
+    for dataset in dict.fromkeys(r.dataset for r in results):
+        for with_pt, without in PAIRS:
+            if (dataset, with_pt) not in by or (dataset, without) not in by:
+                continue
+            a, b = by[dataset, with_pt].per_user(metric), by[dataset, without].per_user(metric)
+            t_p, w_p = paired_tests(a, b)
+            rows.append({"dataset": dataset, "with": with_pt, "without": without, "metric": metric,
+                         "mean_with": float(a.mean()), "mean_without": float(b.mean()),
+                         "change": float(a.mean() / b.mean() - 1) if b.mean() > 0 else float("nan"),
+                         "p_ttest": t_p, "p_wilcoxon": w_p, "users": int(len(a))})
+    return rows
+
+
+def format_markdown(results: list[SystemRuns], seeds: list[int]) -> str:
+    """Tables per data set (mean ± std over seeds, wall-clock) and the pre-training verdicts."""
+    lines = ["# Does pre-training help under cross-entropy? (`s3rec study`)", "",
+             f"Full ranking, history excluded, test split at the best validation epoch; mean ± std over seeds {seeds}. "
+             "Wall-clock: mean seconds of one run on this machine, its (shared) pre-training included.", ""]
+    for dataset in dict.fromkeys(r.dataset for r in results):
+        lines += [f"## {dataset}", "", "| system | " + " | ".join(METRICS) + " | seconds |",
+                  "|---|" + "---|" * (len(METRICS) + 1)]
+        for r in (r for r in results if r.dataset == dataset):
+            cells = [f"{mu:.4f} ± {sd:.4f}" for mu, sd in (r.mean_std(m) for m in METRICS)]
+            lines.append(f"| {r.system} | " + " | ".join(cells) + f" | {r.seconds():.0f} |")
+        lines.append("")
+    rows = comparisons(results)
+    if rows:
+        lines += ["## With vs without pre-training (NDCG@10, paired over users)", "",
+                  "| data set | with | without | change | p (t-test) | p (Wilcoxon) |", "|---|---|---|---|---|---|"]
+        for c in rows:
+            lines.append(f"| {c['dataset']} | {c['with']} {c['mean_with']:.4f} | {c['without']} {c['mean_without']:.4f} "
+                         f"| {c['change']:+.1%} | {c['p_ttest']:.3g} | {c['p_wilcoxon']:.3g} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_outputs(results: list[SystemRuns], seeds: list[int], out: Path) -> None:
+    """study.md, study.csv, study.json and study.png in `out`."""
+    import pandas as pd
+
+    records = [{"dataset": r.dataset, "system": r.system, "seeds": len(r.metrics), "seconds": r.seconds(),
+                **{f"{m}_mean": r.mean_std(m)[0] for m in METRICS}, **{f"{m}_std": r.mean_std(m)[1] for m in METRICS}}
+               for r in results]
+    with atomic_path(out / "study.csv") as tmp:
+        pd.DataFrame(records).to_csv(tmp, index=False)
+    write_json(out / "study.json", {"seeds": seeds, "systems": records, "pretraining": comparisons(results)})
+    write_text(out / "study.md", format_markdown(results, seeds))
+    plot(results, out / "study.png")
+
+
+def plot(results: list[SystemRuns], path: Path, metric: str = "NDCG@10") -> None:
+    """Grouped bars: one group per data set, one bar per system, error bars = std over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(r.dataset for r in results))
+    systems = list(dict.fromkeys(r.system for r in results))
+    by = {(r.dataset, r.system): r.mean_std(metric) for r in results}
+    width = 0.8 / len(systems)
+    fig, ax = plt.subplots(figsize=(max(5.0, 2.2 + 1.6 * len(datasets)), 3.6))
+    for k, system in enumerate(systems):
+        xs = [i + (k - (len(systems) - 1) / 2) * width for i in range(len(datasets))]
+        mu = [by.get((d, system), (np.nan, 0))[0] for d in datasets]
+        sd = [by.get((d, system), (0, 0))[1] for d in datasets]
+        ax.bar(xs, mu, width, yerr=sd, capsize=3, label=system, hatch="//" if "S3-Rec" in system else None)
+    ax.set_xticks(range(len(datasets)), datasets)
+    ax.set_ylabel(f"test {metric} (full ranking)")
+    ax.set_title("With and without pre-training, BCE and CE fine-tuning", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)

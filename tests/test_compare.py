@@ -1,0 +1,171 @@
+"""`s3rec compare`: runs and reuse end to end on a tiny synthetic set, the table's numbers and marks
+against the run directories, and the significance marker on hand-made per-user values."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import s3rec.runs
+from s3rec.cli import main
+from s3rec.compare import compare, paired_tests
+from s3rec.data.s3rec_format import save_s3rec_format
+from s3rec.data.synthetic import make_synthetic
+from s3rec.errors import S3RecError
+from s3rec.evaluation.metrics import METRIC_NAMES
+from s3rec.io import write_json
+from s3rec.models.factory import default_config
+
+TINY = ["--set", "encoder.d=16", "--set", "encoder.max_len=10", "--set", "encoder.n_layers=1",
+        "--pretrain-epochs", "1", "--epochs", "2", "--quiet"]
+MODELS = ["pop", "gru4rec", "s3rec"]
+SEEDS = [1, 2]
+
+
+def md_rows(md: str, protocol: str) -> dict[str, list[str]]:
+    """metric -> cells (models..., Improv.) of the markdown table of one protocol."""
+    section = md.split(f"## {protocol} ranking")[1].split("\n\n")[1]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()[2:]]
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_compare_end_to_end_numbers_marks_and_reuse(tmp_path, monkeypatch, capsys):
+    path = save_s3rec_format(make_synthetic(n_users=100, n_items=150, avg_len=10, n_attributes=12, n_topics=6, seed=3), tmp_path, "syn")
+    out = tmp_path / "cmp"
+    args = ["compare", "--data", str(path), "--models", ",".join(MODELS), "--seeds", "1,2", "--out", str(out),
+            "--protocol", "both", *TINY]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    md = (out / "comparison.md").read_text()
+    assert printed == md
+    assert (out / "pretrain" / "pretrain-epoch1.pt").is_file()
+    metrics = {m: [json.loads((out / f"{m}-seed{s}" / "metrics.json").read_text()) for s in SEEDS] for m in MODELS}
+    gru = json.loads((out / "gru4rec-seed1" / "config.json").read_text())
+    assert gru["encoder"]["dropout"] == 0.25 and gru["encoder"]["d"] == 16  # paper default, then --set
+
+    rows = list(csv.DictReader((out / "comparison.csv").open()))
+    table = {(r["protocol"], r["metric"]): r for r in rows}
+    for protocol in ("full", "sampled"):
+        cells = md_rows(md, protocol)
+        for metric in METRIC_NAMES:
+            row = table[(protocol, metric)]
+            means = {}
+            for i, m in enumerate(MODELS):
+                values = np.array([r["test"][protocol][metric] for r in metrics[m]])
+                mean, std = values.mean(), values.std(ddof=1)
+                assert float(row[f"{m}_mean"]) == pytest.approx(mean, abs=1e-12)
+                assert float(row[f"{m}_std"]) == pytest.approx(std, abs=1e-12)
+                assert f"{mean:.4f} ± {std:.4f}" in cells[metric][i]
+                means[m] = round(mean, 4)
+            ranked = sorted(set(means.values()), reverse=True)
+            for i, m in enumerate(MODELS):  # bold = best printed mean, underline = second
+                cell = cells[metric][i]
+                assert cell.startswith("**") == (means[m] == ranked[0])
+                assert cell.startswith("<u>") == (len(ranked) > 1 and means[m] == ranked[1])
+            best = max(["pop", "gru4rec"], key=lambda m: float(row[f"{m}_mean"]))
+            assert row["best_baseline"] == best
+            if float(row[f"{best}_mean"]) > 0:
+                assert float(row["improvement"]) == pytest.approx(float(row["s3rec_mean"]) / float(row[f"{best}_mean"]) - 1)
+                assert cells[metric][-1] == f"{100 * float(row['improvement']):+.2f}%"
+            per_user = {m: np.mean([np.load(out / f"{m}-seed{s}" / "per_user.npz")[f"test/{protocol}/{metric}"]
+                                    for s in SEEDS], axis=0) for m in ("s3rec", best)}
+            p_t, p_w = paired_tests(per_user["s3rec"], per_user[best])
+            assert row["p_ttest"] == repr(p_t) and row["p_wilcoxon"] == repr(p_w)
+            assert ("\\*" in cells[metric][2]) == (p_t < 0.01)
+    secs = {m: np.mean([r["seconds"]["total"] for r in metrics[m]]) for m in MODELS}
+    assert float(table[("", "seconds")]["gru4rec_mean"]) == pytest.approx(secs["gru4rec"])
+    tex = (out / "comparison.tex").read_text()
+    assert "\\textbf{" in tex and "\\underline{" in tex and "S3-Rec" in tex and "Improv." in tex
+
+    # a second call re-runs nothing: no pre-training, no run, the same files
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("metrics.json")}
+    stamps[out / "pretrain" / "pretrain-epoch1.pt"] = (out / "pretrain" / "pretrain-epoch1.pt").stat().st_mtime_ns
+
+    def no_more(*a, **k):
+        raise AssertionError("compare re-ran a finished run")
+
+    monkeypatch.setattr(s3rec.runs, "run", no_more)
+    monkeypatch.setattr(s3rec.runs, "pretrain", no_more)
+    assert main(args) == 0
+    assert capsys.readouterr().out == md
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert (out / "comparison.md").read_text() == md
+
+
+def fake_runs(out, configs, per_user, seeds=SEEDS):
+    """Finished run directories that run_or_reuse reads back: config.json, metrics.json, per_user.npz."""
+    for model, cfg in configs.items():
+        for k, seed in enumerate(seeds):
+            cfg.seed = seed
+            run_dir = out / f"{model}-seed{seed}"
+            run_dir.mkdir(parents=True)
+            write_json(run_dir / "config.json", {**cfg.to_dict(), "protocol": "text", "environment": {}})
+            values = per_user[model][k]
+            write_json(run_dir / "metrics.json", {
+                "dataset": "hand", "model": model, "test": {"full": {m: float(values.mean()) for m in METRIC_NAMES}},
+                "valid": {"full": {}}, "seconds": {"total": 10.0 * (k + 1)}})
+            np.savez(run_dir / "per_user.npz", **{f"test/full/{m}": values for m in METRIC_NAMES})
+
+
+def hand_configs(models):
+    configs = {m: default_config(m, data={"dataset": "lastfm"}) for m in models}
+    configs["s3rec"].init = "given-pretrain.pt"  # no pre-training: the runs exist already
+    return configs
+
+
+@pytest.mark.parametrize("shift, significant", [(0.05, True), (0.0, False)])
+def test_significance_marker_comes_from_paired_per_user_values(tmp_path, shift, significant):
+    rng = np.random.default_rng(0)
+    n = 80
+    strong = rng.uniform(0.2, 0.6, n)
+    noise = np.repeat(rng.uniform(0.01, 0.03, n // 2), 2) * np.tile([1.0, -1.0], n // 2)  # mean exactly 0
+    per_user = {
+        "pop": [np.full(n, 0.01), np.full(n, 0.01)],  # a weak baseline: S3-Rec beats it in every user
+        "sasrec": [strong - 0.01, strong + 0.01],  # the best baseline; seed average = strong
+        "s3rec": [strong + shift + noise - 0.002, strong + shift + noise + 0.002],  # seed average = strong + shift + noise
+    }
+    configs = hand_configs(per_user)
+    fake_runs(tmp_path, configs, per_user)
+    table = compare(configs, SEEDS, tmp_path, log=lambda *a: None)
+    row = next(r for r in table.rows if r.metric == "NDCG@10")
+    assert row.best_baseline == "sasrec"
+    ours, best = np.mean(per_user["s3rec"], axis=0), np.mean(per_user["sasrec"], axis=0)  # users averaged over seeds
+    assert row.p_ttest == pytest.approx(stats.ttest_rel(ours, best).pvalue, rel=1e-9)
+    assert row.p_wilcoxon == pytest.approx(stats.wilcoxon(ours - best).pvalue, rel=1e-9)
+    assert row.significant is significant and (row.p_ttest < 0.01) is significant
+    assert row.improvement == pytest.approx(ours.mean() / best.mean() - 1)
+    cells = md_rows((tmp_path / "comparison.md").read_text(), "full")["NDCG@10"]
+    assert cells[2].endswith("\\*") is significant  # S3-Rec's column
+    tex_row = next(line for line in (tmp_path / "comparison.tex").read_text().splitlines() if line.startswith("NDCG@10 &"))
+    assert ("$^{*}$" in tex_row.split(" & ")[3]) is significant
+    if not significant:  # the weak baseline would have given p < 0.01: the test pairs the best one
+        assert paired_tests(per_user["s3rec"][0], per_user["pop"][0])[0] < 0.01
+    assert table.seconds["pop"] == (15.0, pytest.approx(np.std([10.0, 20.0], ddof=1)))
+
+
+def test_paired_tests_edge_cases():
+    a = np.array([0.1, 0.2, 0.3, 0.4])
+    assert paired_tests(a, a) == (1.0, 1.0)
+    p_t, p_w = paired_tests(a + 0.1, a)  # constant shift: t undefined (no variance), the difference certain
+    assert p_t == 0.0 and 0 < p_w <= 1
+    assert all(np.isnan(paired_tests(a[:1], a[:1] + 1)))
+
+
+def test_a_run_directory_made_with_other_options_is_not_reused(tmp_path):
+    per_user = {m: [np.full(10, 0.1), np.full(10, 0.2)] for m in ("sasrec", "s3rec")}
+    configs = hand_configs(per_user)
+    fake_runs(tmp_path, configs, per_user)
+    configs["sasrec"].finetune.lr = 0.01
+    with pytest.raises(S3RecError, match=r"sasrec-seed1 was run with finetune.lr=0.001, this comparison asks for 0.01"):
+        compare(configs, SEEDS, tmp_path, log=lambda *a: None)
+
+
+def test_bad_seeds_and_models_are_one_line_errors(tmp_path, capsys):
+    assert main(["compare", "--dataset", "lastfm", "--seeds", "1,x", "--out", str(tmp_path)]) == 2
+    assert "--seeds expects comma-separated integers" in capsys.readouterr().err
+    assert main(["compare", "--dataset", "lastfm", "--models", "pop,nosuch", "--out", str(tmp_path)]) == 2
+    assert "unknown model 'nosuch'" in capsys.readouterr().err
+    assert main(["compare", "--dataset", "lastfm", "--models", "hgn,pop", "--loss", "bce", "--out", str(tmp_path)]) == 2
+    assert "not available for hgn" in capsys.readouterr().err

@@ -1,0 +1,193 @@
+"""`s3rec experiment ...` end to end on a tiny synthetic set: files, numbers equal to the runs', reuse."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.container import BarContainer, ErrorbarContainer
+
+from s3rec import experiments
+from s3rec.cli import main
+from s3rec.config import RunConfig
+from s3rec.data.s3rec_format import save_s3rec_format
+from s3rec.data.synthetic import make_synthetic
+from s3rec.experiments.cli import command_line
+
+TINY = ["--set", "encoder.d=16", "--set", "encoder.max_len=8", "--set", "encoder.n_layers=1",
+        "--pretrain-epochs", "1", "--epochs", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def data_path(tmp_path_factory):
+    data = make_synthetic(n_users=70, n_items=50, avg_len=8, n_attributes=8, n_topics=4, seed=5)
+    return str(save_s3rec_format(data, tmp_path_factory.mktemp("data"), "syn"))
+
+
+def experiment(name, data_path, out, *extra):
+    """Run `s3rec experiment NAME` twice: the second call must reuse every run and pre-training."""
+    args = ["experiment", name, "--data", data_path, "--out", str(out), *TINY, *extra]
+    assert main(args) == 0
+    for ext in ("csv", "png", "md"):
+        assert (out / f"{name}.{ext}").stat().st_size > 0
+    assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    stamps = {p: p.stat().st_mtime_ns for p in [*out.glob("*/metrics.json"), *out.glob("*/*.pt")]}
+    csv_text = (out / f"{name}.csv").read_text()
+    assert main(args) == 0
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert sorted([*out.glob("*/metrics.json"), *out.glob("*/*.pt")]) == sorted(stamps)  # nothing new either
+    assert (out / f"{name}.csv").read_text() == csv_text
+    return read_csv(out / f"{name}.csv")
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def metrics_of(row):
+    return json.loads((Path(row["run_dir"]) / "metrics.json").read_text())["test"][row["protocol"]]
+
+
+def assert_rows_are_the_runs(rows):
+    for row in rows:
+        m = metrics_of(row)
+        assert all(float(row[k]) == m[k] for k in ("HR@10", "NDCG@10", "MRR")), row
+
+
+def config_of(run_dir):
+    return json.loads((Path(run_dir) / "config.json").read_text())
+
+
+def bar_heights(ax):
+    return [[p.get_height() for p in c] for c in ax.containers if isinstance(c, BarContainer)]
+
+
+def curves(ax):
+    """legend label -> (x, y) of every line drawn with errorbar."""
+    return {c.get_label(): (list(c.lines[0].get_xdata()), list(c.lines[0].get_ydata()))
+            for c in ax.containers if isinstance(c, ErrorbarContainer)}
+
+
+def test_ablation(data_path, tmp_path):
+    rows = experiment("ablation", data_path, tmp_path)
+    assert [r["label"] for r in rows] == ["S3-Rec", "¬AAP", "¬MIP", "¬MAP", "¬SP", "SASRec"]
+    assert_rows_are_the_runs(rows)
+    for row, removed in zip(rows[1:5], ("aap", "mip", "map", "sp")):
+        cfg = config_of(row["run_dir"])
+        assert cfg["init"].endswith(f"pretrain-no-{removed}/pretrain-epoch1.pt")
+        pre = json.loads((tmp_path / f"pretrain-no-{removed}" / "pretrain_log.jsonl").read_text().splitlines()[0])
+        assert removed not in pre and all(o in pre for o in {"aap", "mip", "map", "sp"} - {removed})
+    assert config_of(rows[5]["run_dir"])["init"] is None
+    fig = experiments.ablation(setup(data_path, tmp_path), "sasrec").figure  # reuses every run
+    ndcg, hr = (bar_heights(ax)[0] for ax in fig.axes)
+    assert ndcg == [float(r["NDCG@10"]) for r in rows] and hr == [float(r["HR@10"]) for r in rows]
+    summary = (tmp_path / "ablation.md").read_text()
+    assert "| ¬MIP |" in summary and "![ablation](ablation.png)" in summary
+
+
+def setup(data_path, out, seeds=(1,)):
+    """The Python API's Setup with the options of TINY."""
+    def config_for(model):
+        cfg = RunConfig(model=model)
+        cfg.data.path = data_path
+        cfg.encoder.d, cfg.encoder.max_len, cfg.encoder.n_layers = 16, 8, 1
+        cfg.pretrain.epochs, cfg.finetune.epochs = 1, 2
+        if model == "gru4recf":
+            cfg.encoder.dropout = 0.25  # GRU4Rec's run default, as the CLI fills it in
+        return cfg
+    return experiments.Setup(config_for, list(seeds), Path(out), log=lambda *a, **k: None)
+
+
+def test_transfer(data_path, tmp_path):
+    rows = experiment("transfer", data_path, tmp_path)
+    assert_rows_are_the_runs(rows)
+    kinds = {(r["model"], r["label"]) for r in rows}
+    models = ("gru4rec", "gru4recf", "sasrec", "sasrecf", "autoint", "caser")
+    assert kinds == {(m, "none") for m in models} | {(m, "encoder") for m in models[:4]} | {
+        ("autoint", "embeddings"), ("caser", "embeddings")}
+    inits = {r["model"]: config_of(r["run_dir"])["init"] for r in rows if r["label"] != "none"}
+    for m in ("gru4rec", "gru4recf", "sasrecf"):
+        assert Path(inits[m]).parent.name == f"pretrain-{m}"
+    # SASRec, Caser and AutoInt (all of width 16 here) share one S3-Rec pre-training
+    assert {Path(inits[m]).parent.name for m in ("sasrec", "caser", "autoint")} == {"pretrain-s3rec-d16"}
+    assert sorted(p.name for p in tmp_path.glob("pretrain-*")) == [
+        "pretrain-gru4rec", "pretrain-gru4recf", "pretrain-s3rec-d16", "pretrain-sasrecf"]
+
+
+def test_sparsity(data_path, tmp_path):
+    rows = experiment("sparsity", data_path, tmp_path, "--fractions", "0.5,1", "--baselines", "sasrec")
+    assert_rows_are_the_runs(rows)
+    assert [(r["label"], float(r["train_fraction"])) for r in rows] == [
+        ("S3-Rec", 0.5), ("SASRec", 0.5), ("S3-Rec", 1.0), ("SASRec", 1.0)]
+    for r in rows:
+        assert config_of(r["run_dir"])["data"]["train_fraction"] == float(r["train_fraction"])
+    half = config_of(rows[0]["run_dir"])["init"]
+    assert "pretrain-50pct" in half
+    fig = experiments.sparsity(setup(data_path, tmp_path), [0.5, 1.0], ["sasrec"]).figure
+    lines = curves(fig.axes[0])
+    assert lines["S3-Rec"] == ([50.0, 100.0], [float(rows[0]["NDCG@10"]), float(rows[2]["NDCG@10"])])
+    assert lines["SASRec"][1] == [float(rows[1]["NDCG@10"]), float(rows[3]["NDCG@10"])]
+
+
+def test_pretrain_epochs(data_path, tmp_path):
+    rows = experiment("pretrain-epochs", data_path, tmp_path, "--pretrain-epochs", "2", "--set", "pretrain.save_every=1")
+    assert_rows_are_the_runs(rows)
+    assert [(r["label"], r["pretrain_epochs"]) for r in rows] == [
+        ("no pre-training (SASRec)", "0"), ("S3-Rec", "1"), ("S3-Rec", "2")]
+    assert [Path(config_of(r["run_dir"])["init"] or "-").name for r in rows] == [
+        "-", "pretrain-epoch1.pt", "pretrain-epoch2.pt"]
+    assert len(list(tmp_path.glob("pretrain*/pretrain_log.jsonl"))) == 1  # one pre-training serves every K
+
+
+def test_convergence_averages_the_seeds_logs(data_path, tmp_path):
+    rows = experiment("convergence", data_path, tmp_path, "--seeds", "1,2", "--epochs", "3")
+    for r in rows:  # each row is a line of its run's log
+        log = [json.loads(x) for x in (Path(r["run_dir"]) / "finetune_log.jsonl").read_text().splitlines()]
+        assert float(r["valid_NDCG@10"]) == log[int(r["epoch"]) - 1]["valid_NDCG@10"]
+    assert {(r["label"], r["seed"]) for r in rows} == {("S3-Rec", "1"), ("S3-Rec", "2"), ("SASRec", "1"), ("SASRec", "2")}
+    s = setup(data_path, tmp_path, seeds=(1, 2))
+    s.config_for = lambda model, f=s.config_for: _with_epochs(f(model), 3)
+    lines = curves(experiments.convergence(s, ["sasrec"]).figure.axes[0])
+    for label in ("S3-Rec", "SASRec"):
+        by_epoch = {}
+        for r in rows:
+            if r["label"] == label:
+                by_epoch.setdefault(int(r["epoch"]), []).append(float(r["valid_NDCG@10"]))
+        assert lines[label][0] == sorted(by_epoch)
+        assert np.allclose(lines[label][1], [np.mean(by_epoch[e]) for e in sorted(by_epoch)])
+
+
+def _with_epochs(cfg, n):
+    cfg.finetune.epochs = n
+    return cfg
+
+
+def test_bad_input_is_a_one_line_error_before_any_run(data_path, tmp_path, capsys):
+    base = ["experiment", "ablation", "--data", data_path, "--out", str(tmp_path / "a"), *TINY]
+    assert main([*base, "--seeds", "1,x"]) == 2
+    assert main(["experiment", "transfer", "--data", data_path, "--models", "gru4rec,fm", *TINY]) == 2
+    assert main(["experiment", "sparsity", "--data", data_path, "--fractions", "0,1", *TINY]) == 2
+    assert main(["experiment", "pretrain-epochs", "--data", data_path, *TINY[:-3], "--pretrain-epochs", "0"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 4 and all(e.startswith("s3rec: error: ") for e in errors)
+    assert "--models" in errors[1] and "fractions" in errors[2]
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_changed_option_is_not_silently_reused(data_path, tmp_path, capsys):
+    out = tmp_path / "c"
+    args = ["experiment", "convergence", "--data", data_path, "--out", str(out), *TINY]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "--set", "finetune.lr=0.01"]) == 2
+    assert "finetune.lr=0.001, this call asks for 0.01" in capsys.readouterr().err
+
+
+def test_summary_quotes_the_command(data_path, tmp_path):
+    from s3rec.cli import make_parser
+
+    args = make_parser().parse_args(["experiment", "ablation", "--data", "x.txt", "--seeds", "1,2", "--set", "a.b=1",
+                                     "--quiet"])
+    assert command_line(args) == "s3rec experiment ablation --data x.txt --seeds 1,2 --set a.b=1 --quiet"

@@ -1,0 +1,103 @@
+"""`s3rec study` end to end on a tiny synthetic set: four systems, seeds, table, paired tests, reuse."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from s3rec.config import RunConfig
+from s3rec.data.s3rec_format import save_s3rec_format
+from s3rec.data.synthetic import make_synthetic
+from s3rec.recipes import apply_recipe
+from s3rec.study import SYSTEMS, paired_tests, run_study, system_config
+
+
+def tiny_config() -> RunConfig:
+    cfg = RunConfig()
+    cfg.encoder.d, cfg.encoder.max_len, cfg.encoder.n_layers = 16, 10, 1
+    cfg.pretrain.epochs, cfg.finetune.epochs = 1, 2
+    return cfg
+
+
+def test_systems_differ_only_where_they_should():
+    base = tiny_config()
+    ce, best = system_config(base, "SASRec-CE", 1), system_config(base, "S3-Rec-best", 1)
+    assert (ce.model, best.model) == ("sasrec", "s3rec")
+    assert ce.finetune == best.finetune and ce.encoder == best.encoder  # only pre-training differs
+    assert system_config(base, "SASRec-BCE", 1).finetune.loss == "bce"
+    assert best.finetune.loss == "ce" and best.pretrain.objectives.mip_form == "softmax"
+    with pytest.raises(ValueError, match="recipe 'best' is defined for"):
+        apply_recipe(RunConfig(model="gru4rec"), "best")
+
+
+def test_paired_tests_match_scipy_and_handle_identical_values():
+    rng = np.random.default_rng(0)
+    a = rng.random(200)
+    b = a - 0.05 + 0.01 * rng.standard_normal(200)
+    t_p, w_p = paired_tests(a, b)
+    assert t_p == pytest.approx(stats.ttest_rel(a, b).pvalue) and t_p < 0.01
+    assert w_p == pytest.approx(stats.wilcoxon(a, b).pvalue) and w_p < 0.01
+    assert paired_tests(a, a) == (1.0, 1.0)
+
+
+def test_study_runs_every_system_writes_outputs_and_reuses_runs(tmp_path):
+    path = save_s3rec_format(make_synthetic(n_users=100, n_items=80, n_attributes=10, n_topics=5, seed=1), tmp_path, "syn")
+    out = tmp_path / "study"
+    logs = []
+    results = run_study(tiny_config(), [str(path)], [1, 2], out, log=logs.append)
+    assert [r.system for r in results] == list(SYSTEMS)
+    for f in ("study.md", "study.csv", "study.json", "study.png"):
+        assert (out / f).stat().st_size > 0
+    summary = json.loads((out / "study.json").read_text())
+    for row in summary["systems"]:
+        runs = [json.loads((out / "syn" / f"{row['system']}-seed{s}" / "metrics.json").read_text()) for s in (1, 2)]
+        values = [m["test"]["full"]["NDCG@10"] for m in runs]
+        assert row["NDCG@10_mean"] == pytest.approx(np.mean(values))
+        assert row["NDCG@10_std"] == pytest.approx(np.std(values, ddof=1))
+    # both pre-trainings exist once, shared by the seeds; the best one uses the softmax MIP
+    cfg2 = json.loads((out / "syn" / "S3-Rec-best-seed2" / "config.json").read_text())
+    assert cfg2["init"].endswith("syn/pretrain-best/pretrain-epoch1.pt")
+    assert cfg2["pretrain"]["objectives"]["mip_form"] == "softmax" and cfg2["finetune"]["samples"] == "prefixes"
+    verdict = {(c["with"], c["without"]): c for c in summary["pretraining"]}
+    pair = verdict[("S3-Rec-best", "SASRec-CE")]
+    a = np.mean([np.load(out / "syn" / f"S3-Rec-best-seed{s}" / "per_user.npz")["test/full/NDCG@10"] for s in (1, 2)], 0)
+    b = np.mean([np.load(out / "syn" / f"SASRec-CE-seed{s}" / "per_user.npz")["test/full/NDCG@10"] for s in (1, 2)], 0)
+    assert pair["mean_with"] == pytest.approx(a.mean()) and pair["p_ttest"] == pytest.approx(paired_tests(a, b)[0])
+    assert "| S3-Rec-best |" in (out / "study.md").read_text()
+    stamp = (out / "syn" / "SASRec-CE-seed1" / "metrics.json").stat().st_mtime_ns
+    run_study(tiny_config(), [str(path)], [1, 2], out, log=logs.append)  # everything reused
+    assert (out / "syn" / "SASRec-CE-seed1" / "metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_recipe_best_from_the_command_line_and_file_precedence(tmp_path):
+    import argparse
+
+    from s3rec.cli import build_config, make_parser
+
+    def cfg_of(*argv):
+        return build_config(make_parser().parse_args(["run", "--dataset", "lastfm", *argv]))
+
+    paper = cfg_of("--model", "sasrec")
+    assert paper.recipe == "paper" and paper.finetune.loss == "bce" and paper.finetune.samples == "sequence"
+    best = cfg_of("--model", "sasrec", "--recipe", "best")
+    assert best.recipe == "best" and best.finetune.loss == "ce" and best.finetune.samples == "prefixes"
+    assert best.pretrain.objectives.mip_form == "softmax"
+    (tmp_path / "c.yaml").write_text("recipe: best\nfinetune:\n  samples: sequence\n")
+    filed = cfg_of("--config", str(tmp_path / "c.yaml"))  # the file's own values win over its recipe
+    assert filed.recipe == "best" and filed.finetune.loss == "ce" and filed.finetune.samples == "sequence"
+    assert cfg_of("--recipe", "best", "--loss", "bce").finetune.loss == "bce"  # flags win over the recipe
+    from s3rec.errors import S3RecError
+    with pytest.raises(S3RecError, match="recipe 'best' is defined for s3rec, sasrec"):
+        cfg_of("--model", "gru4rec", "--recipe", "best")
+
+
+def test_study_command_line(tmp_path, capsys):
+    from s3rec.cli import main
+
+    path = save_s3rec_format(make_synthetic(n_users=60, n_items=50, n_attributes=8, n_topics=4, seed=2), tmp_path, "syn")
+    argv = ["study", "--datasets", str(path), "--seeds", "1", "--systems", "SASRec-BCE,SASRec-CE", "--out",
+            str(tmp_path / "st"), "--set", "encoder.d=16", "--set", "encoder.max_len=8", "--epochs", "1", "--quiet"]
+    assert main(argv) == 0
+    assert "| SASRec-CE |" in capsys.readouterr().out
+    assert main([*argv[:-1], "--systems", "bogus", "--quiet"]) == 2
