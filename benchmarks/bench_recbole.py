@@ -104,7 +104,7 @@ def bench_s3rec(dataset: str) -> dict:
     fin_tokens = int((seqs.ends - seqs.starts - 1).clamp(min=0, max=enc.max_len).sum())
     out = {"users": data.n_users, "items": data.n_items, "threads": torch.get_num_threads(),
            "pretrain_samples": len(start), "pretrain_tokens": int((end - start).sum()),
-           "finetune_samples": data.n_users, "finetune_tokens": fin_tokens}
+           "finetune_samples": fin_tokens, "finetune_tokens": fin_tokens}  # fine-tuning samples = target positions
     quiet = lambda *a, **k: None  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
         _reset_peak()
@@ -159,7 +159,8 @@ def report(dataset: str, ours: dict, rb: dict, rb_on: dict, rates: dict) -> str:
     ours_f = {"pretrain": flops["pretrain"](ours["pretrain_tokens"], w_pt),
               "finetune": flops["finetune_bce"](ours["finetune_tokens"], ours["finetune_tokens"] / ours["users"]),
               "evaluate": flops["evaluate"](ours["users"])}
-    head = f"  {'stage':<10} {'s3rec s':>9} {'RecBole s':>10} {'ratio':>6}   {'s3rec ms/1k smp':>15} {'RecBole ms/1k smp':>17}   {'peak MB s3rec/RecBole':>22}   GFLOP/s s3rec / RecBole (matmul {peak_rate:.0f})"
+    head = (f"  {'stage':<10} {'s3rec s':>9} {'RecBole s':>10} {'ratio':>6}   {'s3rec ms/1k':>11} {'RecBole ms/1k':>13}   "
+            f"{'peak MB s3rec / RecBole':>24}   GFLOP/s s3rec / RecBole (matmul {peak_rate:.0f})")
     lines.append(head)
     for stage in ("pretrain", "finetune", "evaluate"):
         mine = ours[f"{stage}_seconds_epoch" if stage != "evaluate" else "evaluate_seconds"]
@@ -178,8 +179,8 @@ def report(dataset: str, ours: dict, rb: dict, rb_on: dict, rates: dict) -> str:
             theirs_f = flops["finetune_ce"](tok, rsmp, tok / rsmp)
         else:
             theirs_f = flops["evaluate"](rb["users"])
-        row += (f" {theirs:10.1f} {theirs / mine:6.1f}   {1e6 * mine / smp:15.1f} {1e6 * theirs / rsmp:17.1f}   "
-                f"{ours[f'{stage}_peak_mb']:10.0f} / {rb[f'{stage}_peak_mb']:<9.0f}   "
+        row += (f" {theirs:10.1f} {theirs / mine:6.1f}   {1e6 * mine / smp:11.1f} {1e6 * theirs / rsmp:13.1f}   "
+                f"{ours[f'{stage}_peak_mb']:12.0f} / {rb[f'{stage}_peak_mb']:<9.0f}   "
                 f"{ours_f[stage] / mine / 1e9:6.1f} / {theirs_f / theirs / 1e9:.1f}")
         lines.append(row)
     if "pretrain_seconds_epoch" in rb_on:
@@ -187,10 +188,11 @@ def report(dataset: str, ours: dict, rb: dict, rb_on: dict, rates: dict) -> str:
                      f"({rb_on['pretrain_seconds_epoch'] / ours['pretrain_seconds_epoch']:.1f}x s3rec; "
                      f"{rb_on['pretrain_batches_timed']} of {rb_on['pretrain_batches']} batches timed)")
     if "pretrain_batches" in rb:
-        lines.append(f"  RecBole samples per epoch: pre-training {rb['pretrain_samples']:,} ({rb['pretrain_batches']} batches; "
-                     f"s3rec {ours['pretrain_samples']:,}), fine-tuning {rb.get('finetune_samples', 0):,} "
-                     f"(s3rec {ours['finetune_samples']:,} users, every position a target); RecBole timed "
-                     f"{rb['pretrain_batches_timed']} batches per stage and extrapolated")
+        lines.append(f"  ms/1k: per 1,000 samples (pre-training: prefixes; fine-tuning: target positions; evaluation: users). "
+                     f"Per epoch: pre-training {ours['pretrain_samples']:,} samples (s3rec) vs {rb['pretrain_samples']:,} "
+                     f"(RecBole, {rb['pretrain_batches']} batches); fine-tuning {ours['finetune_samples']:,} targets in "
+                     f"{ours['users']:,} rows vs {rb.get('finetune_samples', 0):,} prefixes with one target each. "
+                     f"RecBole: {rb['pretrain_batches_timed']} batches per stage timed, extrapolated")
     return "\n".join(lines)
 
 
@@ -203,7 +205,13 @@ def main() -> None:
     p.add_argument("--skip-anomaly-on", action="store_true", help="do not time RecBole as shipped (anomaly detection on)")
     p.add_argument("--venv", default=str(VENV), help=f"RecBole's virtual environment (default {VENV})")
     p.add_argument("--out", default=str(HERE / "results"), help="folder for bench_recbole-<dataset>.json")
+    p.add_argument("--from-json", help="print the report of a saved bench_recbole-<dataset>.json and exit")
     args = p.parse_args()
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        print(report(Path(args.from_json).stem.removeprefix("bench_recbole-"), saved["s3rec"], saved["recbole"],
+                     saved["recbole_anomaly_on"], saved["matmul_gflops"]))
+        return
 
     from s3rec.io import write_json
 

@@ -158,8 +158,8 @@ def write_outputs(rows: list[dict], out: Path) -> None:
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    threads = {r["threads"] for r in rows}
-    fig.suptitle(f"s3rec at scale: synthetic data, {rows[0]['items']:,} items, d=64, CPU threads {','.join(map(str, threads))}")
+    threads = sorted({str(r["threads"]) for r in rows})  # rows read back from the CSV (--append) hold strings
+    fig.suptitle(f"s3rec at scale: synthetic data, {int(rows[0]['items']):,} items, d=64, CPU threads {','.join(threads)}")
     fig.tight_layout()
     with atomic_path(out / "bench_scale.png") as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -79,3 +79,33 @@ def test_pretrain_command_takes_device(tmp_path, tiny):
                  "--quiet"]) == 0
     record = json.loads((out / "pretrain_log.jsonl").read_text().splitlines()[0])
     assert isinstance(record["loss"], float) and record["loss"] > 0
+
+
+def test_training_losses_run_under_bfloat16_autocast():
+    """CUDA runs training under bf16 autocast; CPU autocast, the same op lists, checks dtypes and finiteness here."""
+    from s3rec.data.splits import LeaveOneOut
+    from s3rec.models.encoder import EncoderConfig
+    from s3rec.models.s3rec import S3RecPretrainer
+    from s3rec.models.sasrec import SASRec
+    from s3rec.training.batches import TrainingSequences, micro_batches, pretrain_batch
+
+    data = make_synthetic(n_users=80, n_items=60, avg_len=8, n_attributes=10, n_topics=4, seed=1)
+    split = LeaveOneOut.from_data(data)
+    enc = EncoderConfig(d=16, n_heads=2, max_len=20)
+    gen = torch.Generator().manual_seed(0)
+    seqs = TrainingSequences(*split.train_sequences(), data.n_items)
+    pre = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
+                          torch.from_numpy(data.attr_values), enc)
+    user, start, end = seqs.prefix_samples(20)
+    for part in micro_batches(pretrain_batch(seqs, user[:32], start[:32], end[:32], 0.2, gen), 2):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            losses = pre(part)
+        assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
+        losses["loss"].backward()
+    assert pre.encoder.M_I.weight.grad is not None
+    for loss in ("bce", "bpr", "ce", "sampled-softmax"):
+        model = SASRec(data.n_items, enc, loss=loss, n_negatives=8)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            value = model.loss(model.training_batch(seqs, torch.arange(16), 20, gen))
+        assert value.dtype == torch.float32 and torch.isfinite(value)
+        value.backward()

@@ -170,9 +170,10 @@ def test_bad_input_is_a_one_line_error_before_any_run(data_path, tmp_path, capsy
     assert main(["experiment", "transfer", "--data", data_path, "--models", "gru4rec,fm", *TINY]) == 2
     assert main(["experiment", "sparsity", "--data", data_path, "--fractions", "0,1", *TINY]) == 2
     assert main(["experiment", "pretrain-epochs", "--data", data_path, *TINY[:-3], "--pretrain-epochs", "0"]) == 2
+    assert main([*base, "--baseline", "autoint", "--loss", "ce"]) == 2  # found before S3-Rec's runs start
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 4 and all(e.startswith("s3rec: error: ") for e in errors)
-    assert "--models" in errors[1] and "fractions" in errors[2]
+    assert len(errors) == 5 and all(e.startswith("s3rec: error: ") for e in errors)
+    assert "--models" in errors[1] and "fractions" in errors[2] and "autoint" in errors[4]
     assert not (tmp_path / "a").exists()
 
 

@@ -55,3 +55,24 @@ def test_models_without_prefix_batches_fail_clearly(split, tmp_path):
     with pytest.raises(S3RecError, match="prefix samples"):
         finetune(model, split, FinetuneConfig(epochs=1, samples="prefixes"), 10, seed=0,
                  validate=lambda m: {"NDCG@10": 0.0}, out_dir=tmp_path, progress=False)
+
+
+def test_linear_schedule_and_adamw(split, tmp_path):
+    model = SASRec(split.n_items, EncoderConfig(d=16, n_heads=2, n_layers=1, max_len=10))
+    lrs = []
+    orig = torch.optim.AdamW.step
+
+    def spy(self, *a, **k):
+        lrs.append(self.param_groups[0]["lr"])
+        return orig(self, *a, **k)
+
+    torch.optim.AdamW.step = spy
+    try:
+        cfg = FinetuneConfig(epochs=4, optimizer="adamw", weight_decay=0.01, lr_schedule="linear", lr=1e-3, patience=9)
+        finetune(model, split, cfg, 10, seed=0, validate=lambda m: {"NDCG@10": 0.0}, out_dir=tmp_path, progress=False)
+    finally:
+        torch.optim.AdamW.step = orig
+    assert sorted(set(lrs), reverse=True) == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
+    with pytest.raises(S3RecError, match="optimizer"):
+        finetune(model, split, FinetuneConfig(optimizer="sgd"), 10, seed=0, validate=lambda m: {"NDCG@10": 0.0},
+                 out_dir=tmp_path, progress=False)

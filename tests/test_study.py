@@ -58,7 +58,7 @@ def test_study_runs_every_system_writes_outputs_and_reuses_runs(tmp_path):
     # both pre-trainings exist once, shared by the seeds; the best one uses the softmax MIP
     cfg2 = json.loads((out / "syn" / "S3-Rec-best-seed2" / "config.json").read_text())
     assert cfg2["init"].endswith("syn/pretrain-best/pretrain-epoch1.pt")
-    assert cfg2["pretrain"]["objectives"]["mip_form"] == "softmax" and cfg2["finetune"]["samples"] == "prefixes"
+    assert cfg2["pretrain"]["objectives"]["mip_form"] == "softmax" and cfg2["finetune"]["samples"] == "sequence"
     verdict = {(c["with"], c["without"]): c for c in summary["pretraining"]}
     pair = verdict[("S3-Rec-best", "SASRec-CE")]
     a = np.mean([np.load(out / "syn" / f"S3-Rec-best-seed{s}" / "per_user.npz")["test/full/NDCG@10"] for s in (1, 2)], 0)
@@ -81,11 +81,11 @@ def test_recipe_best_from_the_command_line_and_file_precedence(tmp_path):
     paper = cfg_of("--model", "sasrec")
     assert paper.recipe == "paper" and paper.finetune.loss == "bce" and paper.finetune.samples == "sequence"
     best = cfg_of("--model", "sasrec", "--recipe", "best")
-    assert best.recipe == "best" and best.finetune.loss == "ce" and best.finetune.samples == "prefixes"
+    assert best.recipe == "best" and best.finetune.loss == "ce" and best.finetune.samples == "sequence"
     assert best.pretrain.objectives.mip_form == "softmax"
-    (tmp_path / "c.yaml").write_text("recipe: best\nfinetune:\n  samples: sequence\n")
+    (tmp_path / "c.yaml").write_text("recipe: best\nfinetune:\n  samples: prefixes\n")
     filed = cfg_of("--config", str(tmp_path / "c.yaml"))  # the file's own values win over its recipe
-    assert filed.recipe == "best" and filed.finetune.loss == "ce" and filed.finetune.samples == "sequence"
+    assert filed.recipe == "best" and filed.finetune.loss == "ce" and filed.finetune.samples == "prefixes"
     assert cfg_of("--recipe", "best", "--loss", "bce").finetune.loss == "bce"  # flags win over the recipe
     from s3rec.errors import S3RecError
     with pytest.raises(S3RecError, match="recipe 'best' is defined for s3rec, sasrec"):

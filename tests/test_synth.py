@@ -92,6 +92,7 @@ def test_format_follows_the_suffix(tmp_path):
     (["--users", "10", "--items", "80", "--topics", "0", "--out", "x.csv"], "--topics must be at least 1"),
     (["--users", "10", "--items", "80", "--p-next", "0.9", "--out", "x.csv"], "sum <= 1"),
     (["--users", "10", "--items", "80", "--out", "x.json"], "cannot tell the format"),
+    (["--users", "10", "--items", "80", "--seed", "-1", "--out", "x.csv"], "--seed must be a non-negative"),
     (["--users", "10", "--items", "80", "--out", "x.csv", "--format", "parquet"], "writes a .parquet file"),
 ])
 def test_bad_options_are_one_line_errors_and_write_nothing(tmp_path, monkeypatch, capsys, args, message):

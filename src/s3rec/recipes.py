@@ -1,10 +1,10 @@
 """Named presets of run settings (`--recipe`), applied on top of the dataclass defaults.
 
 paper  the paper's and the authors' settings: exactly the dataclass defaults (nothing changed).
-best   beyond the paper (issue 5): softmax cross-entropy over all items in fine-tuning, every prefix of
-       a history as its own fine-tuning sample, and the pre-training counterpart of that loss (MIP
-       as a softmax over all items). Each setting is an ordinary option, so any one can be turned
-       back with --set; docs/recipe.md gives the validation runs behind each choice.
+best   beyond the paper (issue 5): softmax cross-entropy over all items in fine-tuning and the
+       pre-training counterpart of that loss (MIP as a softmax over all items). Each setting is an
+       ordinary option, so any one can be turned back with --set; docs/recipe.md gives the
+       validation runs behind each choice and the options measured and left out (prefix samples).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ RECIPES: dict[str, dict[str, Any]] = {
     "paper": {},
     "best": {
         "finetune.loss": "ce",
-        "finetune.samples": "prefixes",
         "pretrain.objectives.mip_form": "softmax",
     },
 }

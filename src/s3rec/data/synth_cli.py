@@ -20,11 +20,12 @@ planted structure (s3rec.data.synthetic):
   lengths     5 + Poisson(L - 5) interactions per user
 About --p-next of all transitions go to the planted successor (chance: 1/M); the run prints the share.
 
-output (--out PATH; --format defaults to PATH's suffix):
-  s3rec    PATH.txt + PATH_item2attributes.json     csv/tsv/parquet  PATH + PATH_items.<suffix>
-  recbole  PATH.inter + PATH.item                   (ids: user 0..N-1, item 1..M, attribute 1..A)
-Every file is written atomically. Read it back with `--data PATH` (tables: add
-`--item-table PATH_items.<suffix>`; `--min-count 1` keeps every item).
+output (--out NAME.<suffix>; --format defaults to the suffix):
+  s3rec    NAME.txt + NAME_item2attributes.json       recbole  NAME.inter + NAME.item
+  csv, tsv, parquet   NAME.<suffix> (user_id, item_id, timestamp) + NAME_items.<suffix> (item_id, categories)
+Ids: users 0..N-1 (1..N in S3-Rec text), items 1..M, attributes 1..A; the timestamp is the position in the
+user's sequence. Every file is written atomically. Read it back with `--data NAME.<suffix>` (tables: add
+`--item-table NAME_items.<suffix>`; `--min-count 1` keeps every item).
 
 example: s3rec data synth --users 1000000 --items 100000 --avg-len 20 --attributes 1000 --out big.parquet
 """
@@ -68,6 +69,8 @@ def check_args(args: argparse.Namespace) -> tuple[str, int]:
         raise S3RecError(f"--attributes must be at least --topics = {args.topics}, got {attributes}")
     if not (0 <= args.p_next <= 1 and 0 <= args.p_topic <= 1 and args.p_next + args.p_topic <= 1):
         raise S3RecError(f"--p-next and --p-topic must be in [0, 1] with a sum <= 1, got {args.p_next} and {args.p_topic}")
+    if args.seed < 0:
+        raise S3RecError(f"--seed must be a non-negative integer, got {args.seed}")
     out = Path(args.out)
     by_suffix = {s: f for f, s in FORMATS.items()}
     fmt = args.format or by_suffix.get(out.suffix.lower())

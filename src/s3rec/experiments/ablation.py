@@ -8,6 +8,8 @@ Plotted: NDCG@10 and HR@10 on the test split.
 
 from __future__ import annotations
 
+from matplotlib.patches import Patch
+
 from s3rec.experiments.common import (DISPLAY, ExperimentResult, Setup, bars, by_label, cell, check_models,
                                       dataset_name, metric_rows, new_figure, pretraining, seed_runs, summary_head,
                                       write_outputs, y_label)
@@ -20,6 +22,7 @@ METRICS = ("NDCG@10", "HR@10")
 def ablation(setup: Setup, baseline: str = "sasrec") -> ExperimentResult:
     """Run (or reuse) every variant and the baseline; write ablation.csv/.png/.md."""
     (baseline,) = check_models([baseline], tuple(m for m in MODEL_NAMES if m != "s3rec"), "--baseline")
+    baseline_cfg = setup.config_for(baseline)  # a bad option for it fails before the first run
     runs = []
     for label, removed in VARIANTS:
         cfg = setup.config_for("s3rec")
@@ -28,7 +31,7 @@ def ablation(setup: Setup, baseline: str = "sasrec") -> ExperimentResult:
             setattr(cfg.pretrain.objectives, removed, 0.0)
         cfg.init = pretraining(setup, cfg, f"pretrain-{slug}")
         runs += seed_runs(setup, cfg, label, f"s3rec-{slug}")
-    runs += seed_runs(setup, setup.config_for(baseline), DISPLAY.get(baseline, baseline), baseline)
+    runs += seed_runs(setup, baseline_cfg, DISPLAY.get(baseline, baseline), baseline)
 
     protocol, errors = setup.protocol, len(setup.seeds) > 1
     stats = {m: by_label(runs, protocol, m) for m in METRICS}
@@ -36,6 +39,8 @@ def ablation(setup: Setup, baseline: str = "sasrec") -> ExperimentResult:
     colors = ["C0"] + ["C1"] * (len(VARIANTS) - 1) + ["C7"]
     for ax, metric in zip(axes, METRICS):
         bars(ax, list(stats[metric]), list(stats[metric].values()), y_label(metric, protocol), errors, colors)
+    axes[0].legend(handles=[Patch(color="C0", label="S3-Rec, all objectives"), Patch(color="C1", label="one removed"),
+                            Patch(color="C7", label="no pre-training")], loc="lower left", fontsize=8)
     fig.suptitle(f"S3-Rec without one pre-training objective, {dataset_name(runs)}")
     return write_outputs(setup, "ablation", metric_rows(runs), fig, summarise(setup, runs, stats, protocol), runs)
 

@@ -21,11 +21,12 @@ BASELINES = ("sasrec",)
 def convergence(setup: Setup, baselines: tuple[str, ...] | list[str] = BASELINES) -> ExperimentResult:
     """Run (or reuse) S3-Rec and the baselines; write convergence.csv/.png/.md from their fine-tuning logs."""
     baselines = check_models(list(baselines), tuple(m for m in MODEL_NAMES if m not in ("s3rec", "pop")), "--baselines")
+    configs = {b: setup.config_for(b) for b in baselines}  # a bad option for any baseline fails before the first run
     cfg = setup.config_for("s3rec")
     cfg.init = pretraining(setup, cfg, "pretrain")
     runs = seed_runs(setup, cfg, "S3-Rec", "s3rec")
-    for b in baselines:
-        runs += seed_runs(setup, setup.config_for(b), DISPLAY.get(b, b), b)
+    for b, c in configs.items():
+        runs += seed_runs(setup, c, DISPLAY.get(b, b), b)
 
     key = f"valid_{cfg.finetune.metric}"
     rows = [row for r in runs for row in log_rows(r, key)]

@@ -26,6 +26,8 @@ def sparsity(setup: Setup, fractions: tuple[float, ...] | list[float] = FRACTION
     if not fractions or not all(0 < f <= 1 for f in fractions):
         raise S3RecError(f"--fractions takes fractions of the training data in (0, 1], got {fractions}")
     baselines = check_models(list(baselines), tuple(m for m in MODEL_NAMES if m != "s3rec"), "--baselines")
+    for b in baselines:
+        setup.config_for(b)  # a bad option for any baseline fails before the first run
     runs: list[Run] = []
     for f in fractions:
         tag = f"{f * 100:g}pct"

@@ -26,9 +26,9 @@ METRICS = ("NDCG@10", "HR@10")
 def transfer(setup: Setup, models: tuple[str, ...] | list[str] = MODELS) -> ExperimentResult:
     """Run (or reuse) every model without and with pre-training; write transfer.csv/.png/.md."""
     models = check_models(list(models), ENCODER_MODELS + EMBEDDING_MODELS, "--models")
+    configs = {m: setup.config_for(m) for m in models}  # a bad option for any model fails before the first run
     runs: list[Run] = []
-    for m in models:
-        cfg = setup.config_for(m)
+    for m, cfg in configs.items():
         runs += seed_runs(setup, cfg, "none", m)
         if m == "sasrec":
             cfg.init = s3rec_pretraining(setup, cfg.encoder.d)

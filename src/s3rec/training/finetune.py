@@ -33,6 +33,8 @@ class FinetuneConfig:
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.0
+    optimizer: str = "adam"  # adam (weight decay added to the gradient, authors' code) | adamw (decoupled)
+    lr_schedule: str = "constant"  # constant | linear (decays per epoch to 0 at `epochs`)
     loss: str = "bce"  # bce | bpr | ce | sampled-softmax
     n_negatives: int = 256  # for sampled-softmax
     samples: str = "sequence"  # sequence: one row per user, every position a target | prefixes: one row per target
@@ -63,6 +65,9 @@ def finetune(
     `on_epoch` (e.g. TensorBoard) receives each epoch's log record with "stage": "finetune" and every
     validation metric as valid_<name>.
     """
+    if cfg.optimizer not in ("adam", "adamw") or cfg.lr_schedule not in ("constant", "linear"):
+        raise S3RecError(f"finetune.optimizer must be adam or adamw and finetune.lr_schedule constant or linear, "
+                         f"got {cfg.optimizer!r}, {cfg.lr_schedule!r}")
     if cfg.samples not in FINETUNE_SAMPLES:
         raise S3RecError(f"finetune.samples must be one of {', '.join(FINETUNE_SAMPLES)}, got {cfg.samples!r}")
     if cfg.samples == "prefixes" and "ends" not in inspect.signature(model.training_batch).parameters:
@@ -72,7 +77,8 @@ def finetune(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     device = model_device(model)  # batches go where the model is (see s3rec.device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optimizer]
+    opt = optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     seqs = TrainingSequences(*split.train_sequences(), split.n_items)
     meta = checkpoint_meta or {"config": {}, "data": {"n_items": split.n_items}}
     state_path = out_dir / "finetune_last.pt"
@@ -95,6 +101,8 @@ def finetune(
         if best["bad"] >= cfg.patience:
             break
         t0 = time.perf_counter()
+        for group in opt.param_groups:  # a function of the epoch alone, so resuming needs no scheduler state
+            group["lr"] = cfg.lr * (1 - epoch / cfg.epochs if cfg.lr_schedule == "linear" else 1.0)
         model.train()
         total, n_batches = 0.0, 0
         if cfg.samples == "prefixes":
