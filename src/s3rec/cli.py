@@ -150,9 +150,11 @@ def cmd_data_info(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace, model: str | None = None) -> None:
     from s3rec.pipeline import run
     from s3rec.tensorboard_log import epoch_logger
+    from s3rec.training import distributed
 
     cfg = build_config(args, model)
-    with epoch_logger(getattr(args, "tensorboard", None)) as on_epoch:  # --tensorboard DIR
+    # --tensorboard DIR (under torchrun, rank 0's alone)
+    with epoch_logger(getattr(args, "tensorboard", None) if distributed.is_main() else None) as on_epoch:
         run(cfg, out=args.out, resume=args.resume, progress=not args.quiet, log=_logger(args), on_epoch=on_epoch,
             device=getattr(args, "device", "auto"))
 
@@ -166,19 +168,24 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     from s3rec.tensorboard_log import epoch_logger
     from s3rec.training.pretrain import pretrain
     from s3rec.device import resolve_device
+    from s3rec.training import distributed
 
     cfg = build_config(args, "s3rec")
     device = resolve_device(args.device)  # a bad --device fails before anything is loaded or written
-    data = load_data(cfg.data, progress=not args.quiet)
+    device = distributed.setup(device)  # under torchrun: cuda:LOCAL_RANK for auto/cuda, and the process group
+    main = distributed.is_main()  # under torchrun rank 0 alone prints and writes files
+    data = load_data(cfg.data, progress=not args.quiet and main)
     split = LeaveOneOut.from_data(data)  # bad data fails before anything is written
     out = Path(args.out) if args.out else default_run_dir(cfg, data.name) / "pretrain"
-    config = {**cfg.to_dict(), "environment": environment()}
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", config)
-    with epoch_logger(args.tensorboard) as on_epoch:  # --tensorboard DIR
+    config = {**cfg.to_dict(), "environment": {**environment(), **distributed.describe()}}
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "config.json", config)
+    with epoch_logger(args.tensorboard if main else None) as on_epoch:  # --tensorboard DIR
         path = pretrain(split, cfg.pretrain, cfg.encoder, out, cfg.seed, resume=args.resume,
                         progress=not args.quiet, run_config=config, log=_logger(args), on_epoch=on_epoch, device=device)
-    print(f"pre-trained checkpoint: {path}")
+    if main:
+        print(f"pre-trained checkpoint: {path}")
 
 
 def cmd_finetune(args: argparse.Namespace) -> None:
@@ -344,8 +351,11 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from s3rec.training.distributed import check_command
+
     args = make_parser().parse_args(argv)
     try:
+        check_command(args.command)  # under torchrun only run, pretrain and finetune share the work
         args.func(args)
     except S3RecError as e:
         print(f"s3rec: error: {e}", file=sys.stderr)

@@ -33,6 +33,7 @@ from s3rec.evaluation.ranking import EvalResult, full_ranking, sampled_ranking
 from s3rec.io import atomic_path, write_json
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.factory import build_model, load_pretrained
+from s3rec.training import distributed
 from s3rec.training.checkpoint import environment, load_checkpoint, save_checkpoint
 from s3rec.training.finetune import finetune
 from s3rec.training.pretrain import pretrain
@@ -113,7 +114,10 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
         cfg.validate()
     except ValueError as e:
         raise S3RecError(f"bad option: {e}") from None
-    device = resolve_device(device)  # auto: CUDA when present (see s3rec.device)
+    device = distributed.setup(resolve_device(device))  # auto: CUDA when present; under torchrun cuda:LOCAL_RANK
+    # under torchrun rank 0 alone prints, logs and writes the run directory (s3rec.training.distributed)
+    progress, log, echo, on_epoch = distributed.main_only(progress, log, echo, on_epoch)
+    main = distributed.is_main()
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
     data = load_data(cfg.data, progress=progress) if data is None else keep_train_fraction(data, cfg.data.train_fraction)
@@ -125,14 +129,16 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     elif cfg.init is not None:
         load_transferred(model, cfg.init, data)  # pre-training applied to another model (s3rec.transfer)
     out = Path(out) if out is not None else default_run_dir(cfg, data.name)
-    out.mkdir(parents=True, exist_ok=True)
     max_len = cfg.encoder.max_len
     protocol = describe_protocol(cfg.eval, data, max_len)
     echo(protocol)
-    config = {**cfg.to_dict(), "protocol": protocol, "environment": {**environment(), "device": str(device)}}
-    write_json(out / "config.json", config)
-    save_id_maps(data, out / "id_maps")
-    save_histories(data, out / "histories.npz")
+    config = {**cfg.to_dict(), "protocol": protocol,
+              "environment": {**environment(), "device": str(device), **distributed.describe()}}
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "config.json", config)
+        save_id_maps(data, out / "id_maps")
+        save_histories(data, out / "histories.npz")
     seconds = {"load": time.perf_counter() - t_start}
 
     if cfg.model == "s3rec":
@@ -159,6 +165,8 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
         summary.update(best_epoch=result.best_epoch, best_valid=result.best_metric, selection=f"{selection} {cfg.finetune.metric}",
                        epochs_run=len(result.history))
 
+    if not main:  # the other ranks wait while rank 0 evaluates and writes, and return its metrics
+        return distributed.broadcast(None)
     save_checkpoint(out / "model.pt", stage="model", config=config, data=data_info, model=model, model_name=cfg.model)
     t0 = time.perf_counter()
     results = {which: evaluate(model, split, which, cfg.eval, max_len, negatives, progress) for which in ("valid", "test")}
@@ -168,7 +176,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     write_json(out / "summary.json", {**summary, "run_dir": str(out)})
     echo(format_metrics(metrics))
     echo(f"run directory: {out}")
-    return metrics
+    return distributed.broadcast(metrics)
 
 
 def save_histories(data: SequenceData, path: Path) -> None:

@@ -161,18 +161,17 @@ def average_gradients(model: nn.Module) -> None:
 
 
 def sum_over_ranks(*values: Any) -> tuple:
-    """Each number or 0-d tensor summed over the ranks (float64 tensors); the values unchanged in one process."""
+    """Each number or 0-d tensor summed over the ranks (as Python floats); the values unchanged in one process."""
     if not active():
         return values
     device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
     t = torch.stack([torch.as_tensor(v, dtype=torch.float64).to(device) for v in values])
     dist.all_reduce(t)
-    return tuple(t.unbind())
+    return tuple(t.tolist())
 
 
 def epoch_totals(totals: dict[str, Any], n_local: int, n: int) -> dict[str, Any]:
-    """Per-sample loss sums over every rank's batches, scaled to the epoch's `n` samples (the wrapped
-    batches of the last round repeat a few); unchanged in one process."""
+    """Loss sums over every rank's `n_local` samples, scaled to the epoch's `n` (wrapped batches repeat a few)."""
     if not active():
         return totals
     *sums, seen = sum_over_ranks(*totals.values(), n_local)

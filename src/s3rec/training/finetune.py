@@ -17,6 +17,7 @@ from s3rec.device import autocast, model_device, to_device
 from s3rec.errors import S3RecError
 from s3rec.io import append_jsonl
 from s3rec.models.base import SequentialRecommender
+from s3rec.training import distributed
 from s3rec.training.batches import TrainingSequences, batch_order
 from s3rec.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from s3rec.training.faults import kill_switch
@@ -72,11 +73,14 @@ def finetune(
         raise S3RecError(f"finetune.samples must be one of {', '.join(FINETUNE_SAMPLES)}, got {cfg.samples!r}")
     if cfg.samples == "prefixes" and "ends" not in inspect.signature(model.training_batch).parameters:
         raise S3RecError(f"{type(model).__name__} cannot train on prefix samples (finetune.samples=prefixes); use sequence")
+    progress, log, on_epoch = distributed.main_only(progress, log, on_epoch)  # rank 0 alone prints and logs
+    main = distributed.is_main()  # rank 0 alone writes files (s3rec.training.distributed)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    device = model_device(model)  # batches go where the model is (see s3rec.device)
+    device = distributed.setup(model_device(model))  # batches go where the model is (see s3rec.device)
     optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optimizer]
     opt = optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     seqs = TrainingSequences(*split.train_sequences(), split.n_items)
@@ -85,7 +89,7 @@ def finetune(
     best = {"epoch": 0, "metric": -1.0, "state": copy.deepcopy(model.state_dict()), "bad": 0}
     history: list[dict] = []
     start_epoch, t_train, t_valid = 0, 0.0, 0.0
-    if not (resume and state_path.exists()):
+    if main and not (resume and state_path.exists()):
         (out_dir / "finetune_log.jsonl").unlink(missing_ok=True)  # a fresh run starts a fresh log
     if resume and state_path.exists():
         ck = load_checkpoint(state_path, stage="finetune")
@@ -95,6 +99,7 @@ def finetune(
         best, history, start_epoch = ck["best"], ck["history"], ck["epoch"]
         t_train, t_valid = ck["seconds"]
         log(f"resumed fine-tuning from {state_path} after epoch {start_epoch}")
+    distributed.broadcast_parameters(model)  # every rank starts from rank 0's weights
 
     after_step = kill_switch("finetune")  # fault-test hook, a no-op unless its variable is set
     for epoch in range(start_epoch, cfg.epochs):
@@ -104,6 +109,7 @@ def finetune(
         for group in opt.param_groups:  # a function of the epoch alone, so resuming needs no scheduler state
             group["lr"] = cfg.lr * (1 - epoch / cfg.epochs if cfg.lr_schedule == "linear" else 1.0)
         model.train()
+        rank_gen = distributed.epoch_generator(gen, seed, epoch)  # `gen` in one process; per rank under torchrun
         total, n_batches = 0.0, 0
         if cfg.samples == "prefixes":
             owner, ends = seqs.next_item_samples()
@@ -111,22 +117,24 @@ def finetune(
         else:
             owner, ends = torch.arange(seqs.n_users), None
             lengths = (seqs.ends - seqs.starts - 1).clamp(min=1, max=max_len)
-        batches = batch_order(lengths, cfg.batch_size, gen, cfg.bucket)
+        batches = distributed.shard(batch_order(lengths, cfg.batch_size, gen, cfg.bucket))  # every N-th batch
         for idx in tqdm(batches, desc=f"fine-tune {epoch + 1}", disable=not progress, leave=False):
             if ends is None:
-                batch = model.training_batch(seqs, owner[idx], max_len, gen)
+                batch = model.training_batch(seqs, owner[idx], max_len, rank_gen)
             else:
-                batch = model.training_batch(seqs, owner[idx], max_len, gen, ends=ends[idx])
+                batch = model.training_batch(seqs, owner[idx], max_len, rank_gen, ends=ends[idx])
             with autocast(device):
                 loss = model.loss(to_device(batch, device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.average_gradients(model)  # once per step, over every rank's batch
             opt.step()
             after_step()
             total, n_batches = total + loss.detach().double(), n_batches + 1  # on the device: no sync per batch
+        total, n_batches = distributed.sum_over_ranks(total, n_batches)  # the mean over every rank's batches
         t1 = time.perf_counter()
         model.eval()
-        metrics = validate(model)
+        metrics = distributed.on_main(validate, model)  # rank 0 validates; all ranks stop on its numbers
         t2 = time.perf_counter()
         t_train, t_valid = t_train + t1 - t0, t_valid + t2 - t1
         value = metrics[cfg.metric]
@@ -137,13 +145,15 @@ def finetune(
         record = {"epoch": epoch + 1, "loss": float(total) / max(n_batches, 1), f"valid_{cfg.metric}": value,
                   "seconds_train": round(t1 - t0, 3), "seconds_valid": round(t2 - t1, 3)}
         history.append(record)
-        append_jsonl(out_dir / "finetune_log.jsonl", record)
+        if main:
+            append_jsonl(out_dir / "finetune_log.jsonl", record)
         if on_epoch is not None:
             on_epoch({"stage": "finetune", **record, **{f"valid_{k}": v for k, v in metrics.items()}})
         log(f"fine-tune epoch {epoch + 1}: loss={record['loss']:.4f} valid {cfg.metric}={value:.4f} "
             f"(best {best['metric']:.4f} @ {best['epoch']}) [{t1 - t0:.1f}s + {t2 - t1:.1f}s]")
-        save_checkpoint(state_path, stage="finetune", model=model, optimizer=opt.state_dict(), epoch=epoch + 1,
-                        rng=rng_state(gen), best=best, history=history, seconds=(t_train, t_valid), **meta)
+        if main:
+            save_checkpoint(state_path, stage="finetune", model=model, optimizer=opt.state_dict(), epoch=epoch + 1,
+                            rng=rng_state(gen), best=best, history=history, seconds=(t_train, t_valid), **meta)
     model.load_state_dict(best["state"])
     model.eval()
     return FinetuneResult(best["epoch"], best["metric"], history, t_train, t_valid)

@@ -16,6 +16,7 @@ from s3rec.errors import S3RecError
 from s3rec.io import append_jsonl
 from s3rec.models.encoder import EncoderConfig
 from s3rec.models.s3rec import ObjectiveConfig, S3RecPretrainer
+from s3rec.training import distributed
 from s3rec.training.batches import TrainingSequences, batch_order, micro_batches, pretrain_batch
 from s3rec.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from s3rec.training.faults import kill_switch
@@ -50,9 +51,12 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
     """
     if cfg.samples not in ("prefixes", "random-prefix"):
         raise S3RecError(f"unknown pre-training samples {cfg.samples!r} (prefixes or random-prefix)")
-    device = resolve_device(device)  # auto: CUDA when present (see s3rec.device)
+    device = distributed.setup(resolve_device(device))  # auto: CUDA when present; under torchrun cuda:LOCAL_RANK
+    progress, log, on_epoch = distributed.main_only(progress, log, on_epoch)  # rank 0 alone prints and logs
+    main = distributed.is_main()  # rank 0 alone writes files (s3rec.training.distributed)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
     data = split.data
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -66,7 +70,7 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
     config = run_config or {"pretrain": asdict(cfg), "encoder": asdict(enc_cfg), "seed": seed}
     last = out_dir / "last.pt"
     start_epoch = 0
-    if not (resume and last.exists()):
+    if main and not (resume and last.exists()):
         (out_dir / "pretrain_log.jsonl").unlink(missing_ok=True)  # a fresh run starts a fresh log
     if resume and last.exists():
         ck = load_checkpoint(last, stage="pretrain")
@@ -75,20 +79,22 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
         set_rng_state(ck["rng"], gen)
         start_epoch = ck["epoch"]
         log(f"resumed pre-training from {last} after epoch {start_epoch}")
+    distributed.broadcast_parameters(model)  # every rank starts from rank 0's weights
 
     with_sp = cfg.objectives.sp > 0
     after_step = kill_switch("pretrain")  # fault-test hook, a no-op unless its variable is set
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         model.train()
+        rank_gen = distributed.epoch_generator(gen, seed, epoch)  # `gen` in one process; per rank under torchrun
         if cfg.samples == "prefixes":
             user, start, end = seqs.prefix_samples(enc_cfg.max_len)
         else:
             user, start, end = seqs.random_prefix_samples(enc_cfg.max_len, gen)
         totals: dict[str, float] = {}
-        batches = batch_order(end - start, cfg.batch_size, gen, cfg.bucket)
+        batches = distributed.shard(batch_order(end - start, cfg.batch_size, gen, cfg.bucket))  # every N-th batch
         for idx in tqdm(batches, desc=f"pre-train {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False):
-            batch = pretrain_batch(seqs, user[idx], start[idx], end[idx], cfg.mask_ratio, gen, with_sp)
+            batch = pretrain_batch(seqs, user[idx], start[idx], end[idx], cfg.mask_ratio, rank_gen, with_sp)
             opt.zero_grad(set_to_none=True)
             for part in micro_batches(batch, cfg.micro_batches):
                 with autocast(device):
@@ -97,18 +103,23 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
                 (losses["loss"] * (len(part["items"]) / cfg.batch_size)).backward()
                 for k, v in losses.items():
                     totals[k] = totals.get(k, 0.0) + v.detach().double() * len(part["items"])  # on the device: no sync per batch
+            distributed.average_gradients(model)  # once per step, over every rank's batch
             opt.step()
             after_step()
+        totals = distributed.epoch_totals(totals, sum(len(i) for i in batches), len(user))  # all ranks' samples
         seconds = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "seconds": round(seconds, 3), "samples": len(user),
                   **{k: float(v) / len(user) for k, v in totals.items()}}
-        append_jsonl(out_dir / "pretrain_log.jsonl", record)
+        if main:
+            append_jsonl(out_dir / "pretrain_log.jsonl", record)
         if on_epoch is not None:
             on_epoch({"stage": "pretrain", **record})
         log(f"pre-train epoch {epoch + 1}: " + " ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "samples")))
         state = {"optimizer": opt.state_dict(), "epoch": epoch + 1, "rng": rng_state(gen)}
-        save_checkpoint(last, stage="pretrain", config=config, data=data_info, model=model, **state)
-        if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs:
-            save_checkpoint(out_dir / f"pretrain-epoch{epoch + 1}.pt", stage="pretrain", config=config,
-                            data=data_info, model=model, **state)
+        if main:
+            save_checkpoint(last, stage="pretrain", config=config, data=data_info, model=model, **state)
+            if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs:
+                save_checkpoint(out_dir / f"pretrain-epoch{epoch + 1}.pt", stage="pretrain", config=config,
+                                data=data_info, model=model, **state)
+    distributed.barrier()  # the other ranks may read the final checkpoint once rank 0 has written it
     return out_dir / f"pretrain-epoch{cfg.epochs}.pt"
