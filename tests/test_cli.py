@@ -292,6 +292,12 @@ def test_run_with_uniform_negatives_and_no_sample_file(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
+def _too_many_negatives(d: Path) -> tuple[list[str], tuple[str, ...]]:
+    txt = write_tiny(d, sample=False)
+    return (["run", "--model", "pop", "--data", str(txt), "--protocol", "sampled", "--set", "eval.n_negatives=5000"],
+            ("cannot draw 5000 distinct unseen negatives",))
+
+
 def _malformed_line(d: Path) -> tuple[list[str], tuple[str, ...]]:
     txt = write_tiny(d)
     txt.write_text(txt.read_text() + "5 7 8\n")  # line 5: a user with 2 items
@@ -390,6 +396,7 @@ BAD_INPUTS = {
     "set-unknown-leaf": _set_unknown_leaf,
     "set-without-equals": _set_without_equals,
     "train-fraction-zero": _train_fraction_zero,
+    "too-many-negatives": _too_many_negatives,
 }
 
 

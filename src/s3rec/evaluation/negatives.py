@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from s3rec.data.splits import LeaveOneOut
+from s3rec.errors import S3RecError
 
 
 def sample_eval_negatives(split: LeaveOneOut, k: int = 99, how: str = "uniform", seed: int = 12345) -> torch.Tensor:
@@ -16,7 +17,9 @@ def sample_eval_negatives(split: LeaveOneOut, k: int = 99, how: str = "uniform",
     """
     n_items, n_users = split.n_items, split.n_users
     if int(split.data.lengths.max()) + k > n_items:
-        raise ValueError(f"cannot draw {k} distinct unseen negatives from {n_items} items for the longest user")
+        raise S3RecError(f"sampled protocol: cannot draw {k} distinct unseen negatives from {n_items} items for the "
+                         f"longest user ({int(split.data.lengths.max())} items); use fewer "
+                         "(--set eval.n_negatives=K) or --protocol full")
     if how == "uniform":
         weights = torch.ones(n_items + 1, dtype=torch.double)
     elif how == "popularity":
