@@ -10,7 +10,8 @@ from scipy import stats
 
 import s3rec.runs
 from s3rec.cli import main
-from s3rec.compare import compare, paired_tests
+from s3rec.compare import compare
+from s3rec.evaluation.significance import paired_tests
 from s3rec.data.s3rec_format import save_s3rec_format
 from s3rec.data.synthetic import make_synthetic
 from s3rec.errors import S3RecError
@@ -158,7 +159,7 @@ def test_a_run_directory_made_with_other_options_is_not_reused(tmp_path):
     configs = hand_configs(per_user)
     fake_runs(tmp_path, configs, per_user)
     configs["sasrec"].finetune.lr = 0.01
-    with pytest.raises(S3RecError, match=r"sasrec-seed1 was run with finetune.lr=0.001, this comparison asks for 0.01"):
+    with pytest.raises(S3RecError, match=r"sasrec-seed1/config.json: made with finetune.lr=0.001, this call asks for 0.01"):
         compare(configs, SEEDS, tmp_path, log=lambda *a: None)
 
 

@@ -10,7 +10,8 @@ from s3rec.config import RunConfig
 from s3rec.data.s3rec_format import save_s3rec_format
 from s3rec.data.synthetic import make_synthetic
 from s3rec.recipes import apply_recipe
-from s3rec.study import SYSTEMS, paired_tests, run_study, system_config
+from s3rec.evaluation.significance import paired_tests
+from s3rec.study import SYSTEMS, run_study, system_config
 
 
 def tiny_config() -> RunConfig:

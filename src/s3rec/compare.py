@@ -27,6 +27,7 @@ from s3rec.config import RunConfig
 from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import write_text
+from s3rec.evaluation.significance import paired_tests
 from s3rec.runs import pretrain_or_reuse, run_or_reuse
 
 ALPHA = 0.01  # the paper's significance level
@@ -133,7 +134,6 @@ def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, pr
         runs[model] = []
         for seed, run_dir in zip(seeds, dirs[model]):
             cfg.seed = seed
-            check_reusable(cfg, run_dir)
             log(f"{model} seed {seed}: {run_dir}")
             runs[model].append(run_or_reuse(cfg, run_dir, progress=progress, log=log))
     table = summarize(runs, dirs, seeds, pretrain_seconds(pretrain_dir))
@@ -141,37 +141,6 @@ def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, pr
     write_text(out / "comparison.csv", to_csv(table))
     write_text(out / "comparison.tex", to_latex(table))
     return table
-
-
-def check_reusable(cfg: RunConfig, run_dir: Path) -> None:
-    """S3RecError if `run_dir` holds a run made with options other than `cfg` (seed and model included)."""
-    saved_path = run_dir / "config.json"
-    if not saved_path.is_file():
-        return
-    try:
-        saved = json.loads(saved_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise S3RecError(f"{saved_path}: unreadable ({e}); delete {run_dir} to redo the run") from None
-    saved, wanted = _flat(saved), _flat(cfg.to_dict())
-    # Only options both know are compared: the protocol text and versions describe a run, and an option
-    # added to s3rec after the run was made has a default that keeps the old behaviour.
-    for key in sorted(set(saved) & set(wanted)):
-        a, b = saved[key], wanted[key]
-        if key == "init" and a is not None and b is not None and Path(a).resolve() == Path(b).resolve():
-            continue
-        if a != b:
-            raise S3RecError(f"{run_dir} was run with {key}={json.dumps(a)}, this comparison asks for "
-                             f"{json.dumps(b)}; use another --out or delete the run directory")
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def summarize(runs: dict[str, list[dict]], dirs: dict[str, list[Path]], seeds: list[int],
@@ -223,22 +192,6 @@ def seed_mean(run_dirs: list[Path], key: str) -> np.ndarray:
     if len({len(a) for a in arrays}) > 1:
         raise S3RecError(f"the runs {', '.join(map(str, run_dirs))} evaluated different numbers of users")
     return np.mean(arrays, axis=0)
-
-
-def paired_tests(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Two-sided p-values (paired t-test, Wilcoxon signed-rank) of per-user values a vs b."""
-    from scipy import stats  # here, not at the top: the CLI parser imports this module at every start
-
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if len(d) < 2:
-        return math.nan, math.nan
-    if not np.any(d):
-        return 1.0, 1.0  # identical: no evidence of a difference (both tests are undefined here)
-    if np.allclose(d, d[0], rtol=1e-9, atol=1e-12):
-        p_t = 0.0  # a constant non-zero difference (up to rounding): zero variance, t is infinite
-    else:
-        p_t = float(stats.ttest_rel(a, b).pvalue)
-    return p_t, float(stats.wilcoxon(d).pvalue)  # zero differences are dropped (Wilcoxon's own rule)
 
 
 def pretrain_seconds(pretrain_dir: Path | None) -> float | None:

@@ -22,8 +22,12 @@ from s3rec.transfer import build_pretraining_encoder
 
 
 def run_or_reuse(cfg: RunConfig, run_dir: str | Path, progress: bool = False, log=print) -> dict:
-    """metrics.json of `run_dir` if it is finished, else run (resuming) `cfg` there and return its metrics."""
+    """metrics.json of `run_dir` if it is finished, else run (resuming) `cfg` there and return its metrics.
+
+    A directory made with other options than `cfg` is an error, never silently reused (check_reusable).
+    """
     run_dir = Path(run_dir)
+    check_reusable(cfg, run_dir)
     done = run_dir / "metrics.json"
     if done.exists():
         try:
@@ -75,6 +79,8 @@ def check_pretrain_reusable(cfg: RunConfig, out_dir: str | Path) -> None:
 def _check_same(saved: dict, wanted: dict, ignore: tuple[str, ...], where: Path) -> None:
     old, new = _flatten(saved), _flatten(wanted)
     for key in sorted(old.keys() & new.keys()):  # keys only one side has come from another s3rec version
+        if key == "init" and old[key] and new[key] and Path(old[key]).resolve() == Path(new[key]).resolve():
+            continue  # the same checkpoint named relative and absolute
         if old[key] != new[key] and not any(key == i or key.startswith(i + ".") for i in ignore):
             raise S3RecError(f"{where}: made with {key}={old[key]!r}, this call asks for {new[key]!r}; "
                              f"use another output folder or delete {where.parent}")

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
-
 from s3rec.config import RunConfig
+from s3rec.evaluation.significance import paired_tests
 from s3rec.io import atomic_path, write_json, write_text
 from s3rec.recipes import apply_recipe
 from s3rec.runs import pretrain_or_reuse, run_or_reuse
@@ -108,16 +107,6 @@ def _pretrain_seconds(pre_dir: Path) -> float:
     if not log.exists():
         return 0.0
     return float(sum(json.loads(line)["seconds"] for line in log.read_text().splitlines() if line.strip()))
-
-
-def paired_tests(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """(t-test p, Wilcoxon p) of paired per-user values a vs b; 1.0 where undefined (identical values)."""
-    diff = a - b
-    if not np.any(diff):
-        return 1.0, 1.0
-    t_p = float(stats.ttest_rel(a, b).pvalue)
-    w_p = float(stats.wilcoxon(a, b).pvalue)
-    return (t_p if np.isfinite(t_p) else 1.0), (w_p if np.isfinite(w_p) else 1.0)
 
 
 def comparisons(results: list[SystemRuns], metric: str = "NDCG@10") -> list[dict]:
