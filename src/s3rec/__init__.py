@@ -8,8 +8,8 @@ from s3rec.data.loading import DataConfig, load_data  # noqa: E402
 from s3rec.data.splits import LeaveOneOut  # noqa: E402
 from s3rec.data.tables import from_dataframes  # noqa: E402
 from s3rec.errors import DataError, S3RecError  # noqa: E402
-from s3rec.pipeline import evaluate_run, run  # noqa: E402
+from s3rec.pipeline import evaluate_run, pretrain_run, run  # noqa: E402
 from s3rec.recommend import Recommender  # noqa: E402
 
 __all__ = ["DataConfig", "DataError", "EvalConfig", "LeaveOneOut", "Recommender", "RunConfig", "S3RecError", "SequenceData",
-           "evaluate_run", "from_dataframes", "load_data", "run", "__version__"]
+           "evaluate_run", "from_dataframes", "load_data", "pretrain_run", "run", "__version__"]

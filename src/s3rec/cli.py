@@ -160,31 +160,15 @@ def cmd_run(args: argparse.Namespace, model: str | None = None) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
-    from s3rec.data.loading import load_data
-    from s3rec.data.splits import LeaveOneOut
-    from s3rec.io import write_json
-    from s3rec.pipeline import default_run_dir
-    from s3rec.training.checkpoint import environment
+    from s3rec.pipeline import pretrain_run
     from s3rec.tensorboard_log import epoch_logger
-    from s3rec.training.pretrain import pretrain
-    from s3rec.device import resolve_device
     from s3rec.training import distributed
 
     cfg = build_config(args, "s3rec")
-    device = resolve_device(args.device)  # a bad --device fails before anything is loaded or written
-    device = distributed.setup(device)  # under torchrun: cuda:LOCAL_RANK for auto/cuda, and the process group
-    main = distributed.is_main()  # under torchrun rank 0 alone prints and writes files
-    data = load_data(cfg.data, progress=not args.quiet and main)
-    split = LeaveOneOut.from_data(data)  # bad data fails before anything is written
-    out = Path(args.out) if args.out else default_run_dir(cfg, data.name) / "pretrain"
-    config = {**cfg.to_dict(), "environment": {**environment(), **distributed.describe()}}
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "config.json", config)
-    with epoch_logger(args.tensorboard if main else None) as on_epoch:  # --tensorboard DIR
-        path = pretrain(split, cfg.pretrain, cfg.encoder, out, cfg.seed, resume=args.resume,
-                        progress=not args.quiet, run_config=config, log=_logger(args), on_epoch=on_epoch, device=device)
-    if main:
+    with epoch_logger(args.tensorboard if distributed.is_main() else None) as on_epoch:  # --tensorboard DIR
+        path = pretrain_run(cfg, out=args.out, resume=args.resume, progress=not args.quiet, log=_logger(args),
+                            on_epoch=on_epoch, device=args.device)
+    if distributed.is_main():
         print(f"pre-trained checkpoint: {path}")
 
 

@@ -179,6 +179,30 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     return distributed.broadcast(metrics)
 
 
+def pretrain_run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, progress: bool = True,
+                 log=print, data: SequenceData | None = None, on_epoch: Callable[[dict], None] | None = None,
+                 device: str | torch.device = "auto") -> Path:
+    """S3-Rec pre-training alone into `out` (config.json + checkpoints); returns the final checkpoint.
+
+    Fine-tune from it with `run(cfg)` where `cfg.init` is the returned path (what `s3rec finetune` does).
+    """
+    try:
+        cfg.validate()
+    except ValueError as e:
+        raise S3RecError(f"bad option: {e}") from None
+    device = distributed.setup(resolve_device(device))  # a bad device fails before anything is loaded
+    progress, log, _, on_epoch = distributed.main_only(progress, log, log, on_epoch)
+    data = load_data(cfg.data, progress=progress) if data is None else keep_train_fraction(data, cfg.data.train_fraction)
+    split = LeaveOneOut.from_data(data)  # bad data fails before anything is written
+    out = Path(out) if out is not None else default_run_dir(cfg, data.name) / "pretrain"
+    config = {**cfg.to_dict(), "environment": {**environment(), "device": str(device), **distributed.describe()}}
+    if distributed.is_main():  # under torchrun rank 0 alone writes files
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "config.json", config)
+    return pretrain(split, cfg.pretrain, cfg.encoder, out, cfg.seed, resume=resume, progress=progress,
+                    run_config=config, log=log, on_epoch=on_epoch, device=device)
+
+
 def save_histories(data: SequenceData, path: Path) -> None:
     """Every user's sequence (CSR `offsets`/`items`) and the item attributes (`attr_offsets`/`attr_values`,
     `n_attributes`), internal ids: what recommending needs besides the weights."""

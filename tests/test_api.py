@@ -1,0 +1,35 @@
+"""The Python API's two stages: pretrain_run -> run(cfg.init=...) on in-memory data."""
+
+import json
+
+import pytest
+
+from s3rec import RunConfig, S3RecError, pretrain_run, run
+from s3rec.data.synthetic import make_synthetic
+
+
+def tiny(**kw) -> RunConfig:
+    cfg = RunConfig(**kw)
+    cfg.encoder.d, cfg.encoder.max_len, cfg.encoder.n_layers = 16, 10, 1
+    cfg.pretrain.epochs, cfg.finetune.epochs = 2, 2
+    return cfg
+
+
+def test_pretrain_then_finetune_from_python(tmp_path):
+    data = make_synthetic(n_users=80, n_items=60, n_attributes=8, n_topics=4, seed=5)
+    ckpt = pretrain_run(tiny(), out=tmp_path / "pt", data=data, progress=False, log=lambda *a: None, device="cpu")
+    assert ckpt == tmp_path / "pt" / "pretrain-epoch2.pt" and ckpt.is_file()
+    assert json.loads((tmp_path / "pt" / "config.json").read_text())["pretrain"]["epochs"] == 2
+    cfg = tiny(init=str(ckpt))
+    metrics = run(cfg, out=tmp_path / "ft", data=data, progress=False, log=lambda *a: None, echo=lambda *a: None,
+                  device="cpu")
+    assert set(metrics["test"]) == {"full"} and not (tmp_path / "ft" / "pretrain").exists()  # no second pre-training
+    assert json.loads((tmp_path / "ft" / "config.json").read_text())["init"] == str(ckpt)
+
+
+def test_pretrain_run_rejects_bad_options_before_writing(tmp_path):
+    cfg = tiny()
+    cfg.pretrain.mask_ratio = 1.5
+    with pytest.raises(S3RecError, match="mask_ratio"):
+        pretrain_run(cfg, out=tmp_path / "pt", data=make_synthetic(n_users=20, n_items=60, n_attributes=8, n_topics=4, seed=1), progress=False)
+    assert not (tmp_path / "pt").exists()
