@@ -65,7 +65,9 @@ def check_reusable(cfg: RunConfig, run_dir: str | Path) -> None:
             saved = json.loads(path.read_text())
         except json.JSONDecodeError as e:
             raise S3RecError(f"{path}: unreadable config ({e}); delete the run directory to redo it") from None
-        _check_same(saved, cfg.to_dict(), NEUTRAL, path)
+        # pre-training options shape a run only when the run pre-trains itself (s3rec without --init)
+        unused = () if (cfg.model == "s3rec" and cfg.init is None) else ("pretrain",)
+        _check_same(saved, cfg.to_dict(), NEUTRAL + unused, path)
 
 
 def check_pretrain_reusable(cfg: RunConfig, out_dir: str | Path) -> None:

@@ -15,6 +15,7 @@ reused when finished (s3rec.runs), so an interrupted study resumes where it stop
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from s3rec.config import RunConfig
 from s3rec.evaluation.significance import paired_tests
 from s3rec.io import atomic_path, write_json, write_text
 from s3rec.recipes import apply_recipe
-from s3rec.runs import pretrain_or_reuse, run_or_reuse
+from s3rec.runs import check_pretrain_reusable, pretrain_or_reuse, run_or_reuse
 
 SYSTEMS = {  # name -> (model, recipe)
     "SASRec-BCE": ("sasrec", "paper"),
@@ -87,7 +88,8 @@ def run_study(base: RunConfig, datasets: list[str], seeds: list[int], out: str |
                     # one pre-training per (data set, recipe), shared by the fine-tuning seeds
                     pre = copy.deepcopy(cfg)
                     pre.seed = seeds[0]
-                    pre_dir = out / label / f"pretrain-{SYSTEMS[system][1]}"
+                    pre_dir = out / label / f"pretrain-{pretraining_name(base, pre)}"
+                    check_pretrain_reusable(pre, pre_dir)
                     cfg.init = str(pretrain_or_reuse(pre, pre_dir, progress=progress, log=log))
                     pre_seconds = _pretrain_seconds(pre_dir)
                 run_dir = out / label / f"{system}-seed{seed}"
@@ -99,6 +101,15 @@ def run_study(base: RunConfig, datasets: list[str], seeds: list[int], out: str |
             results.append(SystemRuns(label, system, dirs, metrics))
     write_outputs(results, seeds, out)
     return results
+
+
+def pretraining_name(base: RunConfig, cfg: RunConfig) -> str:
+    """The first recipe whose pre-training (on top of `base`) equals cfg's: recipes that pre-train alike share one."""
+    for recipe in dict.fromkeys(r for _, r in SYSTEMS.values()):
+        other = apply_recipe(dataclasses.replace(copy.deepcopy(base), model="s3rec"), recipe)
+        if (other.pretrain, other.encoder) == (cfg.pretrain, cfg.encoder):
+            return recipe
+    return "custom"
 
 
 def _pretrain_seconds(pre_dir: Path) -> float:
