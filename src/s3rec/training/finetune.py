@@ -102,6 +102,7 @@ def finetune(
     distributed.broadcast_parameters(model)  # every rank starts from rank 0's weights
 
     after_step = kill_switch("finetune")  # fault-test hook, a no-op unless its variable is set
+    owner, ends, lengths = training_samples(seqs, cfg.samples, max_len)
     for epoch in range(start_epoch, cfg.epochs):
         if best["bad"] >= cfg.patience:
             break
@@ -111,12 +112,6 @@ def finetune(
         model.train()
         rank_gen = distributed.epoch_generator(gen, seed, epoch)  # `gen` in one process; per rank under torchrun
         total, n_batches = 0.0, 0
-        if cfg.samples == "prefixes":
-            owner, ends = seqs.next_item_samples()
-            lengths = (ends - seqs.starts[owner] - 1).clamp(max=max_len)
-        else:
-            owner, ends = torch.arange(seqs.n_users), None
-            lengths = (seqs.ends - seqs.starts - 1).clamp(min=1, max=max_len)
         batches = distributed.shard(batch_order(lengths, cfg.batch_size, gen, cfg.bucket))  # every N-th batch
         for idx in tqdm(batches, desc=f"fine-tune {epoch + 1}", disable=not progress, leave=False):
             if ends is None:
@@ -157,3 +152,12 @@ def finetune(
     model.load_state_dict(best["state"])
     model.eval()
     return FinetuneResult(best["epoch"], best["metric"], history, t_train, t_valid)
+
+
+def training_samples(seqs: TrainingSequences, samples: str, max_len: int
+                     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """(owner user, prefix end or None, input length) of every fine-tuning sample of an epoch."""
+    if samples == "prefixes":  # one sample per target: the prefix before it
+        owner, ends = seqs.next_item_samples()
+        return owner, ends, (ends - seqs.starts[owner] - 1).clamp(max=max_len)
+    return torch.arange(seqs.n_users), None, (seqs.ends - seqs.starts - 1).clamp(min=1, max=max_len)
