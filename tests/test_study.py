@@ -102,3 +102,4 @@ def test_study_command_line(tmp_path, capsys):
     assert main(argv) == 0
     assert "| SASRec-CE |" in capsys.readouterr().out
     assert main([*argv[:-1], "--systems", "bogus", "--quiet"]) == 2
+    assert main([*argv, "--recipe", "best"]) == 2  # a recipe would leak into the paper-recipe systems

@@ -193,6 +193,8 @@ def cmd_study(args: argparse.Namespace) -> None:
     from s3rec.study import SYSTEMS, run_study
 
     cfg = build_config(args, "sasrec")
+    if cfg.recipe != "paper":
+        raise S3RecError("study runs each system with its own recipe (paper or best): drop --recipe / recipe:")
     datasets = [d.strip() for d in (args.datasets or cfg.data.dataset or cfg.data.path or "").split(",") if d.strip()]
     seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
     systems = [s.strip() for s in args.systems.split(",")] if args.systems else list(SYSTEMS)
