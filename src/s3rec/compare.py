@@ -15,7 +15,6 @@ p < 0.01) and Wilcoxon signed-rank test, both reported.
 from __future__ import annotations
 
 import copy
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import write_text
 from s3rec.evaluation.significance import paired_tests
-from s3rec.runs import pretrain_or_reuse, run_or_reuse
+from s3rec.runs import pretrain_or_reuse, pretrain_seconds, run_or_reuse
 
 ALPHA = 0.01  # the paper's significance level
 PAPER_ORDER = ("pop", "fm", "autoint", "gru4rec", "caser", "sasrec", "bert4rec", "hgn", "gru4recf", "sasrecf",
@@ -192,13 +191,3 @@ def seed_mean(run_dirs: list[Path], key: str) -> np.ndarray:
     if len({len(a) for a in arrays}) > 1:
         raise S3RecError(f"the runs {', '.join(map(str, run_dirs))} evaluated different numbers of users")
     return np.mean(arrays, axis=0)
-
-
-def pretrain_seconds(pretrain_dir: Path | None) -> float | None:
-    """Total seconds of the epochs in pretrain_log.jsonl (None without a log)."""
-    log = None if pretrain_dir is None else pretrain_dir / "pretrain_log.jsonl"
-    if log is None or not log.is_file():
-        return None
-    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
-    by_epoch = {r["epoch"]: r.get("seconds", 0.0) for r in records}  # a resumed epoch counts once
-    return float(sum(by_epoch.values()))

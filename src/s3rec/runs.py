@@ -96,3 +96,13 @@ def _flatten(d: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+def pretrain_seconds(pretrain_dir: Path | None) -> float | None:
+    """Total seconds of the epochs in pretrain_log.jsonl (None without a log)."""
+    log = None if pretrain_dir is None else pretrain_dir / "pretrain_log.jsonl"
+    if log is None or not log.is_file():
+        return None
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_epoch = {r["epoch"]: r.get("seconds", 0.0) for r in records}  # a resumed epoch counts once
+    return float(sum(by_epoch.values()))

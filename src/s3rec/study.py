@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from s3rec.config import RunConfig
 from s3rec.evaluation.significance import paired_tests
 from s3rec.io import atomic_path, write_json, write_text
 from s3rec.recipes import apply_recipe
-from s3rec.runs import check_pretrain_reusable, pretrain_or_reuse, run_or_reuse
+from s3rec.runs import check_pretrain_reusable, pretrain_or_reuse, pretrain_seconds, run_or_reuse
 
 SYSTEMS = {  # name -> (model, recipe)
     "SASRec-BCE": ("sasrec", "paper"),
@@ -91,7 +90,7 @@ def run_study(base: RunConfig, datasets: list[str], seeds: list[int], out: str |
                     pre_dir = out / label / f"pretrain-{pretraining_name(base, pre)}"
                     check_pretrain_reusable(pre, pre_dir)
                     cfg.init = str(pretrain_or_reuse(pre, pre_dir, progress=progress, log=log))
-                    pre_seconds = _pretrain_seconds(pre_dir)
+                    pre_seconds = pretrain_seconds(pre_dir) or 0.0
                 run_dir = out / label / f"{system}-seed{seed}"
                 log(f"{label} {system} seed {seed}: {run_dir}")
                 m = dict(run_or_reuse(cfg, run_dir, progress=progress, log=log))
@@ -110,14 +109,6 @@ def pretraining_name(base: RunConfig, cfg: RunConfig) -> str:
         if (other.pretrain, other.encoder) == (cfg.pretrain, cfg.encoder):
             return recipe
     return "custom"
-
-
-def _pretrain_seconds(pre_dir: Path) -> float:
-    """Total seconds of the epochs logged in a pre-training directory."""
-    log = pre_dir / "pretrain_log.jsonl"
-    if not log.exists():
-        return 0.0
-    return float(sum(json.loads(line)["seconds"] for line in log.read_text().splitlines() if line.strip()))
 
 
 def comparisons(results: list[SystemRuns], metric: str = "NDCG@10") -> list[dict]:
