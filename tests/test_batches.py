@@ -1,6 +1,7 @@
 """Pre-training and fine-tuning batches: masks, negatives and segments built by tensor ops are right."""
 
 import numpy as np
+import pytest
 import torch
 
 from s3rec.data.splits import LeaveOneOut
@@ -101,3 +102,41 @@ def test_fast_dropout_keep_rate_scale_and_eval_identity():
     drop.eval()
     assert torch.equal(drop(x), x)
     assert FastDropout(0.2).p == 51 / 256
+
+
+@pytest.mark.parametrize("loss", ["bce", "ce", "sampled-softmax"])
+def test_finetune_micro_batches_give_the_whole_batch_loss_and_gradient(loss):
+    """Length-sorted parts, each trimmed and weighted by its share of targets, sum to the whole batch."""
+    from s3rec.models.encoder import EncoderConfig
+    from s3rec.models.sasrec import SASRec
+    from s3rec.training.batches import finetune_micro_batches
+
+    split = LeaveOneOut.from_data(make_synthetic(n_users=90, n_items=60, avg_len=9, n_attributes=8, n_topics=4, seed=3))
+    seqs = TrainingSequences(*split.train_sequences(), split.n_items)
+    torch.manual_seed(0)
+    m = SASRec(split.n_items, EncoderConfig(d=16, max_len=20), loss=loss, n_negatives=20).eval()  # eval: no dropout
+    batch = m.training_batch(seqs, torch.arange(64), 20, torch.Generator().manual_seed(1))
+
+    def loss_and_grads(parts):
+        m.zero_grad()
+        total = sum(m.loss(p) * share for p, share in parts)
+        total.backward()
+        return float(total), [p.grad.clone() for p in m.parameters() if p.grad is not None]
+
+    whole_loss, whole = loss_and_grads([(batch, 1.0)])
+    parts = finetune_micro_batches(batch, 4)
+    assert len(parts) == 4 and max(p["inputs"].size(1) for p, _ in parts[:-1]) < batch["inputs"].size(1)
+    assert sum(share for _, share in parts) == pytest.approx(1.0)
+    assert sum(int((p["targets"] != 0).sum()) for p, _ in parts) == int((batch["targets"] != 0).sum())
+    split_loss, split_grads = loss_and_grads(parts)
+    assert split_loss == pytest.approx(whole_loss, rel=1e-5)
+    for a, b in zip(whole, split_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_finetune_micro_batches_leave_a_batch_without_targets_whole():
+    from s3rec.training.batches import finetune_micro_batches
+
+    batch = {"inputs": torch.tensor([[0, 1], [1, 2]]), "targets": torch.zeros(2, 2, dtype=torch.long),
+             "negatives": torch.zeros(2, 2, dtype=torch.long)}
+    assert finetune_micro_batches(batch, 4) == [(batch, 1.0)]

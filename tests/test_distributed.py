@@ -173,7 +173,7 @@ def test_one_pretrain_step_equals_a_single_process_step_on_both_shards(ranks):
 
 def test_one_finetune_step_equals_a_single_process_step_on_both_shards(ranks):
     from s3rec.models.factory import build_model
-    from s3rec.training.batches import TrainingSequences, batch_order
+    from s3rec.training.batches import TrainingSequences, batch_order, finetune_micro_batches
     from s3rec.training.distributed import rank_seed
 
     root, _ = ranks
@@ -186,8 +186,9 @@ def test_one_finetune_step_equals_a_single_process_step_on_both_shards(ranks):
     assert len(batches) == 2
 
     def losses():
-        for r, idx in enumerate(batches):  # users idx, rank r's negatives
-            yield model.loss(model.training_batch(seqs, idx, 8, torch.Generator().manual_seed(rank_seed(SEED, 0, r))))
+        for r, idx in enumerate(batches):  # users idx, rank r's negatives, as length-sorted parts like the trainer
+            batch = model.training_batch(seqs, idx, 8, torch.Generator().manual_seed(rank_seed(SEED, 0, r)))
+            yield sum(model.loss(part) * share for part, share in finetune_micro_batches(batch, 8))
 
     assert_same_step(root / "runs" / "ft-step" / "finetune_last.pt", model, adam_after_one_step(model, losses))
     a, b = (torch.load(root / f"ft-step-rank{r}.pt") for r in (0, 1))

@@ -1,5 +1,7 @@
 """Pre-training other models (s3rec.transfer): their own encoders, or S3-Rec's embeddings for Caser/AutoInt."""
 
+import json
+
 import pytest
 import torch
 
@@ -11,6 +13,7 @@ from s3rec.errors import S3RecError
 from s3rec.models.factory import build_model
 from s3rec.models.gru4rec import GRU4Rec
 from s3rec.models.s3rec import S3RecPretrainer
+from s3rec.recipes import apply_recipe
 from s3rec.runs import check_pretrain_reusable, check_reusable, pretrain_or_reuse
 from s3rec.training.checkpoint import load_checkpoint
 from s3rec.transfer import GRUEncoder, load_transferred, pretraining_encoder
@@ -125,3 +128,13 @@ def test_reuse_checks_name_the_first_differing_option(setting, tmp_path):
     check_reusable(RunConfig(seed=1), tmp_path / "run")
     with pytest.raises(S3RecError, match="seed=1, this call asks for 2"):
         check_reusable(RunConfig(seed=2), tmp_path / "run")
+
+
+def test_a_recipe_is_compared_by_the_options_it_sets(tmp_path):
+    (tmp_path / "run").mkdir()
+    by_flag = RunConfig(model="sasrec", seed=1)
+    by_flag.finetune.loss = "ce"
+    (tmp_path / "run" / "config.json").write_text(json.dumps(by_flag.to_dict()))
+    check_reusable(apply_recipe(RunConfig(model="sasrec", seed=1), "best"), tmp_path / "run")  # same options
+    with pytest.raises(S3RecError, match="finetune.loss='ce', this call asks for 'bce'"):
+        check_reusable(RunConfig(model="sasrec", seed=1, recipe="best"), tmp_path / "run")  # a label alone is not the recipe

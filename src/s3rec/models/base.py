@@ -16,6 +16,9 @@ class SequentialRecommender(nn.Module):
     """
 
     n_items: int
+    # True when `loss` is a mean over independent target positions of finetune_batch rows (inputs, targets,
+    # negatives, optional shared `sampled`): the trainer may then split a batch into length-sorted parts.
+    splits_rows: bool = False
 
     def training_batch(self, seqs: TrainingSequences, users: torch.Tensor, max_len: int,
                        gen: torch.Generator, ends: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

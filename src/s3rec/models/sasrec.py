@@ -23,6 +23,8 @@ from s3rec.models.next_item_loss import check_loss_name, next_item_loss
 class SASRec(SequentialRecommender):
     """Causal self-attentive next-item recommender sharing S3-Rec's encoder."""
 
+    splits_rows = True  # rows are independent and `loss` is a mean over target positions
+
     def __init__(self, n_items: int, encoder: EncoderConfig | None = None, loss: str = "bce", n_negatives: int = 256):
         super().__init__()
         self.n_items, self.loss_name, self.n_negatives = n_items, check_loss_name(loss), n_negatives

@@ -135,6 +135,31 @@ def micro_batches(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, 
     return out
 
 
+FINETUNE_ROW_KEYS = ("inputs", "targets", "negatives")
+
+
+def finetune_micro_batches(batch: dict[str, torch.Tensor], parts: int) -> list[tuple[dict[str, torch.Tensor], float]]:
+    """Split a fine-tuning batch into `parts` row groups of similar length, each trimmed to its longest input.
+
+    Returns (part, share) pairs, share = the part's targets / the batch's targets. A loss that is a
+    mean over independent target positions, weighted by `share` and summed over the parts, equals the
+    whole batch's loss (and so do the gradients): the batch composition of random batches is kept while
+    little compute is spent on padding. Parts without a target are dropped.
+    """
+    lengths = (batch["inputs"] != 0).sum(1)
+    n_targets = int((batch["targets"] != 0).sum())
+    if parts <= 1 or n_targets == 0:
+        return [(batch, 1.0)]
+    out = []
+    for rows in torch.argsort(lengths, stable=True).tensor_split(min(parts, len(lengths))):
+        w = max(int(lengths[rows].max()), 1)
+        part = {k: v[rows, -w:] if k in FINETUNE_ROW_KEYS else v for k, v in batch.items()}
+        t = int((part["targets"] != 0).sum())
+        if t:
+            out.append((part, t / n_targets))
+    return out
+
+
 def finetune_batch(
     seqs: TrainingSequences, users: torch.Tensor, max_len: int, gen: torch.Generator,
     n_sampled: int = 0, ends: torch.Tensor | None = None,

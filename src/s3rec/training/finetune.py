@@ -18,7 +18,7 @@ from s3rec.errors import S3RecError
 from s3rec.io import append_jsonl
 from s3rec.models.base import SequentialRecommender
 from s3rec.training import distributed
-from s3rec.training.batches import TrainingSequences, batch_order
+from s3rec.training.batches import TrainingSequences, batch_order, finetune_micro_batches
 from s3rec.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from s3rec.training.faults import kill_switch
 
@@ -42,6 +42,7 @@ class FinetuneConfig:
     patience: int = 10
     metric: str = "NDCG@10"
     bucket: bool = False  # length-sorted batches of equal token count: ~5x faster epochs, lower quality measured
+    micro_batches: int = 8  # models with splits_rows run each batch as this many length-sorted parts (exact)
 
 
 @dataclass
@@ -103,6 +104,7 @@ def finetune(
 
     after_step = kill_switch("finetune")  # fault-test hook, a no-op unless its variable is set
     owner, ends, lengths = training_samples(seqs, cfg.samples, max_len)
+    parts = cfg.micro_batches if model.splits_rows and not cfg.bucket else 1  # buckets hold little padding already
     for epoch in range(start_epoch, cfg.epochs):
         if best["bad"] >= cfg.patience:
             break
@@ -118,14 +120,17 @@ def finetune(
                 batch = model.training_batch(seqs, owner[idx], max_len, rank_gen)
             else:
                 batch = model.training_batch(seqs, owner[idx], max_len, rank_gen, ends=ends[idx])
-            with autocast(device):
-                loss = model.loss(to_device(batch, device))
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = 0.0
+            for part, share in finetune_micro_batches(batch, parts):  # gradients summed over the parts
+                with autocast(device):
+                    part_loss = model.loss(to_device(part, device)) * share
+                part_loss.backward()
+                loss = loss + part_loss.detach()
             distributed.average_gradients(model)  # once per step, over every rank's batch
             opt.step()
             after_step()
-            total, n_batches = total + loss.detach().double(), n_batches + 1  # on the device: no sync per batch
+            total, n_batches = total + loss.double(), n_batches + 1  # on the device: no sync per batch
         total, n_batches = distributed.sum_over_ranks(total, n_batches)  # the mean over every rank's batches
         t1 = time.perf_counter()
         model.eval()

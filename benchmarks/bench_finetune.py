@@ -1,0 +1,62 @@
+"""Seconds per fine-tuning epoch of SASRec/S3-Rec: whole random batches against length-sorted micro-batches.
+
+Both run the same random batches (the faithful recipe) and the same losses; micro-batches split each
+batch into `parts` row groups of similar length, each trimmed to its longest input, and sum the
+gradients (exact: tests/test_batches.py). Variants are timed round-robin on the same batches, so
+other load on the machine hits them alike; each epoch is extrapolated from `--batches` batches.
+
+    S3REC_DATA_DIR=../shared/data/s3rec python benchmarks/bench_finetune.py --dataset beauty --batches 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from s3rec.data.loading import DataConfig, load_data
+from s3rec.data.splits import LeaveOneOut
+from s3rec.models.encoder import EncoderConfig
+from s3rec.models.sasrec import SASRec
+from s3rec.training.batches import TrainingSequences, batch_order, finetune_micro_batches
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--dataset", default="beauty")
+    p.add_argument("--batches", type=int, default=30)
+    p.add_argument("--losses", default="bce,ce")
+    p.add_argument("--parts", default="1,2,4,8")
+    args = p.parse_args()
+    split = LeaveOneOut.from_data(load_data(DataConfig(dataset=args.dataset), progress=False))
+    seqs = TrainingSequences(*split.train_sequences(), split.n_items)
+    lengths = (seqs.ends - seqs.starts - 1).clamp(min=1, max=50)
+    gen = torch.Generator().manual_seed(0)
+    order = batch_order(lengths, 256, gen, False)
+    parts_list = [int(x) for x in args.parts.split(",")]
+    print(f"{args.dataset}: {seqs.n_users:,} rows, {int(lengths.sum()):,} target positions, {len(order)} batches of 256, "
+          f"torch threads={torch.get_num_threads()}, {args.batches} batches timed per variant")
+    for loss in args.losses.split(","):
+        torch.manual_seed(0)
+        models = {k: SASRec(split.n_items, EncoderConfig(), loss=loss) for k in parts_list}
+        opts = {k: torch.optim.Adam(m.parameters(), lr=1e-3) for k, m in models.items()}
+        seconds = dict.fromkeys(parts_list, 0.0)
+        for idx in order[: args.batches]:
+            batch = models[parts_list[0]].training_batch(seqs, idx, 50, gen)
+            for k in parts_list:  # round-robin: the same batch through every variant
+                t0 = time.perf_counter()
+                opts[k].zero_grad(set_to_none=True)
+                for part, share in finetune_micro_batches(batch, k):
+                    (models[k].loss(part) * share).backward()
+                opts[k].step()
+                seconds[k] += time.perf_counter() - t0
+        scale = len(order) / args.batches
+        base = seconds[1] * scale
+        for k in parts_list:
+            epoch = seconds[k] * scale
+            print(f"  {loss:<4} parts={k}: {epoch:6.1f} s/epoch  ({base / epoch:4.2f}x vs whole batches)")
+
+
+if __name__ == "__main__":
+    main()
