@@ -488,3 +488,24 @@ def test_invalid_option_values_are_one_line_errors(option, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("s3rec: error: bad option:") and "\n" not in err
     assert not out.exists()
+
+
+def test_evaluate_under_another_protocol_writes_beside_the_run(tiny, tmp_path, capsys):
+    out = tmp_path / "run_other_protocol"
+    assert run_pop(tiny, out) == 0  # a full-ranking run
+    before = (out / "metrics.json").read_text()
+    assert main(["evaluate", "--run", str(out), "--protocol", "sampled", "--negatives", "uniform", "--quiet"]) == 0
+    assert (out / "metrics.json").read_text() == before  # what the run measured stays as it was
+    saved = json.loads((out / "evaluation-sampled.json").read_text())
+    assert set(saved["test"]) == {"sampled"} and saved["eval"]["protocol"] == "sampled"
+    assert saved["eval"]["negatives"] == "uniform"
+    per_user = np.load(out / "evaluation-sampled.npz")
+    assert per_user["test/sampled/HR@10"].mean() == pytest.approx(saved["test"]["sampled"]["HR@10"], abs=1e-9)
+    assert saved["test"]["sampled"]["HR@10"] >= json.loads(before)["test"]["full"]["HR@10"]  # 99 negatives: easier
+
+
+def test_evaluate_rejects_a_bad_protocol_override(tiny, tmp_path, capsys):
+    out = tmp_path / "run_bad_override"
+    assert run_pop(tiny, out) == 0
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--run", str(out), "--protocol", "half"])

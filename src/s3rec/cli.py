@@ -210,7 +210,10 @@ def cmd_study(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from s3rec.pipeline import evaluate_run
 
-    evaluate_run(args.run, progress=not args.quiet)
+    overrides = {k: v for k, v in (("protocol", args.protocol), ("negatives", args.negatives)) if v is not None}
+    if args.keep_history:
+        overrides["exclude_history"] = False
+    evaluate_run(args.run, progress=not args.quiet, eval_overrides=overrides or None)
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:
@@ -318,6 +321,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_study)
     p = sub.add_parser("evaluate", help="re-evaluate a finished run directory")
     p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--protocol", choices=("full", "sampled", "both"),
+                   help="another protocol than the run's: writes evaluation-<protocol>.json/.npz into the run directory")
+    p.add_argument("--negatives", choices=("auto", "uniform", "popularity", "file"), help="sampled-protocol negatives")
+    p.add_argument("--keep-history", action="store_true", help="do not exclude history items from full ranking")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("recommend", help="top-k recommendations of a finished run, in raw ids (JSONL)")

@@ -215,13 +215,18 @@ def save_histories(data: SequenceData, path: Path) -> None:
 def write_results(out: Path, dataset: str, model: str, results: dict[str, dict[str, EvalResult]], seconds: dict) -> dict:
     """metrics.json and per_user.npz."""
     metrics = metrics_dict(dataset, model, results, seconds)
-    arrays = {f"{which}/{p}/{name}": r.per_user[name].numpy() for which, res in results.items()
-              for p, r in res.items() for name in METRIC_NAMES}
-    with atomic_path(out / "per_user.npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
+    save_per_user(out / "per_user.npz", results)
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def save_per_user(path: Path, results: dict[str, dict[str, EvalResult]]) -> None:
+    """Every user's metric values as `<split>/<protocol>/<metric>` arrays (for paired significance tests)."""
+    arrays = {f"{which}/{p}/{name}": r.per_user[name].numpy() for which, res in results.items()
+              for p, r in res.items() for name in METRIC_NAMES}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
 
 
 def metrics_dict(dataset: str, model: str, results: dict[str, dict[str, EvalResult]], seconds: dict) -> dict:
@@ -241,8 +246,13 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate_run(run_dir: str | Path, progress: bool = True, log=print) -> dict:
-    """Re-evaluate a finished run from its saved model and config (no training)."""
+def evaluate_run(run_dir: str | Path, progress: bool = True, log=print, eval_overrides: dict | None = None) -> dict:
+    """Re-evaluate a finished run from its saved model and config (no training).
+
+    `eval_overrides` (e.g. {"protocol": "sampled"}) evaluate it under another protocol: the metrics, the
+    per-user values and the evaluation config then go to evaluation-<protocol>.json / .npz in the run
+    directory (metrics.json, what the run itself measured, is never rewritten).
+    """
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.json"
     if not cfg_path.is_file():
@@ -250,6 +260,9 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, log=print) -> dict:
     try:
         raw = json.loads(cfg_path.read_text())
         cfg = RunConfig.from_dict({k: v for k, v in raw.items() if k not in ("protocol", "environment")})
+        if eval_overrides:
+            cfg.eval = dataclasses.replace(cfg.eval, **eval_overrides)
+            cfg.validate()
     except (json.JSONDecodeError, ValueError, TypeError, AttributeError) as e:  # AttributeError: not an object
         raise S3RecError(f"{cfg_path}: unreadable config ({' '.join(str(e).split())})") from None
     ck = load_checkpoint(run_dir / "model.pt", stage="model")
@@ -261,5 +274,10 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, log=print) -> dict:
     t0 = time.perf_counter()
     results = {which: evaluate(model, split, which, cfg.eval, cfg.encoder.max_len, negatives, progress) for which in ("valid", "test")}
     metrics = metrics_dict(data.name, cfg.model, results, {"evaluate": time.perf_counter() - t0})
+    if eval_overrides:
+        stem = run_dir / f"evaluation-{cfg.eval.protocol}"
+        save_per_user(stem.with_suffix(".npz"), results)
+        write_json(stem.with_suffix(".json"), {**metrics, "eval": dataclasses.asdict(cfg.eval)})
+        log(f"wrote {stem}.json and .npz")
     log(format_metrics(metrics))
     return metrics
