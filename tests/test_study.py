@@ -91,6 +91,10 @@ def test_recipe_best_from_the_command_line_and_file_precedence(tmp_path):
     from s3rec.errors import S3RecError
     with pytest.raises(S3RecError, match="recipe 'best' is defined for s3rec, sasrec"):
         cfg_of("--model", "gru4rec", "--recipe", "best")
+    fast = cfg_of("--recipe", "fast")  # best's losses after a short, bucketed pre-training
+    assert (fast.finetune.loss, fast.pretrain.objectives.mip_form) == ("ce", "softmax")
+    assert fast.pretrain.epochs == 10 and fast.pretrain.bucket and not fast.finetune.bucket
+    assert cfg_of("--recipe", "fast", "--pretrain-epochs", "20").pretrain.epochs == 20
 
 
 def test_study_command_line(tmp_path, capsys):

@@ -40,8 +40,9 @@ def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True) -> None
     if model_choice:
         p.add_argument("--model", default=None, help="s3rec (default), sasrec, pop, gru4rec, gru4recf, caser, bert4rec, hgn, sasrecf, fdsa, fm, autoint")
     p.add_argument("--recipe", choices=list(RECIPES),
-                   help="settings preset: paper (default; the paper's and authors' settings) or best (s3rec/sasrec: "
-                        "cross-entropy fine-tuning, softmax MIP; see docs/recipe.md)")
+                   help="settings preset: paper (default; the paper's and authors' settings), best (s3rec/sasrec: "
+                        "cross-entropy fine-tuning, softmax MIP) or fast (best after 10 bucketed pre-training "
+                        "epochs); see docs/recipe.md")
     p.add_argument("--config", help="YAML or JSON file of options (nested like config.json); flags override it")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any option, e.g. --set pretrain.objectives.sp=0.3 (repeatable)")

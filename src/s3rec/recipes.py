@@ -5,6 +5,8 @@ best   beyond the paper (issue 5): softmax cross-entropy over all items in fine-
        pre-training counterpart of that loss (MIP as a softmax over all items). Each setting is an
        ordinary option, so any one can be turned back with --set; docs/recipe.md gives the
        validation runs behind each choice and the options measured and left out (prefix samples).
+fast   best with a short pre-training: 10 epochs in length buckets (issue 7's time-to-quality schedule:
+       past the paper's S3-Rec on Beauty in well under an hour on 2 CPU cores; docs/recipe.md).
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ from typing import Any
 
 from s3rec.config import RunConfig, set_path
 
+_BEST = {
+    "finetune.loss": "ce",
+    "pretrain.objectives.mip_form": "softmax",
+}
 RECIPES: dict[str, dict[str, Any]] = {
     "paper": {},
-    "best": {
-        "finetune.loss": "ce",
-        "pretrain.objectives.mip_form": "softmax",
-    },
+    "best": _BEST,
+    "fast": {**_BEST, "pretrain.epochs": 10, "pretrain.bucket": True},
 }
-RECIPE_MODELS = {"best": ("s3rec", "sasrec")}  # models a recipe is defined for (absent: every model)
+RECIPE_MODELS = {"best": ("s3rec", "sasrec"), "fast": ("s3rec", "sasrec")}  # absent: every model
 
 
 def apply_recipe(cfg: RunConfig, name: str) -> RunConfig:
