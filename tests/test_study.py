@@ -11,7 +11,7 @@ from s3rec.data.s3rec_format import save_s3rec_format
 from s3rec.data.synthetic import make_synthetic
 from s3rec.recipes import apply_recipe
 from s3rec.evaluation.significance import paired_tests
-from s3rec.study import SYSTEMS, run_study, system_config
+from s3rec.study import METRICS, SYSTEMS, run_study, system_config
 
 
 def tiny_config() -> RunConfig:
@@ -66,6 +66,7 @@ def test_study_runs_every_system_writes_outputs_and_reuses_runs(tmp_path):
     b = np.mean([np.load(out / "syn" / f"SASRec-CE-seed{s}" / "per_user.npz")["test/full/NDCG@10"] for s in (1, 2)], 0)
     assert pair["mean_with"] == pytest.approx(a.mean()) and pair["p_ttest"] == pytest.approx(paired_tests(a, b)[0])
     assert "| S3-Rec-best |" in (out / "study.md").read_text()
+    assert "published" not in (out / "study.md").read_text()  # no literature rows for an unknown data set
     stamp = (out / "syn" / "SASRec-CE-seed1" / "metrics.json").stat().st_mtime_ns
     run_study(tiny_config(), [str(path)], [1, 2], out, log=logs.append)  # everything reused
     assert (out / "syn" / "SASRec-CE-seed1" / "metrics.json").stat().st_mtime_ns == stamp
@@ -107,3 +108,12 @@ def test_study_command_line(tmp_path, capsys):
     assert "| SASRec-CE |" in capsys.readouterr().out
     assert main([*argv[:-1], "--systems", "bogus", "--quiet"]) == 2
     assert main([*argv, "--recipe", "best"]) == 2  # a recipe would leak into the paper-recipe systems
+
+
+def test_known_data_sets_show_the_published_figures():
+    from s3rec.study import SystemRuns, format_markdown
+
+    runs = [SystemRuns("beauty", "SASRec-CE", [], [{"test": {"full": {m: 0.05 for m in METRICS}}, "seconds": {"total": 1.0}}])]
+    text = format_markdown(runs, [1])
+    assert "| *paper's S3-Rec (published)* | 0.0647 | 0.0327 |" in text
+    assert "| *strongest public (published)* | 0.1041 | 0.0614 |" in text

@@ -34,6 +34,16 @@ SYSTEMS = {  # name -> (model, recipe)
 }
 PAIRS = (("S3-Rec-best", "SASRec-CE"), ("S3-Rec-BCE", "SASRec-BCE"))  # with vs without pre-training
 METRICS = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR")
+# Published full-ranking test figures on the same data files (HR@10, NDCG@10), printed under each table
+# for orientation (issue 5): the paper's S3-Rec, SASRec with sampled softmax (eSASRec benchmark,
+# RecSys'25) and the strongest public result (BSARec AAAI'24 / TV-Rec NeurIPS'25 / WEARec AAAI'26).
+REFERENCES = {
+    "beauty": (("paper's S3-Rec", 0.0647, 0.0327), ("SASRec, sampled softmax (eSASRec)", 0.0921, 0.0531),
+               ("strongest public", 0.1041, 0.0614)),
+    "sports": (("paper's S3-Rec", 0.0385, 0.0204), ("SASRec, sampled softmax (eSASRec)", 0.0569, 0.0314),
+               ("strongest public", 0.0635, 0.0367)),
+    "lastfm": (("paper's S3-Rec", 0.0743, 0.0427), ("strongest public", 0.0899, 0.0484)),
+}
 
 
 @dataclass
@@ -139,6 +149,8 @@ def format_markdown(results: list[SystemRuns], seeds: list[int]) -> str:
         for r in (r for r in results if r.dataset == dataset):
             cells = [f"{mu:.4f} ± {sd:.4f}" for mu, sd in (r.mean_std(m) for m in METRICS)]
             lines.append(f"| {r.system} | " + " | ".join(cells) + f" | {r.seconds():.0f} |")
+        for name, hr, ndcg in REFERENCES.get(dataset, ()):
+            lines.append(f"| *{name} (published)* | {hr:.4f} | {ndcg:.4f} | – | – | – | – |")
         lines.append("")
     rows = comparisons(results)
     if rows:
