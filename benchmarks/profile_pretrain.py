@@ -1,0 +1,69 @@
+"""Where a pre-training step's time goes: torch.profiler over a few default (micro-batched) steps.
+
+    S3REC_DATA_DIR=../shared/data/s3rec OMP_NUM_THREADS=1 python benchmarks/profile_pretrain.py --dataset beauty
+
+Prints seconds per batch (extrapolated to the epoch) and the operators by self CPU time; the matmul
+share (aten::mm, addmm, bmm) against the rest is the answer to "how far from the matmul rate, and why".
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from s3rec.data.loading import DataConfig, load_data
+from s3rec.data.splits import LeaveOneOut
+from s3rec.models.encoder import EncoderConfig
+from s3rec.models.s3rec import S3RecPretrainer
+from s3rec.training.batches import TrainingSequences, batch_order, micro_batches, pretrain_batch
+
+MATMULS = ("aten::mm", "aten::addmm", "aten::bmm")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--dataset", default="beauty")
+    p.add_argument("--batches", type=int, default=40)
+    p.add_argument("--rows", type=int, default=25, help="operators to list")
+    args = p.parse_args()
+    data = load_data(DataConfig(dataset=args.dataset), progress=False)
+    split = LeaveOneOut.from_data(data)
+    cfg = EncoderConfig()
+    seqs = TrainingSequences(*split.train_sequences(), data.n_items)
+    user, start, end = seqs.prefix_samples(cfg.max_len)
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    model = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
+                            torch.from_numpy(data.attr_values), cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batches = batch_order(end - start, 100, gen, False)
+
+    def step(idx: torch.Tensor) -> None:
+        b = pretrain_batch(seqs, user[idx], start[idx], end[idx], 0.2, gen)
+        opt.zero_grad()
+        for part in micro_batches(b, 4):
+            (model(part)["loss"] * len(part["items"]) / len(b["items"])).backward()
+        opt.step()
+
+    for idx in batches[:5]:  # warm-up
+        step(idx)
+    t0 = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for idx in batches[5 : 5 + args.batches]:
+            step(idx)
+    per_batch = (time.perf_counter() - t0) / args.batches
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    matmul = sum(e.self_cpu_time_total for e in events if e.key in MATMULS)
+    print(f"{args.dataset}: {data.n_items:,} items, {data.n_attributes} attributes, {len(user):,} samples, "
+          f"torch threads={torch.get_num_threads()}")
+    print(f"{per_batch:.3f} s per batch of 100 under the profiler -> {per_batch * len(batches):.0f} s per epoch "
+          f"({len(batches)} batches); matmuls {matmul / total:.0%} of self CPU time")
+    print(events.table(sort_by="self_cpu_time_total", row_limit=args.rows))
+
+
+if __name__ == "__main__":
+    main()
