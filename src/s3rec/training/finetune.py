@@ -104,7 +104,7 @@ def finetune(
 
     after_step = kill_switch("finetune")  # fault-test hook, a no-op unless its variable is set
     owner, ends, lengths = training_samples(seqs, cfg.samples, max_len)
-    parts = cfg.micro_batches if model.splits_rows and not cfg.bucket else 1  # buckets hold little padding already
+    parts = cfg.micro_batches if getattr(model, "splits_rows", False) and not cfg.bucket else 1  # buckets: little padding
     for epoch in range(start_epoch, cfg.epochs):
         if best["bad"] >= cfg.patience:
             break
