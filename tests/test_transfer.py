@@ -138,3 +138,12 @@ def test_a_recipe_is_compared_by_the_options_it_sets(tmp_path):
     check_reusable(apply_recipe(RunConfig(model="sasrec", seed=1), "best"), tmp_path / "run")  # same options
     with pytest.raises(S3RecError, match="finetune.loss='ce', this call asks for 'bce'"):
         check_reusable(RunConfig(model="sasrec", seed=1, recipe="best"), tmp_path / "run")  # a label alone is not the recipe
+
+
+def test_run_seconds_sum_the_stages_of_a_resumed_run():
+    from s3rec.runs import run_seconds
+
+    # a run resumed once: its last process lived 100 s, but training took 900 s over both processes
+    assert run_seconds({"seconds": {"load": 1.0, "train": 900.0, "valid_during_training": 80.0, "evaluate": 19.0,
+                                    "total": 100.0}}) == 1000.0
+    assert run_seconds({"seconds": {"total": 42.0}}) == 42.0  # only a total: that is all there is

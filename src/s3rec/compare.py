@@ -27,7 +27,7 @@ from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import write_text
 from s3rec.evaluation.significance import paired_tests
-from s3rec.runs import pretrain_or_reuse, pretrain_seconds, run_or_reuse
+from s3rec.runs import pretrain_or_reuse, pretrain_seconds, run_or_reuse, run_seconds
 
 ALPHA = 0.01  # the paper's significance level
 PAPER_ORDER = ("pop", "fm", "autoint", "gru4rec", "caser", "sasrec", "bert4rec", "hgn", "gru4recf", "sasrecf",
@@ -60,7 +60,7 @@ class Comparison:
     models: list[str]
     seeds: list[int]
     rows: list[MetricRow]
-    seconds: dict[str, tuple[float, float]]  # model -> mean, std of metrics.json seconds.total over seeds
+    seconds: dict[str, tuple[float, float]]  # model -> mean, std over seeds of a run's wall-clock (runs.run_seconds)
     pretrain_seconds: float | None = None  # S3-Rec's shared pre-training, when this comparison ran it
     n_users: int | None = None  # users paired in the significance tests
     run_dirs: dict[str, list[str]] = field(default_factory=dict)
@@ -170,7 +170,7 @@ def summarize(runs: dict[str, list[dict]], dirs: dict[str, list[Path]], seeds: l
             rows.append(row)
     seconds = {}
     for m, rs in runs.items():
-        secs = np.array([r.get("seconds", {}).get("total", math.nan) for r in rs], dtype=float)
+        secs = np.array([run_seconds(r) if r.get("seconds") else math.nan for r in rs], dtype=float)
         seconds[m] = (float(secs.mean()), float(secs.std(ddof=1)) if len(secs) > 1 else 0.0)
     return Comparison(first["dataset"], models, list(seeds), rows, seconds, pretrain_secs, n_users,
                       {m: [str(d) for d in ds] for m, ds in dirs.items()})

@@ -82,7 +82,7 @@ def to_markdown(table: "Comparison") -> str:
             if _has_improv(table):
                 cells.append(improvement_text(row))
             lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Mean wall-clock per run (s, metrics.json `seconds.total`): "
+    lines += ["", "Mean wall-clock per run (s, the sum of metrics.json `seconds` stages): "
               + ", ".join(f"{display(m)} {_seconds_text(table, m)}" for m in table.models) + "."]
     return "\n".join(lines) + "\n"
 

@@ -36,7 +36,7 @@ from s3rec.models.factory import build_model, load_pretrained
 from s3rec.training import distributed
 from s3rec.training.checkpoint import environment, load_checkpoint, save_checkpoint
 from s3rec.training.finetune import finetune
-from s3rec.training.pretrain import pretrain
+from s3rec.training.pretrain import pretrain, pretrain_seconds
 from s3rec.transfer import load_transferred
 
 
@@ -147,7 +147,8 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
             t0 = time.perf_counter()
             init = pretrain(split, cfg.pretrain, cfg.encoder, out / "pretrain", cfg.seed, resume=resume,
                             progress=progress, run_config=config, log=log, on_epoch=on_epoch, device=device)
-            seconds["pretrain"] = time.perf_counter() - t0
+            # every epoch's time, also those of a process that was interrupted and resumed
+            seconds["pretrain"] = pretrain_seconds(out / "pretrain") or time.perf_counter() - t0
             load_pretrained(model, init, data)
         log(f"fine-tuning from {init}")
     data_info = {"name": data.name, "n_items": data.n_items, "n_attributes": data.n_attributes, "n_users": data.n_users}
@@ -171,7 +172,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     t0 = time.perf_counter()
     results = {which: evaluate(model, split, which, cfg.eval, max_len, negatives, progress) for which in ("valid", "test")}
     seconds["evaluate"] = time.perf_counter() - t0
-    seconds["total"] = time.perf_counter() - t_start
+    seconds["total"] = sum(seconds.values())  # the stages; training accumulated over resumes
     metrics = write_results(out, data.name, cfg.model, results, seconds)
     write_json(out / "summary.json", {**summary, "run_dir": str(out)})
     echo(format_metrics(metrics))

@@ -13,7 +13,7 @@ import numpy as np
 from s3rec.config import RunConfig
 from s3rec.data.registry import get_spec
 from s3rec.io import write_json, write_text
-from s3rec.runs import pretrain_or_reuse, run_or_reuse
+from s3rec.runs import pretrain_or_reuse, run_or_reuse, run_seconds
 
 # S3-Rec in the paper (Zhou et al. 2020), test split; only the figures our issues quote.
 PAPER_S3REC = {
@@ -69,6 +69,6 @@ def format_table(key: str, results: dict[str, list[dict]], seeds: list[int], ini
                 cells.append(f"{mu:.4f} ± {sd:.4f}")
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
         lines.append("")
-    secs = {model: np.mean([r["seconds"].get("total", 0.0) for r in rs]) for model, rs in results.items()}
+    secs = {model: np.mean([run_seconds(r) for r in rs]) for model, rs in results.items()}
     lines.append("Mean wall-clock per fine-tuning run (s): " + ", ".join(f"{m} {v:.0f}" for m, v in secs.items()))
     return "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut
 from s3rec.errors import S3RecError
 from s3rec.pipeline import run
-from s3rec.training.pretrain import pretrain
+from s3rec.training.pretrain import pretrain, pretrain_seconds  # noqa: F401 (re-exported)
 from s3rec.training.checkpoint import load_checkpoint
 from s3rec.transfer import build_pretraining_encoder
 
@@ -100,11 +100,11 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def pretrain_seconds(pretrain_dir: Path | None) -> float | None:
-    """Total seconds of the epochs in pretrain_log.jsonl (None without a log)."""
-    log = None if pretrain_dir is None else pretrain_dir / "pretrain_log.jsonl"
-    if log is None or not log.is_file():
-        return None
-    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
-    by_epoch = {r["epoch"]: r.get("seconds", 0.0) for r in records}  # a resumed epoch counts once
-    return float(sum(by_epoch.values()))
+def run_seconds(metrics: dict) -> float:
+    """Wall-clock of a finished run: the sum of its stages in metrics.json (training accumulated over resumes).
+
+    Older runs wrote a `total` that counted only the last process of a resumed run; the stages do not.
+    """
+    seconds = metrics.get("seconds", {})
+    stages = [v for k, v in seconds.items() if k != "total"]
+    return float(sum(stages)) if stages else float(seconds.get("total", 0.0))

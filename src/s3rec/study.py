@@ -24,7 +24,7 @@ from s3rec.config import RunConfig
 from s3rec.evaluation.significance import paired_tests
 from s3rec.io import atomic_path, write_json, write_text
 from s3rec.recipes import apply_recipe
-from s3rec.runs import check_pretrain_reusable, pretrain_or_reuse, pretrain_seconds, run_or_reuse
+from s3rec.runs import check_pretrain_reusable, pretrain_or_reuse, pretrain_seconds, run_or_reuse, run_seconds
 
 SYSTEMS = {  # name -> (model, recipe)
     "SASRec-BCE": ("sasrec", "paper"),
@@ -65,7 +65,7 @@ class SystemRuns:
 
     def seconds(self) -> float:
         """Mean wall-clock of one run (its pre-training included once per run directory)."""
-        return float(np.mean([m["seconds"].get("total", 0.0) + m.get("pretrain_seconds", 0.0) for m in self.metrics]))
+        return float(np.mean([run_seconds(m) + m.get("pretrain_seconds", 0.0) for m in self.metrics]))
 
 
 def system_config(base: RunConfig, system: str, seed: int) -> RunConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -123,3 +124,13 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
                                 data=data_info, model=model, **state)
     distributed.barrier()  # the other ranks may read the final checkpoint once rank 0 has written it
     return out_dir / f"pretrain-epoch{cfg.epochs}.pt"
+
+
+def pretrain_seconds(pretrain_dir: Path | None) -> float | None:
+    """Total seconds of the epochs in pretrain_log.jsonl (None without a log)."""
+    log = None if pretrain_dir is None else pretrain_dir / "pretrain_log.jsonl"
+    if log is None or not log.is_file():
+        return None
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_epoch = {r["epoch"]: r.get("seconds", 0.0) for r in records}  # a resumed epoch counts once
+    return float(sum(by_epoch.values()))
