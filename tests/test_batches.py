@@ -140,3 +140,5 @@ def test_finetune_micro_batches_leave_a_batch_without_targets_whole():
     batch = {"inputs": torch.tensor([[0, 1], [1, 2]]), "targets": torch.zeros(2, 2, dtype=torch.long),
              "negatives": torch.zeros(2, 2, dtype=torch.long)}
     assert finetune_micro_batches(batch, 4) == [(batch, 1.0)]
+    other = {"tokens": torch.tensor([[1, 2]]), "labels": torch.tensor([[2, 0]])}  # another model's batch keys
+    assert finetune_micro_batches(other, 1) == [(other, 1.0)]

@@ -146,9 +146,11 @@ def finetune_micro_batches(batch: dict[str, torch.Tensor], parts: int) -> list[t
     whole batch's loss (and so do the gradients): the batch composition of random batches is kept while
     little compute is spent on padding. Parts without a target are dropped.
     """
+    if parts <= 1:  # any model's batch, untouched
+        return [(batch, 1.0)]
     lengths = (batch["inputs"] != 0).sum(1)
     n_targets = int((batch["targets"] != 0).sum())
-    if parts <= 1 or n_targets == 0:
+    if n_targets == 0:
         return [(batch, 1.0)]
     out = []
     for rows in torch.argsort(lengths, stable=True).tensor_split(min(parts, len(lengths))):
