@@ -1,6 +1,7 @@
 """`s3rec study` end to end on a tiny synthetic set: four systems, seeds, table, paired tests, reuse."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from scipy import stats
 from s3rec.config import RunConfig
 from s3rec.data.s3rec_format import save_s3rec_format
 from s3rec.data.synthetic import make_synthetic
+from s3rec.errors import S3RecError
 from s3rec.recipes import apply_recipe
 from s3rec.evaluation.significance import paired_tests
 from s3rec.study import METRICS, SYSTEMS, run_study, system_config
@@ -68,6 +70,17 @@ def test_study_runs_every_system_writes_outputs_and_reuses_runs(tmp_path):
     assert "| S3-Rec-best |" in (out / "study.md").read_text()
     assert "published" not in (out / "study.md").read_text()  # no literature rows for an unknown data set
     stamp = (out / "syn" / "SASRec-CE-seed1" / "metrics.json").stat().st_mtime_ns
+    # --report: a finished seed removed, the tables are made of what is there and nothing is trained
+    shutil.rmtree(out / "syn" / "S3-Rec-BCE-seed2")
+    partial = run_study(tiny_config(), [str(path)], [1, 2], out, log=logs.append, report_only=True)
+    assert [len(r.metrics) for r in partial] == [2, 2, 1, 2] and not (out / "syn" / "S3-Rec-BCE-seed2").exists()
+    assert "| S3-Rec-BCE | 1 |" in (out / "study.md").read_text()
+    other = tiny_config()
+    other.finetune.lr = 0.5
+    with pytest.raises(S3RecError, match="finetune.lr"):  # a report never passes off other runs as these
+        run_study(other, [str(path)], [1, 2], out, log=logs.append, report_only=True)
+    with pytest.raises(S3RecError, match="no finished run"):
+        run_study(tiny_config(), [str(path)], [1, 2], tmp_path / "empty", log=logs.append, report_only=True)
     run_study(tiny_config(), [str(path)], [1, 2], out, log=logs.append)  # everything reused
     assert (out / "syn" / "SASRec-CE-seed1" / "metrics.json").stat().st_mtime_ns == stamp
 
@@ -89,7 +102,6 @@ def test_recipe_best_from_the_command_line_and_file_precedence(tmp_path):
     filed = cfg_of("--config", str(tmp_path / "c.yaml"))  # the file's own values win over its recipe
     assert filed.recipe == "best" and filed.finetune.loss == "ce" and filed.finetune.samples == "prefixes"
     assert cfg_of("--recipe", "best", "--loss", "bce").finetune.loss == "bce"  # flags win over the recipe
-    from s3rec.errors import S3RecError
     with pytest.raises(S3RecError, match="recipe 'best' is defined for s3rec, sasrec"):
         cfg_of("--model", "gru4rec", "--recipe", "best")
     fast = cfg_of("--recipe", "fast")  # best's losses after a short, bucketed pre-training
@@ -115,5 +127,6 @@ def test_known_data_sets_show_the_published_figures():
 
     runs = [SystemRuns("beauty", "SASRec-CE", [], [{"test": {"full": {m: 0.05 for m in METRICS}}, "seconds": {"total": 1.0}}])]
     text = format_markdown(runs, [1])
-    assert "| *paper's S3-Rec (published)* | 0.0647 | 0.0327 |" in text
-    assert "| *strongest public (published)* | 0.1041 | 0.0614 |" in text
+    assert "| *paper's S3-Rec (published)* | | 0.0647 | 0.0327 |" in text
+    assert "| *strongest public (published)* | | 0.1041 | 0.0614 |" in text
+    assert "| SASRec-CE | 1 | 0.0500 ± 0.0000 |" in text

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from s3rec.config import RunConfig
+from s3rec.errors import S3RecError
 from s3rec.evaluation.significance import paired_tests
 from s3rec.io import atomic_path, write_json, write_text
 from s3rec.recipes import apply_recipe
-from s3rec.runs import check_pretrain_reusable, pretrain_or_reuse, pretrain_seconds, run_or_reuse, run_seconds
+from s3rec.runs import (check_pretrain_reusable, check_reusable, pretrain_or_reuse, pretrain_seconds, run_or_reuse,
+                        run_seconds)
 
 SYSTEMS = {  # name -> (model, recipe)
     "SASRec-BCE": ("sasrec", "paper"),
@@ -77,8 +80,12 @@ def system_config(base: RunConfig, system: str, seed: int) -> RunConfig:
 
 
 def run_study(base: RunConfig, datasets: list[str], seeds: list[int], out: str | Path, systems: list[str] | None = None,
-              progress: bool = False, log=print) -> list[SystemRuns]:
-    """Run (or reuse) every system x data set x seed; write study.md/.csv/.json and study.png into `out`."""
+              progress: bool = False, log=print, report_only: bool = False) -> list[SystemRuns]:
+    """Run (or reuse) every system x data set x seed; write study.md/.csv/.json and study.png into `out`.
+
+    report_only: train nothing; the outputs cover the finished runs only (a system without any is left
+    out, and each row says how many seeds it has), so a long study can be read while it runs.
+    """
     out = Path(out)
     systems = systems or list(SYSTEMS)
     results = []
@@ -99,15 +106,25 @@ def run_study(base: RunConfig, datasets: list[str], seeds: list[int], out: str |
                     pre.seed = seeds[0]
                     pre_dir = out / label / f"pretrain-{pretraining_name(base, pre)}"
                     check_pretrain_reusable(pre, pre_dir)
-                    cfg.init = str(pretrain_or_reuse(pre, pre_dir, progress=progress, log=log))
+                    cfg.init = str(pre_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt" if report_only
+                                   else pretrain_or_reuse(pre, pre_dir, progress=progress, log=log))
                     pre_seconds = pretrain_seconds(pre_dir) or 0.0
                 run_dir = out / label / f"{system}-seed{seed}"
-                log(f"{label} {system} seed {seed}: {run_dir}")
-                m = dict(run_or_reuse(cfg, run_dir, progress=progress, log=log))
+                if report_only:
+                    if not (run_dir / "metrics.json").is_file():
+                        continue
+                    check_reusable(cfg, run_dir)  # a finished run made with other options is still an error
+                    m = json.loads((run_dir / "metrics.json").read_text())
+                else:
+                    log(f"{label} {system} seed {seed}: {run_dir}")
+                    m = dict(run_or_reuse(cfg, run_dir, progress=progress, log=log))
                 m["pretrain_seconds"] = pre_seconds
                 dirs.append(run_dir)
                 metrics.append(m)
-            results.append(SystemRuns(label, system, dirs, metrics))
+            if metrics:
+                results.append(SystemRuns(label, system, dirs, metrics))
+    if not results:  # only a report can find nothing
+        raise S3RecError(f"{out}: no finished run of these systems, data sets and seeds to report")
     write_outputs(results, seeds, out)
     return results
 
@@ -144,13 +161,13 @@ def format_markdown(results: list[SystemRuns], seeds: list[int]) -> str:
              f"Full ranking, history excluded, test split at the best validation epoch; mean ± std over seeds {seeds}. "
              "Wall-clock: mean seconds of one run on this machine, its (shared) pre-training included.", ""]
     for dataset in dict.fromkeys(r.dataset for r in results):
-        lines += [f"## {dataset}", "", "| system | " + " | ".join(METRICS) + " | seconds |",
-                  "|---|" + "---|" * (len(METRICS) + 1)]
+        lines += [f"## {dataset}", "", "| system | seeds | " + " | ".join(METRICS) + " | seconds |",
+                  "|---|---|" + "---|" * (len(METRICS) + 1)]
         for r in (r for r in results if r.dataset == dataset):
             cells = [f"{mu:.4f} ± {sd:.4f}" for mu, sd in (r.mean_std(m) for m in METRICS)]
-            lines.append(f"| {r.system} | " + " | ".join(cells) + f" | {r.seconds():.0f} |")
+            lines.append(f"| {r.system} | {len(r.metrics)} | " + " | ".join(cells) + f" | {r.seconds():.0f} |")
         for name, hr, ndcg in REFERENCES.get(dataset, ()):
-            lines.append(f"| *{name} (published)* | {hr:.4f} | {ndcg:.4f} | – | – | – | – |")
+            lines.append(f"| *{name} (published)* | | {hr:.4f} | {ndcg:.4f} | – | – | – | – |")
         lines.append("")
     rows = comparisons(results)
     if rows:
