@@ -45,6 +45,8 @@ def pretrain_epochs(setup: Setup) -> ExperimentResult:
     fig, (ax,) = new_figure(1, width=6.4)
     lines(ax, curve, "pre-training epochs", y_label("NDCG@10", protocol), errors, reference=(NO_PRETRAINING, zero[0]),
           integer_x=True)
+    if len(xs) <= 12:
+        ax.set_xticks(xs)  # the saved checkpoints themselves, not round numbers between them
     fig.suptitle(f"S3-Rec after K pre-training epochs, {dataset_name(runs)}")
     rows = metric_rows(runs, x_name="pretrain_epochs")
     return write_outputs(setup, "pretrain-epochs", rows, fig, summarise(setup, runs, curve, protocol), runs)
