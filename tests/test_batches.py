@@ -6,8 +6,10 @@ import torch
 
 from s3rec.data.splits import LeaveOneOut
 from s3rec.data.synthetic import make_synthetic
-from s3rec.models.encoder import FastDropout
-from s3rec.training.batches import TrainingSequences, batch_order, finetune_batch, pretrain_batch
+from s3rec.models.encoder import EncoderConfig, FastDropout
+from s3rec.models.sasrec import SASRec
+from s3rec.training.batches import (TrainingSequences, batch_order, finetune_batch, finetune_micro_batches,
+                                   pretrain_batch)
 
 
 def make_seqs(n_users=200, max_len=12):
@@ -107,10 +109,6 @@ def test_fast_dropout_keep_rate_scale_and_eval_identity():
 @pytest.mark.parametrize("loss", ["bce", "ce", "sampled-softmax"])
 def test_finetune_micro_batches_give_the_whole_batch_loss_and_gradient(loss):
     """Length-sorted parts, each trimmed and weighted by its share of targets, sum to the whole batch."""
-    from s3rec.models.encoder import EncoderConfig
-    from s3rec.models.sasrec import SASRec
-    from s3rec.training.batches import finetune_micro_batches
-
     split = LeaveOneOut.from_data(make_synthetic(n_users=90, n_items=60, avg_len=9, n_attributes=8, n_topics=4, seed=3))
     seqs = TrainingSequences(*split.train_sequences(), split.n_items)
     torch.manual_seed(0)
@@ -135,8 +133,6 @@ def test_finetune_micro_batches_give_the_whole_batch_loss_and_gradient(loss):
 
 
 def test_finetune_micro_batches_leave_a_batch_without_targets_whole():
-    from s3rec.training.batches import finetune_micro_batches
-
     batch = {"inputs": torch.tensor([[0, 1], [1, 2]]), "targets": torch.zeros(2, 2, dtype=torch.long),
              "negatives": torch.zeros(2, 2, dtype=torch.long)}
     assert finetune_micro_batches(batch, 4) == [(batch, 1.0)]

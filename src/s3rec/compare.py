@@ -27,7 +27,8 @@ from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import write_text
 from s3rec.evaluation.significance import paired_tests
-from s3rec.runs import pretrain_or_reuse, pretrain_seconds, run_or_reuse, run_seconds
+from s3rec.runs import pretrain_or_reuse, run_or_reuse, run_seconds
+from s3rec.training.pretrain import pretrain_seconds
 
 ALPHA = 0.01  # the paper's significance level
 PAPER_ORDER = ("pop", "fm", "autoint", "gru4rec", "caser", "sasrec", "bert4rec", "hgn", "gru4recf", "sasrecf",

@@ -16,7 +16,7 @@ from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut
 from s3rec.errors import S3RecError
 from s3rec.pipeline import run
-from s3rec.training.pretrain import pretrain, pretrain_seconds  # noqa: F401 (re-exported)
+from s3rec.training.pretrain import pretrain
 from s3rec.training.checkpoint import load_checkpoint
 from s3rec.transfer import build_pretraining_encoder
 

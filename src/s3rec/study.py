@@ -26,8 +26,8 @@ from s3rec.errors import S3RecError
 from s3rec.evaluation.significance import paired_tests
 from s3rec.io import atomic_path, write_json, write_text
 from s3rec.recipes import apply_recipe
-from s3rec.runs import (check_pretrain_reusable, check_reusable, pretrain_or_reuse, pretrain_seconds, run_or_reuse,
-                        run_seconds)
+from s3rec.runs import check_pretrain_reusable, check_reusable, pretrain_or_reuse, run_or_reuse, run_seconds
+from s3rec.training.pretrain import pretrain_seconds
 
 SYSTEMS = {  # name -> (model, recipe)
     "SASRec-BCE": ("sasrec", "paper"),

@@ -113,6 +113,13 @@ def pretrain_batch(
 SP_VIEWS = ("sp_context", "sp_pos", "sp_neg")
 
 
+def length_groups(items: torch.Tensor, parts: int) -> list[tuple[torch.Tensor, int]]:
+    """(rows, width) of `parts` groups of left-padded rows sorted by length; width = the group's longest row."""
+    lengths = (items != 0).sum(1)
+    groups = torch.argsort(lengths, stable=True).tensor_split(min(parts, len(lengths)))
+    return [(rows, max(int(lengths[rows].max()), 1)) for rows in groups]
+
+
 def micro_batches(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, torch.Tensor]]:
     """Split a pre-training batch into `parts` groups of similar length, each trimmed to its longest sample.
 
@@ -120,13 +127,10 @@ def micro_batches(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, 
     those of the whole batch: the batch composition of the faithful recipe is kept while little
     compute is spent on padding.
     """
-    lengths = (batch["items"] != 0).sum(1)
-    order = torch.argsort(lengths, stable=True)
-    sp_of = torch.full((len(lengths),), -1, dtype=torch.long)
+    sp_of = torch.full((len(batch["items"]),), -1, dtype=torch.long)
     sp_of[batch["sp_rows"]] = torch.arange(len(batch["sp_rows"]))
     out = []
-    for rows in order.tensor_split(min(parts, len(order))):
-        w = max(int(lengths[rows].max()), 1)
+    for rows, w in length_groups(batch["items"], parts):
         part = {k: batch[k][rows, -w:] for k in ("items", "masked", "neg_items")}
         sp = sp_of[rows][sp_of[rows] >= 0]
         part.update({k: batch[k][sp, -w:] for k in SP_VIEWS})
@@ -148,13 +152,11 @@ def finetune_micro_batches(batch: dict[str, torch.Tensor], parts: int) -> list[t
     """
     if parts <= 1:  # any model's batch, untouched
         return [(batch, 1.0)]
-    lengths = (batch["inputs"] != 0).sum(1)
     n_targets = int((batch["targets"] != 0).sum())
     if n_targets == 0:
         return [(batch, 1.0)]
     out = []
-    for rows in torch.argsort(lengths, stable=True).tensor_split(min(parts, len(lengths))):
-        w = max(int(lengths[rows].max()), 1)
+    for rows, w in length_groups(batch["inputs"], parts):
         part = {k: v[rows, -w:] if k in FINETUNE_ROW_KEYS else v for k, v in batch.items()}
         t = int((part["targets"] != 0).sum())
         if t:
