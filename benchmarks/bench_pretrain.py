@@ -1,8 +1,10 @@
 """Seconds per S3-Rec pre-training epoch: s3rec's fast path against the straightforward form, same run.
 
 Straightforward form (what the authors' code computes): every batch padded to max_len, random
-batches, torch's nn.Dropout. s3rec default: the same random batches, each run as 4 length-sorted
-micro-batches trimmed to their longest sample (gradients summed: the same math), byte-mask dropout.
+batches, torch's nn.Dropout. s3rec default: the same random batches, each run as at most 4
+length-sorted micro-batches cut where padding is least, each trimmed to its longest sample (gradients
+summed: the same math), byte-mask dropout. s3rec equal split: the same with 4 micro-batches of equal
+row count (the previous default).
 s3rec bucketed: batches of similar-length samples (faster, changes batch composition). All run the
 same samples, objectives and optimiser; each is timed on `--batches` batches and extrapolated to the
 epoch. Also reports the achieved model FLOP rate.
@@ -22,7 +24,10 @@ from s3rec.data.loading import DataConfig, load_data
 from s3rec.data.splits import LeaveOneOut
 from s3rec.models.encoder import EncoderConfig, FastDropout
 from s3rec.models.s3rec import S3RecPretrainer
+from s3rec.training import batches as batching
 from s3rec.training.batches import TrainingSequences, batch_order, micro_batches, pretrain_batch
+
+from bench_finetune import LEAST_PADDING, equal_groups  # noqa: E402  (benchmarks/ is the script's folder)
 
 
 def encoder_flops(tokens: int, w: int, cfg: EncoderConfig) -> float:
@@ -68,8 +73,10 @@ def main() -> None:
     lengths = samples[2] - samples[1]
     real_tokens = int(lengths.sum())
     results = {}
-    variants = (("straightforward", True, False, 1), ("s3rec default", False, False, 4), ("s3rec bucketed", False, True, 1))
+    variants = (("straightforward", True, False, 1), ("s3rec equal split", False, False, 4),
+                ("s3rec default", False, False, 4), ("s3rec bucketed", False, True, 1))
     for name, padded, bucket, parts in variants:
+        batching.length_groups = equal_groups if name == "s3rec equal split" else LEAST_PADDING
         torch.manual_seed(0)
         gen = torch.Generator().manual_seed(0)
         model = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),

@@ -1,5 +1,7 @@
 """Pre-training and fine-tuning batches: masks, negatives and segments built by tensor ops are right."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from s3rec.data.synthetic import make_synthetic
 from s3rec.models.encoder import EncoderConfig, FastDropout
 from s3rec.models.sasrec import SASRec
 from s3rec.training.batches import (TrainingSequences, batch_order, finetune_batch, finetune_micro_batches,
-                                   pretrain_batch)
+                                   length_groups, pretrain_batch)
 
 
 def make_seqs(n_users=200, max_len=12):
@@ -123,7 +125,7 @@ def test_finetune_micro_batches_give_the_whole_batch_loss_and_gradient(loss):
 
     whole_loss, whole = loss_and_grads([(batch, 1.0)])
     parts = finetune_micro_batches(batch, 4)
-    assert len(parts) == 4 and max(p["inputs"].size(1) for p, _ in parts[:-1]) < batch["inputs"].size(1)
+    assert len(parts) >= 2 and max(p["inputs"].size(1) for p, _ in parts[:-1]) < batch["inputs"].size(1)
     assert sum(share for _, share in parts) == pytest.approx(1.0)
     assert sum(int((p["targets"] != 0).sum()) for p, _ in parts) == int((batch["targets"] != 0).sum())
     split_loss, split_grads = loss_and_grads(parts)
@@ -138,3 +140,40 @@ def test_finetune_micro_batches_leave_a_batch_without_targets_whole():
     assert finetune_micro_batches(batch, 4) == [(batch, 1.0)]
     other = {"tokens": torch.tensor([[1, 2]]), "labels": torch.tensor([[2, 0]])}  # another model's batch keys
     assert finetune_micro_batches(other, 1) == [(other, 1.0)]
+
+
+def left_padded(lengths: list[int], width: int = 12) -> torch.Tensor:
+    """Rows of ones, each left-padded to `width`, one per length."""
+    return (torch.arange(width)[None, :] >= width - torch.tensor(lengths)[:, None]).long()
+
+
+def least_padding_by_enumeration(lengths: list[int], parts: int, overhead: int) -> int:
+    """Least padded tokens + overhead per group over every cut of the sorted lengths into <= parts groups."""
+    ls, n = sorted(lengths), len(lengths)
+    best = sum(ls[-1] for _ in ls) + overhead
+    for k in range(1, min(parts, n)):
+        for cuts in itertools.combinations(range(1, n), k):
+            bounds = (0, *cuts, n)
+            best = min(best, sum((j - i) * ls[j - 1] for i, j in zip(bounds, bounds[1:])) + overhead * (k + 1))
+    return best
+
+
+@pytest.mark.parametrize("parts,overhead", [(1, 0), (2, 0), (3, 0), (4, 5), (8, 0)])
+def test_length_groups_cut_where_padding_is_least(parts, overhead):
+    gen = torch.Generator().manual_seed(parts + overhead)
+    for _ in range(5):
+        lengths = torch.randint(1, 13, (9,), generator=gen).tolist()
+        groups = length_groups(left_padded(lengths), parts, overhead)
+        rows = torch.cat([r for r, _ in groups])
+        assert sorted(rows.tolist()) == list(range(9))  # every row exactly once
+        assert all(w == max(lengths[i] for i in r.tolist()) for r, w in groups)
+        assert len(groups) <= parts
+        cost = sum(len(r) * w for r, w in groups) + overhead * len(groups)
+        assert cost == least_padding_by_enumeration(lengths, parts, overhead)
+
+
+def test_length_groups_give_long_rows_their_own_group_and_never_split_equal_lengths():
+    groups = length_groups(left_padded([1, 1, 2, 2, 3, 12, 3, 4, 11, 5]), 3, overhead=0)
+    assert [(r.tolist(), w) for r, w in groups] == [([0, 1, 2, 3], 2), ([4, 6, 7, 9], 5), ([8, 5], 12)]
+    assert len(length_groups(left_padded([4] * 6), 4, overhead=0)) == 1  # a split would save nothing
+    assert len(length_groups(left_padded([1, 1, 12]), 3, overhead=30)) == 1  # saves 22 tokens < 30

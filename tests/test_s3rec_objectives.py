@@ -173,7 +173,7 @@ def test_micro_batches_give_the_whole_batch_gradient():
 
     whole_loss, whole = grads([batch])
     parts = micro_batches(batch, 4)
-    assert len(parts) == 4 and max(p["items"].size(1) for p in parts[:-1]) < batch["items"].size(1)
+    assert len(parts) >= 2 and max(p["items"].size(1) for p in parts[:-1]) < batch["items"].size(1)
     assert sum(len(p["sp_context"]) for p in parts) == len(batch["sp_context"])
     split_loss, split_grads = grads(parts)
     assert split_loss == pytest.approx(whole_loss, rel=1e-5)

@@ -42,7 +42,7 @@ class FinetuneConfig:
     patience: int = 10
     metric: str = "NDCG@10"
     bucket: bool = False  # length-sorted batches of equal token count: ~5x faster epochs, lower quality measured
-    micro_batches: int = 8  # models with splits_rows run each batch as this many length-sorted parts (exact)
+    micro_batches: int = 8  # models with splits_rows run each batch as at most this many length-sorted parts (exact)
 
 
 @dataclass

@@ -34,7 +34,7 @@ class PretrainConfig:
     mask_ratio: float = 0.2
     samples: str = "prefixes"  # prefixes | random-prefix
     bucket: bool = False  # length-sorted batches of equal token count: faster, but changes batch composition
-    micro_batches: int = 4  # each batch runs as this many length-sorted parts, gradients summed (exact)
+    micro_batches: int = 4  # each batch runs as at most this many length-sorted parts, gradients summed (exact)
     save_every: int = 10
     objectives: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
