@@ -21,8 +21,8 @@ def sp(x):
     return math.log1p(math.exp(x))
 
 
-def model(loss):
-    m = SASRec(3, EncoderConfig(d=2, n_heads=1, n_layers=1, max_len=3), loss=loss)
+def model(loss, label_smoothing=0.0):
+    m = SASRec(3, EncoderConfig(d=2, n_heads=1, n_layers=1, max_len=3), loss=loss, label_smoothing=label_smoothing)
     with torch.no_grad():
         m.encoder.M_I.weight.copy_(E)
     m.encoder.forward = lambda items, causal: T[items]
@@ -52,6 +52,33 @@ def test_sampled_softmax_drops_a_sampled_target():
     lse2 = math.log(math.exp(-1) + math.exp(0))
     expected = ((lse1 - 0) + (lse2 + 1)) / 2
     assert model("sampled-softmax").loss(BATCH).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_label_smoothing_mixes_in_the_cross_entropy_to_uniform_over_real_candidates():
+    eps = 0.1
+    lse1 = math.log(math.exp(2) + math.exp(0) + math.exp(2))  # full softmax, as above
+    lse2 = math.log(math.exp(0) + math.exp(-1) + math.exp(-1))
+    nll, uniform = ((lse1 - 0), (lse2 + 1)), (lse1 - 4 / 3, lse2 + 2 / 3)  # uniform: lse - mean logit
+    expected = sum((1 - eps) * n + eps * u for n, u in zip(nll, uniform)) / 2
+    assert model("ce", eps).loss(BATCH).item() == pytest.approx(expected, rel=1e-6)
+    # sampled: position 1 has 3 candidates (0 | 2, 2), position 2 only 2 (-1 | 0): the sampled target is dropped
+    lse1 = math.log(math.exp(0) + 2 * math.exp(2))
+    lse2 = math.log(math.exp(-1) + math.exp(0))
+    nll, uniform = ((lse1 - 0), (lse2 + 1)), (lse1 - 4 / 3, lse2 + 1 / 2)
+    expected = sum((1 - eps) * n + eps * u for n, u in zip(nll, uniform)) / 2
+    assert model("sampled-softmax", eps).loss(BATCH).item() == pytest.approx(expected, rel=1e-6)
+    assert model("ce", 0.0).loss(BATCH).item() == pytest.approx(model("ce", 1e-9).loss(BATCH).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("model_name,loss", [("sasrec", "bce"), ("sasrec", "bpr"), ("bert4rec", "ce")])
+def test_label_smoothing_is_refused_where_it_cannot_apply(model_name, loss):
+    from s3rec.config import RunConfig
+    from s3rec.models.factory import check_model_options
+
+    cfg = RunConfig(model=model_name)
+    cfg.finetune.loss, cfg.finetune.label_smoothing = loss, 0.1
+    with pytest.raises(ValueError, match="label_smoothing"):
+        check_model_options(cfg.validate())
 
 
 def test_unknown_loss():

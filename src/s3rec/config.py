@@ -78,6 +78,11 @@ class RunConfig:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if not 0 < self.data.train_fraction <= 1:
             raise ValueError(f"data.train_fraction (--train-fraction) must be in (0, 1], got {self.data.train_fraction}")
+        if not 0 <= self.finetune.label_smoothing < 1:
+            raise ValueError(f"finetune.label_smoothing must be in [0, 1), got {self.finetune.label_smoothing}")
+        if self.finetune.label_smoothing and self.finetune.loss not in ("ce", "sampled-softmax"):
+            raise ValueError(f"finetune.label_smoothing needs a softmax loss (ce or sampled-softmax), "
+                             f"not finetune.loss={self.finetune.loss!r}")
         if not 0 <= self.pretrain.mask_ratio < 1:
             raise ValueError(f"pretrain.mask_ratio must be in [0, 1), got {self.pretrain.mask_ratio}")
         self.pretrain.objectives.__post_init__()

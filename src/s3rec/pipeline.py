@@ -123,7 +123,8 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     data = load_data(cfg.data, progress=progress) if data is None else keep_train_fraction(data, cfg.data.train_fraction)
     split = LeaveOneOut.from_data(data)
     negatives = eval_negatives(split, cfg.eval)
-    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives).to(device)
+    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives,
+                        cfg.finetune.label_smoothing).to(device)
     if cfg.model == "s3rec" and cfg.init is not None:
         load_pretrained(model, cfg.init, data)  # a bad checkpoint fails before anything is written
     elif cfg.init is not None:
@@ -269,7 +270,8 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, log=print, eval_ove
     ck = load_checkpoint(run_dir / "model.pt", stage="model")
     data = load_data(cfg.data, progress=progress)
     split = LeaveOneOut.from_data(data)
-    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives)
+    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives,
+                        cfg.finetune.label_smoothing)
     model.load_state_dict(ck["state_dict"])
     negatives = eval_negatives(split, cfg.eval)
     t0 = time.perf_counter()

@@ -69,7 +69,8 @@ def pretraining_encoder(model: nn.Module) -> nn.Module | None:
 
 def build_pretraining_encoder(cfg: RunConfig, split: LeaveOneOut) -> nn.Module:
     """A fresh cfg.model for this split, as the encoder the four objectives pre-train."""
-    net = pretraining_encoder(build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives))
+    net = pretraining_encoder(build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives,
+                                               cfg.finetune.label_smoothing))
     if net is None:
         raise S3RecError(f"{cfg.model} has no sequence encoder to pre-train (encoders: {', '.join(ENCODER_MODELS)}; "
                          f"{', '.join(EMBEDDING_MODELS)} start from S3-Rec's embeddings)")

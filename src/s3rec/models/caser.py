@@ -46,10 +46,10 @@ class Caser(SequentialRecommender):
     """Convolutional sequence embedding over the last L items plus a user embedding."""
 
     def __init__(self, n_items: int, n_users: int, d: int = 64, L: int = 5, T: int = 3, n_h: int = 16, n_v: int = 4,
-                 dropout: float = 0.5, loss: str = "bce", n_negatives: int = 256):
+                 dropout: float = 0.5, loss: str = "bce", n_negatives: int = 256, label_smoothing: float = 0.0):
         super().__init__()
         self.n_items, self.n_users, self.d, self.L, self.T = n_items, n_users, d, L, T
-        self.loss_name, self.n_negatives = check_loss_name(loss), n_negatives
+        self.loss_name, self.n_negatives, self.label_smoothing = check_loss_name(loss), n_negatives, label_smoothing
         self.E = nn.Embedding(n_items + 1, d, padding_idx=0)  # input item embeddings
         self.P = nn.Embedding(max(n_users, 1), d)  # user embeddings
         self.conv_v = nn.Conv2d(1, n_v, (L, 1))
@@ -121,7 +121,7 @@ class Caser(SequentialRecommender):
         F_t = x1.unsqueeze(1).expand(-1, self.T, -1)[real]  # (P, 2d + 1)
         table = torch.cat([self.W2.weight, self.b2.weight], 1)  # (N + 1, 2d + 1)
         return next_item_loss(F_t, batch["targets"][real], batch["negatives"][real], table, self.loss_name,
-                              batch.get("sampled"))
+                              batch.get("sampled"), self.label_smoothing)
 
 
 def build(split: LeaveOneOut, d: int = 64, max_len: int = 50, **kw) -> Caser:

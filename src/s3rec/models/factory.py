@@ -96,21 +96,23 @@ def check_model_options(cfg) -> None:
     if spec is not None and cfg.finetune.loss not in spec.losses:
         raise ValueError(f"finetune.loss (--loss) {cfg.finetune.loss!r} is not available for {cfg.model}: "
                          f"it trains with its paper's {' or '.join(spec.losses)}")
+    if spec is not None and len(spec.losses) == 1 and cfg.finetune.label_smoothing:
+        raise ValueError(f"finetune.label_smoothing is not available for {cfg.model}: its loss is built in")
 
 
 def build_model(name: str, split: LeaveOneOut, encoder: EncoderConfig, loss: str = "bce",
-                n_negatives: int = 256) -> SequentialRecommender:
+                n_negatives: int = 256, label_smoothing: float = 0.0) -> SequentialRecommender:
     """A fresh model of the given CLI name for this data set."""
     name = name.lower()
     if name == "pop":
         return PopRec(split.n_items, split.train_counts())
     if name in ("sasrec", "s3rec"):
-        return SASRec(split.n_items, encoder, loss=loss, n_negatives=n_negatives)
+        return SASRec(split.n_items, encoder, loss=loss, n_negatives=n_negatives, label_smoothing=label_smoothing)
     if name in BASELINES:
         spec = BASELINES[name]
         options = {f: getattr(encoder, f) for f in spec.encoder_fields}
         if len(spec.losses) > 1:  # a single loss is built into the model: finetune.loss only records it
-            options.update(loss=loss, n_negatives=n_negatives)
+            options.update(loss=loss, n_negatives=n_negatives, label_smoothing=label_smoothing)
         return importlib.import_module(spec.module).build(split, d=encoder.d, max_len=encoder.max_len, **options)
     raise _unknown(name)
 

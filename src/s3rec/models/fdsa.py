@@ -86,14 +86,16 @@ class FDSA(SASRec):
     """
 
     def __init__(self, n_items: int, n_attributes: int, attr_offsets: torch.Tensor, attr_values: torch.Tensor,
-                 encoder: EncoderConfig | None = None, loss: str = "bce", n_negatives: int = 256):
-        super().__init__(n_items, encoder, loss, n_negatives)
+                 encoder: EncoderConfig | None = None, loss: str = "bce", n_negatives: int = 256,
+                 label_smoothing: float = 0.0):
+        super().__init__(n_items, encoder, loss, n_negatives, label_smoothing)
         self.encoder = FDSAEncoder(n_items, n_attributes, attr_offsets, attr_values, self.encoder.cfg)
         init_weights(self, self.encoder.cfg.init_std)
 
 
 def build(split: LeaveOneOut, d: int = 64, max_len: int = 50, loss: str = "bce", n_negatives: int = 256,
-          **encoder_kw) -> FDSA:
+          label_smoothing: float = 0.0, **encoder_kw) -> FDSA:
     """FDSA for this data set; encoder_kw are other EncoderConfig fields (n_layers, n_heads, dropout, ...)."""
     cfg = EncoderConfig(d=d, max_len=max_len, **encoder_kw)
-    return FDSA(split.n_items, split.data.n_attributes, *attribute_csr(split), cfg, loss=loss, n_negatives=n_negatives)
+    return FDSA(split.n_items, split.data.n_attributes, *attribute_csr(split), cfg, loss=loss, n_negatives=n_negatives,
+                    label_smoothing=label_smoothing)

@@ -39,10 +39,10 @@ class GRU4Rec(SequentialRecommender):
     """Session-based RNN: item embedding -> GRU -> dot product with the item embeddings."""
 
     def __init__(self, n_items: int, d: int = 64, n_layers: int = 1, dropout: float = 0.25, loss: str = "bce",
-                 n_negatives: int = 256, init_std: float = 0.02):
+                 n_negatives: int = 256, init_std: float = 0.02, label_smoothing: float = 0.0):
         super().__init__()
         self.n_items, self.d = n_items, d
-        self.loss_name, self.n_negatives = check_loss_name(loss), n_negatives
+        self.loss_name, self.n_negatives, self.label_smoothing = check_loss_name(loss), n_negatives, label_smoothing
         self.E = nn.Embedding(n_items + 1, d, padding_idx=0)
         self.drop = nn.Dropout(dropout)
         self.gru = nn.GRU(d, d, num_layers=n_layers, batch_first=True)
@@ -100,7 +100,7 @@ class GRU4Rec(SequentialRecommender):
         h = self(batch["inputs"])  # (B, w, d)
         real = batch["targets"] != 0
         return next_item_loss(h[real], batch["targets"][real], batch["negatives"][real], self.item_table(),
-                              self.loss_name, batch.get("sampled"))
+                              self.loss_name, batch.get("sampled"), self.label_smoothing)
 
 
 def build(split: LeaveOneOut, d: int = 64, max_len: int = 50, **kw) -> GRU4Rec:

@@ -36,9 +36,9 @@ class GRU4RecF(GRU4Rec):
 
     def __init__(self, n_items: int, n_attributes: int, attr_offsets: torch.Tensor, attr_values: torch.Tensor,
                  d: int = 64, n_layers: int = 1, dropout: float = 0.25, loss: str = "bce", n_negatives: int = 256,
-                 init_std: float = 0.02):
+                 init_std: float = 0.02, label_smoothing: float = 0.0):
         super().__init__(n_items, d=d, n_layers=n_layers, dropout=dropout, loss=loss, n_negatives=n_negatives,
-                         init_std=init_std)
+                         init_std=init_std, label_smoothing=label_smoothing)
         self.n_attributes = n_attributes
         self.M_A = nn.EmbeddingBag(n_attributes + 1, d, mode="mean", padding_idx=0)
         nn.init.normal_(self.M_A.weight, 0.0, init_std)

@@ -10,6 +10,9 @@ products with the rows of `item_table`):
                      item equal to the target is dropped from that position's softmax)
 
 A model with per-item biases (Caser's b2) passes `item_table = [W2 | b2]` and `F_t = [z | 1]`.
+`label_smoothing` eps (ce, sampled-softmax) mixes the target's one-hot with the uniform distribution
+over the position's candidates: (1 - eps) NLL(target) + eps mean_j -log p_j, the padding item and
+dropped samples excluded (torch's own label_smoothing would count their -inf logits).
 """
 
 from __future__ import annotations
@@ -27,8 +30,19 @@ def check_loss_name(loss_name: str) -> str:
     return loss_name
 
 
+def softmax_loss(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy of logits (P, C) against target classes (P,); -inf logits are no candidates."""
+    if label_smoothing == 0.0:
+        return F.cross_entropy(logits, target)
+    log_p = F.log_softmax(logits, -1)  # (P, C)
+    nll = -log_p.gather(1, target.unsqueeze(1)).squeeze(1)  # (P,)
+    candidate = torch.isfinite(logits)
+    uniform = -log_p.masked_fill(~candidate, 0.0).sum(1) / candidate.sum(1)  # (P,) cross-entropy to uniform
+    return ((1.0 - label_smoothing) * nll + label_smoothing * uniform).mean()
+
+
 def next_item_loss(F_t: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor | None, item_table: torch.Tensor,
-                   loss_name: str, sampled: torch.Tensor | None = None) -> torch.Tensor:
+                   loss_name: str, sampled: torch.Tensor | None = None, label_smoothing: float = 0.0) -> torch.Tensor:
     """Mean loss over P target positions.
 
     Args:
@@ -38,6 +52,7 @@ def next_item_loss(F_t: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor | Non
         item_table: (n + 1, d) output embeddings of item ids 0..n (row 0 = padding, never a candidate).
         loss_name: one of FINETUNE_LOSSES.
         sampled: (N,) shared uniform negatives (sampled-softmax).
+        label_smoothing: eps of the softmax losses (0: none).
     """
     if F_t.size(0) == 0:  # no target in the batch: a zero that still reaches the parameters
         return F_t.sum() * 0.0
@@ -50,13 +65,14 @@ def next_item_loss(F_t: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor | Non
     if loss_name == "ce":
         logits = F_t @ item_table.T  # (P, n + 1)
         logits[:, 0] = -torch.inf
-        return F.cross_entropy(logits, pos)
+        return softmax_loss(logits, pos, label_smoothing)
     if loss_name == "sampled-softmax":
         if sampled is None:
             raise ValueError("sampled-softmax needs the batch's shared negatives `sampled`")
         s_pos = (F_t * item_table[pos]).sum(-1, keepdim=True)  # (P, 1)
         s_neg = F_t @ item_table[sampled].T  # (P, N)
         s_neg = s_neg.masked_fill(sampled.unsqueeze(0) == pos.unsqueeze(1), -torch.inf)  # a sampled target is no negative
-        return F.cross_entropy(torch.cat([s_pos, s_neg], 1), torch.zeros(len(pos), dtype=torch.long, device=F_t.device))
+        return softmax_loss(torch.cat([s_pos, s_neg], 1), torch.zeros(len(pos), dtype=torch.long, device=F_t.device),
+                            label_smoothing)
     check_loss_name(loss_name)
     raise AssertionError("unreachable")

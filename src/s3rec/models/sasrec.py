@@ -25,9 +25,11 @@ class SASRec(SequentialRecommender):
 
     splits_rows = True  # rows are independent and `loss` is a mean over target positions
 
-    def __init__(self, n_items: int, encoder: EncoderConfig | None = None, loss: str = "bce", n_negatives: int = 256):
+    def __init__(self, n_items: int, encoder: EncoderConfig | None = None, loss: str = "bce", n_negatives: int = 256,
+                 label_smoothing: float = 0.0):
         super().__init__()
         self.n_items, self.loss_name, self.n_negatives = n_items, check_loss_name(loss), n_negatives
+        self.label_smoothing = label_smoothing
         self.encoder = SequenceEncoder(n_items, encoder or EncoderConfig())
         init_weights(self, self.encoder.cfg.init_std)
 
@@ -57,4 +59,4 @@ class SASRec(SequentialRecommender):
         F_all = self.encoder(batch["inputs"], causal=True)  # (B, w, d)
         real = batch["targets"] != 0
         return next_item_loss(F_all[real], batch["targets"][real], batch["negatives"][real], self.item_table(),
-                              self.loss_name, batch.get("sampled"))
+                              self.loss_name, batch.get("sampled"), self.label_smoothing)

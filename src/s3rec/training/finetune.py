@@ -38,6 +38,7 @@ class FinetuneConfig:
     lr_schedule: str = "constant"  # constant | linear (decays per epoch to 0 at `epochs`)
     loss: str = "bce"  # bce | bpr | ce | sampled-softmax
     n_negatives: int = 256  # for sampled-softmax
+    label_smoothing: float = 0.0  # ce / sampled-softmax: weight of the uniform distribution in the target
     samples: str = "sequence"  # sequence: one row per user, every position a target | prefixes: one row per target
     patience: int = 10
     metric: str = "NDCG@10"
