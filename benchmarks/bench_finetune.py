@@ -22,6 +22,7 @@ from s3rec.models.encoder import EncoderConfig
 from s3rec.models.sasrec import SASRec
 from s3rec.training import batches as batching
 from s3rec.training.batches import TrainingSequences, batch_order, finetune_micro_batches
+from s3rec.training.optim import adam
 
 LEAST_PADDING = batching.length_groups
 
@@ -51,7 +52,7 @@ def main() -> None:
     for loss in args.losses.split(","):
         torch.manual_seed(0)
         models = {k: SASRec(split.n_items, EncoderConfig(), loss=loss) for k in parts_list}
-        opts = {k: torch.optim.Adam(m.parameters(), lr=1e-3) for k, m in models.items()}
+        opts = {k: adam(m.parameters(), 1e-3) for k, m in models.items()}
         seconds = dict.fromkeys(parts_list, 0.0)
         for idx in order[: args.batches]:
             batch = models[parts_list[0]].training_batch(seqs, idx, 50, gen)

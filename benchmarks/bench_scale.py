@@ -61,6 +61,7 @@ def child(n_users: int, args: argparse.Namespace, data_path: Path) -> list[dict]
     from s3rec.models.sasrec import SASRec
     from s3rec.training.batches import TrainingSequences, batch_order, micro_batches, pretrain_batch
     from s3rec.training.finetune import FinetuneConfig, finetune
+    from s3rec.training.optim import adam
 
     rows: list[dict] = []
     threads = torch.get_num_threads()
@@ -90,7 +91,7 @@ def child(n_users: int, args: argparse.Namespace, data_path: Path) -> list[dict]
     t0 = time.perf_counter()
     model = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
                             torch.from_numpy(data.attr_values), enc)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = adam(model.parameters(), 1e-3)
     seqs = TrainingSequences(*split.train_sequences(), data.n_items)
     random_prefix = n_users >= args.random_prefix_from
     user, start, end = seqs.random_prefix_samples(enc.max_len, gen) if random_prefix else seqs.prefix_samples(enc.max_len)

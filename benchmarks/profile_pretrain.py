@@ -19,6 +19,7 @@ from s3rec.data.splits import LeaveOneOut
 from s3rec.models.encoder import EncoderConfig
 from s3rec.models.s3rec import S3RecPretrainer
 from s3rec.training.batches import TrainingSequences, batch_order, micro_batches, pretrain_batch
+from s3rec.training.optim import adam
 
 MATMULS = ("aten::mm", "aten::addmm", "aten::bmm")
 
@@ -38,7 +39,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
                             torch.from_numpy(data.attr_values), cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = adam(model.parameters(), 1e-3)
     batches = batch_order(end - start, 100, gen, False)
 
     def step(idx: torch.Tensor) -> None:

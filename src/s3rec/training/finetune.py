@@ -21,6 +21,7 @@ from s3rec.training import distributed
 from s3rec.training.batches import TrainingSequences, batch_order, finetune_micro_batches
 from s3rec.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from s3rec.training.faults import kill_switch
+from s3rec.training.optim import adam
 
 
 FINETUNE_SAMPLES = ("sequence", "prefixes")
@@ -83,8 +84,7 @@ def finetune(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     device = distributed.setup(model_device(model))  # batches go where the model is (see s3rec.device)
-    optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optimizer]
-    opt = optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adam(model.parameters(), cfg.lr, cfg.weight_decay, decoupled=cfg.optimizer == "adamw")
     seqs = TrainingSequences(*split.train_sequences(), split.n_items)
     meta = checkpoint_meta or {"config": {}, "data": {"n_items": split.n_items}}
     state_path = out_dir / "finetune_last.pt"

@@ -21,6 +21,7 @@ from s3rec.training import distributed
 from s3rec.training.batches import TrainingSequences, batch_order, micro_batches, pretrain_batch
 from s3rec.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from s3rec.training.faults import kill_switch
+from s3rec.training.optim import adam
 
 
 @dataclass
@@ -65,7 +66,7 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
                             torch.from_numpy(data.attr_values), enc_cfg, cfg.objectives,
                             sequence_encoder=None if make_encoder is None else make_encoder())
     model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adam(model.parameters(), cfg.lr, cfg.weight_decay)
     seqs = TrainingSequences(*split.train_sequences(), data.n_items)
     data_info = {"name": data.name, "n_items": data.n_items, "n_attributes": data.n_attributes, "n_users": data.n_users}
     config = run_config or {"pretrain": asdict(cfg), "encoder": asdict(enc_cfg), "seed": seed}
