@@ -39,8 +39,9 @@ def ablation(setup: Setup, baseline: str = "sasrec") -> ExperimentResult:
     colors = ["C0"] + ["C1"] * (len(VARIANTS) - 1) + ["C7"]
     for ax, metric in zip(axes, METRICS):
         bars(ax, list(stats[metric]), list(stats[metric].values()), y_label(metric, protocol), errors, colors)
+    axes[0].set_ylim(0, axes[0].get_ylim()[1] * 1.25)  # room above the bars for the legend
     axes[0].legend(handles=[Patch(color="C0", label="S3-Rec, all objectives"), Patch(color="C1", label="one removed"),
-                            Patch(color="C7", label="no pre-training")], loc="lower left", fontsize=8)
+                            Patch(color="C7", label="no pre-training")], loc="upper center", ncols=3, fontsize=8)
     fig.suptitle(f"S3-Rec without one pre-training objective, {dataset_name(runs)}")
     return write_outputs(setup, "ablation", metric_rows(runs), fig, summarise(setup, runs, stats, protocol), runs)
 
