@@ -146,12 +146,14 @@ def write_outputs(rows: list[dict], out: Path) -> None:
             w.writeheader()
             w.writerows(sorted(rows, key=lambda r: (int(r["users"]), STAGES.index(r["stage"]))))
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for stage in STAGES:
-        pts = sorted((int(r["interactions"]), float(r["seconds"]), float(r["peak_rss_mb"])) for r in rows if r["stage"] == stage)
-        if pts:
-            x, t, m = zip(*pts)
-            ax_t.plot(x, t, "o-", label=stage)
-            ax_m.plot(x, m, "o-", label=stage)
+    def series(r: dict) -> str:  # an every-prefix and a random-prefix epoch are different amounts of work
+        return r["stage"] + (" (random prefix)" if r["note"].startswith("random-prefix") else "")
+
+    for name in sorted({series(r) for r in rows}, key=lambda n: (STAGES.index(n.split()[0]), n)):
+        pts = sorted((int(r["interactions"]), float(r["seconds"]), float(r["peak_rss_mb"])) for r in rows if series(r) == name)
+        x, t, m = zip(*pts)
+        ax_t.plot(x, t, "o-" if len(pts) > 1 else "s", label=name)
+        ax_m.plot(x, m, "o-" if len(pts) > 1 else "s", label=name)
     for ax, label in ((ax_t, "seconds (one epoch / one pass)"), (ax_m, "peak RSS during the stage (MB)")):
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -165,7 +165,9 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
                           on_epoch=on_epoch)
         seconds["train"], seconds["valid_during_training"] = result.seconds_train, result.seconds_valid
         summary.update(best_epoch=result.best_epoch, best_valid=result.best_metric, selection=f"{selection} {cfg.finetune.metric}",
-                       epochs_run=len(result.history))
+                       epochs_run=max((r["epoch"] for r in result.history), default=0))
+        if cfg.finetune.valid_every:
+            summary["best_step"] = result.best_step
 
     if not main:  # the other ranks wait while rank 0 evaluates and writes, and return its metrics
         return distributed.broadcast(None)

@@ -97,7 +97,8 @@ def pretrain_batch(
     ns = n[sel]
     seg_len = 1 + (torch.rand(len(sel), generator=gen) * (ns // 2)).long()
     seg_start = (torch.rand(len(sel), generator=gen) * (ns - seg_len + 1)).long()
-    neg_start = (torch.rand(len(sel), generator=gen) * (len(seqs.items) - seg_len + 1)).long()
+    # float64: a float32 draw has 2**24 steps, too coarse to reach every start beyond ~16M interactions
+    neg_start = (torch.rand(len(sel), generator=gen, dtype=torch.float64) * (len(seqs.items) - seg_len + 1)).long()
     k = torch.arange(w).unsqueeze(0) - (w - ns).unsqueeze(1)  # (S, w) index of the item within its sample
     in_seg = (k >= seg_start.unsqueeze(1)) & (k < (seg_start + seg_len).unsqueeze(1))
     x, r = items[sel], real[sel]

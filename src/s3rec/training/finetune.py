@@ -45,17 +45,19 @@ class FinetuneConfig:
     metric: str = "NDCG@10"
     bucket: bool = False  # length-sorted batches of equal token count: ~5x faster epochs, lower quality measured
     micro_batches: int = 8  # models with splits_rows run each batch as at most this many length-sorted parts (exact)
+    valid_every: int = 0  # also validate every N steps within an epoch (large data); patience counts validations
 
 
 @dataclass
 class FinetuneResult:
-    """Best validation epoch, its metric, and the per-epoch log."""
+    """Best validation epoch (and step), its metric, and the log of every validation."""
 
     best_epoch: int
     best_metric: float
     history: list[dict]
     seconds_train: float
     seconds_valid: float
+    best_step: int = 0
 
 
 def finetune(
@@ -88,7 +90,7 @@ def finetune(
     seqs = TrainingSequences(*split.train_sequences(), split.n_items)
     meta = checkpoint_meta or {"config": {}, "data": {"n_items": split.n_items}}
     state_path = out_dir / "finetune_last.pt"
-    best = {"epoch": 0, "metric": -1.0, "state": copy.deepcopy(model.state_dict()), "bad": 0}
+    best = {"epoch": 0, "step": 0, "metric": -1.0, "state": copy.deepcopy(model.state_dict()), "bad": 0}
     history: list[dict] = []
     start_epoch, t_train, t_valid = 0, 0.0, 0.0
     if main and not (resume and state_path.exists()):
@@ -106,6 +108,30 @@ def finetune(
     after_step = kill_switch("finetune")  # fault-test hook, a no-op unless its variable is set
     owner, ends, lengths = training_samples(seqs, cfg.samples, max_len)
     parts = cfg.micro_batches if getattr(model, "splits_rows", False) and not cfg.bucket else 1  # buckets: little padding
+
+    def check(epoch: int, step: int, loss: float, seconds_train: float, partial: bool) -> tuple[dict, float]:
+        """Validate now; update `best`, `history` and the log; return the metrics and the seconds taken."""
+        t = time.perf_counter()
+        model.eval()
+        metrics = distributed.on_main(validate, model)  # rank 0 validates; all ranks stop on its numbers
+        model.train()
+        seconds = time.perf_counter() - t
+        value = metrics[cfg.metric]
+        if value > best["metric"]:
+            best.update(epoch=epoch, step=step, metric=value, state=copy.deepcopy(model.state_dict()), bad=0)
+        else:
+            best["bad"] += 1
+        record = {"epoch": epoch, "step": step, "loss": loss, f"valid_{cfg.metric}": value,
+                  "seconds_train": round(seconds_train, 3), "seconds_valid": round(seconds, 3),
+                  **({"partial": True} if partial else {})}
+        history.append(record)
+        if main:
+            append_jsonl(out_dir / "finetune_log.jsonl", record)
+        log(f"fine-tune epoch {epoch}{f' step {step}' if partial else ''}: loss={loss:.4f} valid {cfg.metric}={value:.4f} "
+            f"(best {best['metric']:.4f} @ {best['epoch']}) [{seconds_train:.1f}s + {seconds:.1f}s]")
+        return metrics, seconds
+
+    step = history[-1].get("step", 0) if history else 0  # optimiser steps so far (resumed runs included)
     for epoch in range(start_epoch, cfg.epochs):
         if best["bad"] >= cfg.patience:
             break
@@ -114,7 +140,7 @@ def finetune(
             group["lr"] = cfg.lr * (1 - epoch / cfg.epochs if cfg.lr_schedule == "linear" else 1.0)
         model.train()
         rank_gen = distributed.epoch_generator(gen, seed, epoch)  # `gen` in one process; per rank under torchrun
-        total, n_batches = 0.0, 0
+        total, n_batches, t_valid_epoch = 0.0, 0, 0.0
         batches = distributed.shard(batch_order(lengths, cfg.batch_size, gen, cfg.bucket))  # every N-th batch
         for idx in tqdm(batches, desc=f"fine-tune {epoch + 1}", disable=not progress, leave=False):
             if ends is None:
@@ -131,33 +157,29 @@ def finetune(
             distributed.average_gradients(model)  # once per step, over every rank's batch
             opt.step()
             after_step()
-            total, n_batches = total + loss.double(), n_batches + 1  # on the device: no sync per batch
-        total, n_batches = distributed.sum_over_ranks(total, n_batches)  # the mean over every rank's batches
-        t1 = time.perf_counter()
-        model.eval()
-        metrics = distributed.on_main(validate, model)  # rank 0 validates; all ranks stop on its numbers
-        t2 = time.perf_counter()
-        t_train, t_valid = t_train + t1 - t0, t_valid + t2 - t1
-        value = metrics[cfg.metric]
-        if value > best["metric"]:
-            best = {"epoch": epoch + 1, "metric": value, "state": copy.deepcopy(model.state_dict()), "bad": 0}
-        else:
-            best["bad"] += 1
-        record = {"epoch": epoch + 1, "loss": float(total) / max(n_batches, 1), f"valid_{cfg.metric}": value,
-                  "seconds_train": round(t1 - t0, 3), "seconds_valid": round(t2 - t1, 3)}
-        history.append(record)
-        if main:
-            append_jsonl(out_dir / "finetune_log.jsonl", record)
+            total, n_batches, step = total + loss.double(), n_batches + 1, step + 1  # on the device: no sync per batch
+            # every rank takes the same number of steps (distributed.shard), so all validate together
+            if cfg.valid_every and n_batches % cfg.valid_every == 0 and n_batches < len(batches):
+                mean = distributed.sum_over_ranks(total, n_batches)
+                metrics, seconds = check(epoch + 1, step, float(mean[0]) / max(int(mean[1]), 1),
+                                         time.perf_counter() - t0 - t_valid_epoch, partial=True)
+                t_valid_epoch += seconds
+                if best["bad"] >= cfg.patience:
+                    break
+        seconds_train = time.perf_counter() - t0 - t_valid_epoch
+        if n_batches == len(batches):  # else patience ran out at a validation within the epoch: stop there
+            total, n_batches = distributed.sum_over_ranks(total, n_batches)  # the mean over every rank's batches
+            metrics, seconds = check(epoch + 1, step, float(total) / max(int(n_batches), 1), seconds_train, partial=False)
+            t_valid_epoch += seconds
+        t_train, t_valid = t_train + seconds_train, t_valid + t_valid_epoch
         if on_epoch is not None:
-            on_epoch({"stage": "finetune", **record, **{f"valid_{k}": v for k, v in metrics.items()}})
-        log(f"fine-tune epoch {epoch + 1}: loss={record['loss']:.4f} valid {cfg.metric}={value:.4f} "
-            f"(best {best['metric']:.4f} @ {best['epoch']}) [{t1 - t0:.1f}s + {t2 - t1:.1f}s]")
+            on_epoch({"stage": "finetune", **history[-1], **{f"valid_{k}": v for k, v in metrics.items()}})
         if main:
             save_checkpoint(state_path, stage="finetune", model=model, optimizer=opt.state_dict(), epoch=epoch + 1,
                             rng=rng_state(gen), best=best, history=history, seconds=(t_train, t_valid), **meta)
     model.load_state_dict(best["state"])
     model.eval()
-    return FinetuneResult(best["epoch"], best["metric"], history, t_train, t_valid)
+    return FinetuneResult(best["epoch"], best["metric"], history, t_train, t_valid, best.get("step", 0))
 
 
 def training_samples(seqs: TrainingSequences, samples: str, max_len: int
