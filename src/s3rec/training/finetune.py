@@ -109,8 +109,10 @@ def finetune(
     owner, ends, lengths = training_samples(seqs, cfg.samples, max_len)
     parts = cfg.micro_batches if getattr(model, "splits_rows", False) and not cfg.bucket else 1  # buckets: little padding
 
-    def check(epoch: int, step: int, loss: float, seconds_train: float, partial: bool) -> tuple[dict, float]:
+    def check(epoch: int, step: int, total, n_batches: int, seconds_train: float, partial: bool) -> tuple[dict, float]:
         """Validate now; update `best`, `history` and the log; return the metrics and the seconds taken."""
+        total, n_batches = distributed.sum_over_ranks(total, n_batches)  # the mean over every rank's batches
+        loss = float(total) / max(int(n_batches), 1)
         t = time.perf_counter()
         model.eval()
         metrics = distributed.on_main(validate, model)  # rank 0 validates; all ranks stop on its numbers
@@ -160,16 +162,14 @@ def finetune(
             total, n_batches, step = total + loss.double(), n_batches + 1, step + 1  # on the device: no sync per batch
             # every rank takes the same number of steps (distributed.shard), so all validate together
             if cfg.valid_every and n_batches % cfg.valid_every == 0 and n_batches < len(batches):
-                mean = distributed.sum_over_ranks(total, n_batches)
-                metrics, seconds = check(epoch + 1, step, float(mean[0]) / max(int(mean[1]), 1),
-                                         time.perf_counter() - t0 - t_valid_epoch, partial=True)
+                metrics, seconds = check(epoch + 1, step, total, n_batches, time.perf_counter() - t0 - t_valid_epoch,
+                                         partial=True)
                 t_valid_epoch += seconds
                 if best["bad"] >= cfg.patience:
                     break
         seconds_train = time.perf_counter() - t0 - t_valid_epoch
         if n_batches == len(batches):  # else patience ran out at a validation within the epoch: stop there
-            total, n_batches = distributed.sum_over_ranks(total, n_batches)  # the mean over every rank's batches
-            metrics, seconds = check(epoch + 1, step, float(total) / max(int(n_batches), 1), seconds_train, partial=False)
+            metrics, seconds = check(epoch + 1, step, total, n_batches, seconds_train, partial=False)
             t_valid_epoch += seconds
         t_train, t_valid = t_train + seconds_train, t_valid + t_valid_epoch
         if on_epoch is not None:
