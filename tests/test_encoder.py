@@ -58,3 +58,26 @@ def test_batch_rows_are_independent():
     a = torch.tensor([[0, 0, 1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 9, 8, 7, 6]])
     both = enc(a, causal=True)
     torch.testing.assert_close(both[1:], enc(a[1:], causal=True), rtol=1e-5, atol=1e-6)
+
+
+def test_encode_views_matches_the_full_pass_and_its_gradients():
+    enc = make_encoder()
+    items = torch.tensor([[0, 0, 1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 9, 8, 7, 6], [0, 0, 0, 3, 4, 5, 6, 7],
+                          [0, 0, 0, 0, 0, 0, 2, 21]])
+    weights = torch.randn(2, 8, 16), torch.randn(2, 16)
+
+    def grads(views):
+        enc.zero_grad()
+        F_seq, F_last = views()
+        ((F_seq * weights[0]).sum() + (F_last * weights[1]).sum()).backward()
+        return [p.grad.clone() for p in enc.parameters() if p.grad is not None]
+
+    full = enc(items, causal=False)
+    F_seq, F_last = enc.encode_views(items, 2)
+    torch.testing.assert_close(F_seq, full[:2])
+    torch.testing.assert_close(F_last, full[2:, -1])  # only the last query computed for these rows
+    reference = grads(lambda: (enc(items, False)[:2], enc(items, False)[2:, -1]))
+    for a, b in zip(grads(lambda: enc.encode_views(items, 2)), reference):
+        torch.testing.assert_close(a, b)
+    assert enc.encode_views(items, 0)[0].shape == (0, 8, 16)
+    assert enc.encode_views(items, 4)[1].shape == (0, 16)

@@ -40,7 +40,12 @@ def make_model(**objectives):
         m.rows_encoded.append(items.size(0))
         return T[items]
 
+    def fake_encode_views(items, n_full):
+        F_t = fake_encoder(items, causal=False)
+        return F_t[:n_full], F_t[n_full:, -1]
+
     m.encoder.forward = fake_encoder
+    m.encoder.encode_views = fake_encode_views
     return m
 
 

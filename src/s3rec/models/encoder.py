@@ -70,13 +70,23 @@ class SelfAttentionBlock(nn.Module):
         self.ln_ffn = nn.LayerNorm(cfg.d, eps=1e-12)
         self.drop = FastDropout(cfg.dropout)
 
-    def forward(self, F_in: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, F_in: torch.Tensor, attn_mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """(B, L, d) block outputs; with last_only, (B, 1, d): only the last query, over all keys."""
         B, L, d = F_in.shape
-        q, k, v = self.qkv(F_in).view(B, L, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)  # 3 x (B, h, L, d/h)
+        h, d_h = self.n_heads, d // self.n_heads
+        if last_only:  # the rows' other outputs are never read: skip their queries, W_O and feed-forward
+            W_q, W_kv = self.qkv.weight.split((d, 2 * d))
+            b_q, b_kv = self.qkv.bias.split((d, 2 * d))
+            k, v = F.linear(F_in, W_kv, b_kv).view(B, L, 2, h, d_h).permute(2, 0, 3, 1, 4)  # 2 x (B, h, L, d/h)
+            F_in = F_in[:, -1:]
+            q = F.linear(F_in, W_q, b_q).view(B, 1, h, d_h).transpose(1, 2)  # (B, h, 1, d/h)
+            attn_mask = attn_mask[:, :, -1:]
+        else:
+            q, k, v = self.qkv(F_in).view(B, L, 3, h, d_h).permute(2, 0, 3, 1, 4)  # 3 x (B, h, L, d/h)
         p = self.attn_dropout if self.training else 0.0
-        S = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p)  # (B, h, L, d/h)
-        S = S.transpose(1, 2).reshape(B, L, d)
-        F_attn = self.ln_attn(F_in + self.drop(self.W_O(S)))  # (B, L, d)
+        S = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p)  # (B, h, L_q, d/h)
+        S = S.transpose(1, 2).reshape(B, q.size(2), d)
+        F_attn = self.ln_attn(F_in + self.drop(self.W_O(S)))  # (B, L_q, d)
         return self.ln_ffn(F_attn + self.drop(self.W_2(F.gelu(self.W_1(F_attn)))))
 
 
@@ -111,6 +121,29 @@ class SequenceEncoder(nn.Module):
         for block in self.blocks:
             F_t = block(F_t, attn_mask)
         return F_t
+
+    def encode_views(self, items: torch.Tensor, n_full: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bidirectional outputs: (n_full, w, d) for the first n_full rows, (N - n_full, d) at the last
+        position of the others; the same numbers as forward(items, False) sliced that way.
+
+        SP reads only last-position outputs, so the last block computes nothing else for those rows.
+        """
+        attn_mask = attention_mask(items, causal=False)  # (N, 1, w, w)
+        F_t = self.embed(items)
+        for block in self.blocks[:-1]:
+            F_t = block(F_t, attn_mask)
+        last, N = self.blocks[-1], items.size(0)
+        F_full = last(F_t[:n_full], attn_mask[:n_full]) if n_full > 0 else F_t[:0]
+        F_last = last(F_t[n_full:], attn_mask[n_full:], last_only=True)[:, 0] if n_full < N else F_t[n_full:, -1]
+        return F_full, F_last
+
+
+def encode_views(encoder: nn.Module, items: torch.Tensor, n_full: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`SequenceEncoder.encode_views` for any pre-trainable encoder (others run in full and are sliced)."""
+    if isinstance(encoder, SequenceEncoder):
+        return encoder.encode_views(items, n_full)
+    F_t = encoder(items, causal=False)
+    return F_t[:n_full], F_t[n_full:, -1]
 
 
 def attention_mask(items: torch.Tensor, causal: bool) -> torch.Tensor:

@@ -57,8 +57,9 @@ def next_item_loss(F_t: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor | Non
     if F_t.size(0) == 0:  # no target in the batch: a zero that still reaches the parameters
         return F_t.sum() * 0.0
     if loss_name in ("bce", "bpr"):
-        s_pos = (F_t * item_table[pos]).sum(-1)  # (P,)
-        s_neg = (F_t * item_table[neg]).sum(-1)
+        e_pos, e_neg = item_table[torch.stack([pos, neg])]  # one gather: its backward zero-fills a table-sized gradient
+        s_pos = (F_t * e_pos).sum(-1)  # (P,)
+        s_neg = (F_t * e_neg).sum(-1)
         if loss_name == "bce":
             return -(F.logsigmoid(s_pos) + F.logsigmoid(-s_neg)).mean()
         return -F.logsigmoid(s_pos - s_neg).mean()

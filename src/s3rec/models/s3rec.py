@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from s3rec.data.batching import gather_ranges
-from s3rec.models.encoder import EncoderConfig, SequenceEncoder, init_weights
+from s3rec.models.encoder import EncoderConfig, SequenceEncoder, encode_views, init_weights
 
 
 @dataclass
@@ -122,7 +122,7 @@ class S3RecPretrainer(nn.Module):
         enc = self.encoder
         items, masked = batch["items"], batch["masked"]
         B, S = items.size(0), batch["sp_context"].size(0)
-        F_all = enc(torch.cat([masked, batch["sp_context"], batch["sp_pos"], batch["sp_neg"]]), causal=False)
+        F_seq, F_sp = encode_views(enc, torch.cat([masked, batch["sp_context"], batch["sp_pos"], batch["sp_neg"]]), B)
         is_mask = masked == enc.mask_id
         keep = (items != 0) & ~is_mask
 
@@ -130,14 +130,14 @@ class S3RecPretrainer(nn.Module):
             top = (W(x) @ self.M_A.weight[1:].T).argmax(1)
             return float(self.attribute_targets(its)[torch.arange(len(its)), top].mean())
 
-        x = self.W_MIP(F_all[:B][is_mask])
+        x = self.W_MIP(F_seq[is_mask])
         s_pos = (x * enc.M_I(items[is_mask])).sum(-1)
         s_neg = (x * enc.M_I(batch["neg_items"][is_mask])).sum(-1)
-        ctx, pos, neg = F_all[B:, -1].split(S)
+        ctx, pos, neg = F_sp.split(S)
         y = self.W_SP(ctx)
-        return {"aap": top_attr_hit(F_all[:B][keep], self.W_AAP, items[keep]),
+        return {"aap": top_attr_hit(F_seq[keep], self.W_AAP, items[keep]),
                 "mip": float((s_pos > s_neg).float().mean()),
-                "map": top_attr_hit(F_all[:B][is_mask], self.W_MAP, items[is_mask]),
+                "map": top_attr_hit(F_seq[is_mask], self.W_MAP, items[is_mask]),
                 "sp": float(((y * pos).sum(-1) > (y * neg).sum(-1)).float().mean())}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -153,9 +153,11 @@ class S3RecPretrainer(nn.Module):
         use_sp = o.sp > 0 and batch["sp_context"].size(0) > 0
         need_masked_pass = o.mip > 0 or o.map > 0 or (o.aap > 0 and o.aap_form == "code")
 
-        # One bidirectional encoder pass over every sequence of the batch (masked + 3 SP views).
+        # One bidirectional encoder pass over every sequence of the batch (masked + 3 SP views);
+        # SP needs only the last position of its views.
         views = ([masked] if need_masked_pass else []) + ([batch["sp_context"], batch["sp_pos"], batch["sp_neg"]] if use_sp else [])
-        F_all = enc(torch.cat(views), causal=False) if views else None  # (B [+ 3S], w, d)
+        n_seq = B if need_masked_pass else 0
+        F_seq, F_sp = encode_views(enc, torch.cat(views), n_seq) if views else (None, None)  # (B, w, d), (3S, d)
 
         losses: dict[str, torch.Tensor] = {}
         zero = items.new_zeros((), dtype=torch.float)
@@ -163,29 +165,28 @@ class S3RecPretrainer(nn.Module):
         if o.aap > 0:
             if o.aap_form == "code":
                 keep = (items != 0) & ~is_mask
-                x = F_all[:B][keep]  # (n, d) encoder output at non-masked positions
+                x = F_seq[keep]  # (n, d) encoder output at non-masked positions
             else:
                 keep = items != 0
                 x = enc.M_I(items[keep])  # (n, d) e_i, the item embedding (Eq. 5)
             losses["aap"] = self.attribute_bce(x, self.W_AAP, items[keep])
         if o.mip > 0 or o.map > 0:
-            F_masked = F_all[:B][is_mask]  # (m, d) context of each masked item
+            F_masked = F_seq[is_mask]  # (m, d) context of each masked item
             target = items[is_mask]
             if o.mip > 0:
                 x = self.W_MIP(F_masked)
                 if o.mip_form == "softmax":
                     logits = x @ enc.M_I.weight[1 : self.n_items + 1].T  # (m, n) every real item
                     losses["mip"] = F.cross_entropy(logits, target - 1, reduction="sum")
-                else:
-                    s_pos = (x * enc.M_I(target)).sum(-1)
-                    s_neg = (x * enc.M_I(batch["neg_items"][is_mask])).sum(-1)
-                    losses["mip"] = self.pair_loss(s_pos, s_neg)
+                else:  # one lookup for both items: each embedding backward zero-fills a table-sized gradient
+                    e_pos, e_neg = enc.M_I(torch.stack([target, batch["neg_items"][is_mask]]))  # (m, d) each
+                    losses["mip"] = self.pair_loss((x * e_pos).sum(-1), (x * e_neg).sum(-1))
             if o.map > 0:
                 losses["map"] = self.attribute_bce(F_masked, self.W_MAP, target)
         if o.sp > 0:
             if use_sp:
                 S = batch["sp_context"].size(0)
-                ctx, pos, neg = F_all[-3 * S :, -1].split(S)  # last-position outputs (S, d) each
+                ctx, pos, neg = F_sp.split(S)  # last-position outputs (S, d) each
                 x = self.W_SP(ctx)
                 losses["sp"] = self.pair_loss((x * pos).sum(-1), (x * neg).sum(-1))
             else:
