@@ -121,7 +121,7 @@ def test_finetune_micro_batches_give_the_whole_batch_loss_and_gradient(loss):
         m.zero_grad()
         total = sum(m.loss(p) * share for p, share in parts)
         total.backward()
-        return float(total), [p.grad.clone() for p in m.parameters() if p.grad is not None]
+        return float(total.detach()), [p.grad.clone() for p in m.parameters() if p.grad is not None]
 
     whole_loss, whole = loss_and_grads([(batch, 1.0)])
     parts = finetune_micro_batches(batch, 4)
