@@ -479,7 +479,7 @@ def test_interaction_table_with_item_table_end_to_end(tmp_path, capsys):
     assert set(metrics["test"]) == {"full", "sampled"}
 
 
-@pytest.mark.parametrize("option", ["eval.protocol=bogus", "finetune.loss=hinge", "pretrain.objectives.aap_form=x",
+@pytest.mark.parametrize("option", ["eval.protocol=bogus", "eval.selection=test", "finetune.loss=hinge", "pretrain.objectives.aap_form=x",
                                     "encoder.n_heads=3", "pretrain.samples=all", "encoder.d=-1"])
 def test_invalid_option_values_are_one_line_errors(option, tmp_path, capsys):
     data = write_tiny(tmp_path / "data")
@@ -509,3 +509,18 @@ def test_evaluate_rejects_a_bad_protocol_override(tiny, tmp_path, capsys):
     assert run_pop(tiny, out) == 0
     with pytest.raises(SystemExit):
         main(["evaluate", "--run", str(out), "--protocol", "half"])
+
+
+def test_selection_sampled_validates_on_sampled_and_tests_on_full(tiny, tmp_path):
+    """eval.selection=sampled picks the best epoch on the sampled validation; the test keeps --protocol."""
+    out = tmp_path / "run_selection"
+    assert main(["run", "--model", "sasrec", "--data", str(tiny), "--protocol", "full", "--set", "eval.selection=sampled",
+                 "--set", "eval.negatives=uniform", "--set", "encoder.d=16", "--epochs", "3", "--out", str(out),
+                 "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"full"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["selection"] == "sampled NDCG@10"
+    sampled = evaluate_run(out, progress=False, log=lambda *a: None,
+                           eval_overrides={"protocol": "sampled", "negatives": "uniform"})
+    assert sampled["valid"]["sampled"]["NDCG@10"] == pytest.approx(summary["best_valid"], abs=1e-9)

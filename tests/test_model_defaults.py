@@ -26,7 +26,8 @@ EXPECTED = {  # the table the module headers document
                  "finetune.optimizer": "adamw", "finetune.weight_decay": 0.01},
     "hgn": {"encoder.d": 50, "finetune.weight_decay": 1e-3, "finetune.loss": "bpr"},
     "fm": {"finetune.loss": "bpr"},
-    "sasrecf": {}, "fdsa": {}, "autoint": {}, "pop": {}, "sasrec": {}, "s3rec": {},
+    "autoint": {"eval.selection": "sampled"},
+    "sasrecf": {}, "fdsa": {}, "pop": {}, "sasrec": {}, "s3rec": {},
 }
 
 

@@ -23,9 +23,16 @@ class EvalConfig:
     negative_seed: int = 12345
     exclude_history: bool = True
     batch_size: int = 1024
+    selection: str = "auto"  # protocol of the validation that picks the best epoch: auto (full if run) | full | sampled
 
     def protocols(self) -> list[str]:
         return ["full", "sampled"] if self.protocol == "both" else [self.protocol]
+
+    def selection_protocol(self) -> str:
+        """The protocol validation uses for early stopping and the best epoch."""
+        if self.selection != "auto":
+            return self.selection
+        return "full" if "full" in self.protocols() else "sampled"
 
 
 @dataclass
@@ -59,6 +66,7 @@ class RunConfig:
             "finetune.optimizer": (self.finetune.optimizer, ("adam", "adamw")),
             "finetune.lr_schedule": (self.finetune.lr_schedule, ("constant", "linear")),
             "recipe": (self.recipe, tuple(RECIPES)),
+            "eval.selection": (self.eval.selection, ("auto", "full", "sampled")),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:

@@ -71,8 +71,8 @@ def negative_source(ev: EvalConfig, data: SequenceData) -> str:
 
 
 def eval_negatives(split: LeaveOneOut, ev: EvalConfig) -> torch.Tensor | None:
-    """(U, K) negatives for the sampled protocol, or None when it is not run."""
-    if "sampled" not in ev.protocols():
+    """(U, K) negatives for the sampled protocol, or None when neither test nor validation uses it."""
+    if "sampled" not in ev.protocols() and ev.selection_protocol() != "sampled":
         return None
     source = negative_source(ev, split.data)
     if source == "file":
@@ -155,7 +155,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     data_info = {"name": data.name, "n_items": data.n_items, "n_attributes": data.n_attributes, "n_users": data.n_users}
     summary: dict = {}
     if model.trainable:
-        selection = "full" if "full" in cfg.eval.protocols() else "sampled"
+        selection = cfg.eval.selection_protocol()
 
         def validate(m: SequentialRecommender) -> dict[str, float]:
             return evaluate(m, split, "valid", dataclasses.replace(cfg.eval, protocol=selection), max_len, negatives)[selection].metrics

@@ -34,7 +34,7 @@ def convergence(setup: Setup, baselines: tuple[str, ...] | list[str] = BASELINES
     for row in rows:
         per_epoch.setdefault(row["label"], {}).setdefault(row["epoch"], []).append(row[key])
     curves = {label: (sorted(d), [mean_std(d[e]) for e in sorted(d)]) for label, d in per_epoch.items()}
-    protocol = "full" if "full" in cfg.eval.protocols() else "sampled"
+    protocol = cfg.eval.selection_protocol()  # the validation the logs hold
     fig, (ax,) = new_figure(1, width=6.4)
     lines(ax, curves, "fine-tuning epoch", y_label(cfg.finetune.metric, protocol, "validation"), len(setup.seeds) > 1,
           integer_x=True)
