@@ -16,13 +16,10 @@ import time
 
 import torch
 
-from s3rec.data.loading import DataConfig, load_data
-from s3rec.data.splits import LeaveOneOut
 from s3rec.models import s3rec as s3rec_module
-from s3rec.models.encoder import EncoderConfig
-from s3rec.training.batches import TrainingSequences, batch_order, micro_batches, pretrain_batch
+from s3rec.training.batches import batch_order, micro_batches, pretrain_batch
 
-from bench_pretrain import full_pass_views  # noqa: E402  (benchmarks/ is the script's folder)
+from bench_pretrain import full_pass_views, new_pretrainer, pretraining_setup  # noqa: E402  (benchmarks/ is the script's folder)
 
 
 def main() -> None:
@@ -31,15 +28,10 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=30)
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
-    data = load_data(DataConfig(dataset=args.dataset), progress=False)
-    split = LeaveOneOut.from_data(data)
-    cfg = EncoderConfig()
-    seqs = TrainingSequences(*split.train_sequences(), data.n_items)
-    user, start, end = seqs.prefix_samples(cfg.max_len)
+    data, cfg, seqs, (user, start, end) = pretraining_setup(args.dataset)
     gen = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
-    model = s3rec_module.S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
-                                         torch.from_numpy(data.attr_values), cfg)
+    model = new_pretrainer(data, cfg)
     order = batch_order(end - start, 100, gen, False)[: args.batches]
     parts = [list(micro_batches(pretrain_batch(seqs, user[i], start[i], end[i], 0.2, gen), 4)) for i in order]
     variants = {"full views": full_pass_views, "last query (default)": s3rec_module.encode_views}

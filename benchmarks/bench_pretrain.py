@@ -83,6 +83,21 @@ def time_epoch(model, seqs, samples, batches, max_len, padded, n_batches, gen, p
     return seconds * scale, flops * scale / 1e9, len(timed)
 
 
+def pretraining_setup(dataset: str):
+    """(data, encoder config, training sequences, every-prefix samples) of a registry data set."""
+    data = load_data(DataConfig(dataset=dataset), progress=False)
+    split = LeaveOneOut.from_data(data)
+    cfg = EncoderConfig()
+    seqs = TrainingSequences(*split.train_sequences(), data.n_items)
+    return data, cfg, seqs, seqs.prefix_samples(cfg.max_len)
+
+
+def new_pretrainer(data, cfg: EncoderConfig) -> S3RecPretrainer:
+    """S3-Rec's pre-training model for `data`."""
+    return S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
+                           torch.from_numpy(data.attr_values), cfg)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--dataset", default="beauty")
@@ -90,11 +105,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--variants", default="", help="comma-separated subset of the variants (default all)")
     args = p.parse_args()
-    data = load_data(DataConfig(dataset=args.dataset), progress=False)
-    split = LeaveOneOut.from_data(data)
-    cfg = EncoderConfig()
-    seqs = TrainingSequences(*split.train_sequences(), data.n_items)
-    samples = seqs.prefix_samples(cfg.max_len)
+    data, cfg, seqs, samples = pretraining_setup(args.dataset)
     lengths = samples[2] - samples[1]
     real_tokens = int(lengths.sum())
     results = {}
@@ -110,8 +121,7 @@ def main() -> None:
         s3rec_module.encode_views = full_pass_views if full_views else encode_views
         torch.manual_seed(0)
         gen = torch.Generator().manual_seed(0)
-        model = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
-                                torch.from_numpy(data.attr_values), cfg)
+        model = new_pretrainer(data, cfg)
         if padded:  # torch's own dropout, as a plain implementation would use
             for m in list(model.modules()):
                 for attr, child in list(m.named_children()):

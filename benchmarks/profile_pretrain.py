@@ -14,12 +14,10 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from s3rec.data.loading import DataConfig, load_data
-from s3rec.data.splits import LeaveOneOut
-from s3rec.models.encoder import EncoderConfig
-from s3rec.models.s3rec import S3RecPretrainer
-from s3rec.training.batches import TrainingSequences, batch_order, micro_batches, pretrain_batch
+from s3rec.training.batches import batch_order, micro_batches, pretrain_batch
 from s3rec.training.optim import adam
+
+from bench_pretrain import new_pretrainer, pretraining_setup  # noqa: E402  (benchmarks/ is the script's folder)
 
 MATMULS = ("aten::mm", "aten::addmm", "aten::bmm")
 
@@ -30,15 +28,10 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=40)
     p.add_argument("--rows", type=int, default=25, help="operators to list")
     args = p.parse_args()
-    data = load_data(DataConfig(dataset=args.dataset), progress=False)
-    split = LeaveOneOut.from_data(data)
-    cfg = EncoderConfig()
-    seqs = TrainingSequences(*split.train_sequences(), data.n_items)
-    user, start, end = seqs.prefix_samples(cfg.max_len)
+    data, cfg, seqs, (user, start, end) = pretraining_setup(args.dataset)
     gen = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
-    model = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
-                            torch.from_numpy(data.attr_values), cfg)
+    model = new_pretrainer(data, cfg)
     opt = adam(model.parameters(), 1e-3)
     batches = batch_order(end - start, 100, gen, False)
 
