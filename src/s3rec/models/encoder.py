@@ -8,7 +8,9 @@ as in the authors' code (post-LayerNorm, eps 1e-12, GELU, dropout 0.5, weights N
 Sequences are left-padded: the last column is always the newest item and has position id
 max_len - 1. A batch trimmed to width w keeps position ids max_len - w .. max_len - 1, so trimming
 changes no number. Attention is bidirectional (pre-training) or causal (fine-tuning) with the
-same weights; padding keys are never attended to.
+same weights; padding keys are never attended to. `encode_views` gives pre-training the same
+outputs while computing, in the last block, only the last query of rows whose other positions are
+never read (SP's views).
 """
 
 from __future__ import annotations
