@@ -107,6 +107,14 @@ def test_a_loss_the_model_cannot_train_with_is_a_one_line_error(data_file, tmp_p
         config_of("--model", "autoint", "--set", "finetune.loss=bpr")
 
 
+def test_autoint_sampled_selection_on_a_too_small_catalogue_is_a_one_line_error(data_file, tmp_path, capsys):
+    out = tmp_path / "autoint"
+    assert main(["run", "--model", "autoint", "--data", str(data_file), "--protocol", "full", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "eval.selection=sampled" in err and "--set eval.selection=full" in err and "\n" not in err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("name, argv, expect", [
     ("caser", [], {"encoder.d": 50, "finetune.weight_decay": 1e-6}),
     ("gru4rec", ["--set", "encoder.dropout=0.4"], {"encoder.dropout": 0.4}),

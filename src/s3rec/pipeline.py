@@ -77,7 +77,15 @@ def eval_negatives(split: LeaveOneOut, ev: EvalConfig) -> torch.Tensor | None:
     source = negative_source(ev, split.data)
     if source == "file":
         return torch.from_numpy(split.data.fixed_negatives[:, : ev.n_negatives])
-    return sample_eval_negatives(split, ev.n_negatives, ev.negatives if ev.negatives != "auto" else "uniform", ev.negative_seed)
+    try:
+        return sample_eval_negatives(split, ev.n_negatives, ev.negatives if ev.negatives != "auto" else "uniform",
+                                     ev.negative_seed)
+    except S3RecError:
+        if "sampled" in ev.protocols():
+            raise
+        raise S3RecError(f"validation with eval.selection=sampled (AutoInt's default) cannot draw {ev.n_negatives} "
+                         f"distinct unseen negatives per user from {split.n_items} items; use fewer "
+                         "(--set eval.n_negatives=K) or pick epochs on full ranking (--set eval.selection=full)") from None
 
 
 def evaluate(model: SequentialRecommender, split: LeaveOneOut, which: str, ev: EvalConfig, max_len: int,
