@@ -193,3 +193,11 @@ def test_summary_quotes_the_command(data_path, tmp_path):
     args = make_parser().parse_args(["experiment", "ablation", "--data", "x.txt", "--seeds", "1,2", "--set", "a.b=1",
                                      "--quiet"])
     assert command_line(args) == "s3rec experiment ablation --data x.txt --seeds 1,2 --set a.b=1 --quiet"
+
+
+def test_convergence_refuses_curves_validated_under_different_protocols(data_path, tmp_path, capsys):
+    args = ["experiment", "convergence", "--data", data_path, "--out", str(tmp_path), *TINY, "--baselines", "autoint"]
+    assert main(args) == 2  # AutoInt validates on sampled ranking by default, S3-Rec on full
+    err = capsys.readouterr().err.strip()
+    assert "autoint validates on sampled ranking" in err and "eval.selection" in err and "\n" not in err
+    assert not list(tmp_path.glob("*/metrics.json"))

@@ -23,6 +23,11 @@ def convergence(setup: Setup, baselines: tuple[str, ...] | list[str] = BASELINES
     baselines = check_models(list(baselines), tuple(m for m in MODEL_NAMES if m not in ("s3rec", "pop")), "--baselines")
     configs = {b: setup.config_for(b) for b in baselines}  # a bad option for any baseline fails before the first run
     cfg = setup.config_for("s3rec")
+    for b, c in configs.items():  # the curves share one axis: every model must validate under one protocol
+        if c.eval.selection_protocol() != cfg.eval.selection_protocol():
+            raise S3RecError(f"{b} validates on {c.eval.selection_protocol()} ranking, S3-Rec on "
+                             f"{cfg.eval.selection_protocol()}: their curves would not compare; "
+                             f"pick one with --set eval.selection=full|sampled")
     cfg.init = pretraining(setup, cfg, "pretrain")
     runs = seed_runs(setup, cfg, "S3-Rec", "s3rec")
     for b, c in configs.items():
