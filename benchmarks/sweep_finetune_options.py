@@ -18,12 +18,12 @@ from pathlib import Path
 
 from s3rec.cli import main as cli
 
-OPTIONS = {  # name -> extra --set options on top of --recipe best
-    "recipe best (as shipped)": [],
-    "label_smoothing 0.1": ["finetune.label_smoothing=0.1"],
-    "label_smoothing 0.2": ["finetune.label_smoothing=0.2"],
-    "lr_schedule linear": ["finetune.lr_schedule=linear"],
-    "adamw, weight_decay 0.01": ["finetune.optimizer=adamw", "finetune.weight_decay=0.01"],
+OPTIONS = {  # run folder name -> extra --set options on top of --recipe best
+    "as-shipped": [],
+    "label-smoothing-0.1": ["finetune.label_smoothing=0.1"],
+    "label-smoothing-0.2": ["finetune.label_smoothing=0.2"],
+    "lr-linear": ["finetune.lr_schedule=linear"],
+    "adamw-wd-0.01": ["finetune.optimizer=adamw", "finetune.weight_decay=0.01"],
 }
 
 
@@ -36,7 +36,7 @@ def main() -> None:
     p.add_argument("--dataset", default="lastfm")
     p.add_argument("--seeds", default="1,2")
     p.add_argument("--pretrain-epochs", type=int, default=10)
-    p.add_argument("--options", default="", help="comma-separated subset of the option names (default all)")
+    p.add_argument("--options", default="", help=f"comma-separated subset of {', '.join(OPTIONS)} (default all)")
     p.add_argument("--out", default="runs/sweep")
     args = p.parse_args()
     out, seeds = Path(args.out), [int(s) for s in args.seeds.split(",")]
@@ -49,20 +49,20 @@ def main() -> None:
     values: dict[str, list[float]] = {}
     for name in chosen:
         for seed in seeds:
-            run_dir = out / f"{name.replace(' ', '_').replace(',', '')}-seed{seed}"
+            run_dir = out / f"{name}-seed{seed}"
             if not (run_dir / "summary.json").exists():
                 sets = [a for s in OPTIONS[name] for a in ("--set", s)]
                 assert cli(["run", "--model", "s3rec", "--recipe", "best", "--dataset", args.dataset, "--init", str(checkpoint),
                             "--seed", str(seed), *sets, "--out", str(run_dir), "--quiet", "--resume"]) == 0
             values.setdefault(name, []).append(best_valid(run_dir))
         print(f"{name}: {values[name]}", flush=True)
-    base = values.get("recipe best (as shipped)")
+    base = values.get("as-shipped")
     print(f"\n{args.dataset}, best validation NDCG@10 (full ranking), seeds {seeds}\n")
     print("| option | valid NDCG@10 | vs as shipped (mean of per-seed differences) |")
     print("|---|---|---|")
     for name, v in values.items():
         spread = statistics.stdev(v) if len(v) > 1 else 0.0
-        diff = f"{statistics.mean(a - b for a, b in zip(v, base)):+.4f}" if base and name != "recipe best (as shipped)" else ""
+        diff = f"{statistics.mean(a - b for a, b in zip(v, base)):+.4f}" if base and name != "as-shipped" else ""
         print(f"| {name} | {statistics.mean(v):.4f} ± {spread:.4f} | {diff} |")
 
 
