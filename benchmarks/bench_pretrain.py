@@ -17,6 +17,7 @@ token, the work as the paper writes it; the last-query shortcut computes less th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import torch
@@ -44,7 +45,7 @@ def encoder_flops(tokens: int, w: int, cfg: EncoderConfig) -> float:
 def last_query_flops(rows: int, w: int, cfg: EncoderConfig) -> float:
     """Forward FLOPs of width-w rows of which only the last position's output is computed."""
     d = cfg.d
-    full_layers = encoder_flops(rows * w, w, EncoderConfig(**{**cfg.__dict__, "n_layers": cfg.n_layers - 1}))
+    full_layers = encoder_flops(rows * w, w, dataclasses.replace(cfg, n_layers=cfg.n_layers - 1))
     last = rows * (w * 2 * d * 2 * d + 2 * d * d + 2 * 2 * w * d + 2 * d * d + 2 * 2 * d * 4 * d)
     return full_layers + last
 

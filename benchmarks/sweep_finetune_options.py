@@ -27,6 +27,12 @@ OPTIONS = {  # run folder name -> extra --set options on top of --recipe best
 }
 
 
+def call(argv: list[str]) -> None:
+    """Run one s3rec command in this process; stop the sweep if it fails."""
+    if cli(argv) != 0:
+        raise SystemExit(f"s3rec {' '.join(argv)}: failed")
+
+
 def best_valid(run_dir: Path) -> float:
     return json.loads((run_dir / "summary.json").read_text())["best_valid"]
 
@@ -43,8 +49,8 @@ def main() -> None:
     pre = out / "pretrain"
     checkpoint = pre / f"pretrain-epoch{args.pretrain_epochs}.pt"
     if not checkpoint.exists():
-        assert cli(["pretrain", "--dataset", args.dataset, "--recipe", "best", "--pretrain-epochs", str(args.pretrain_epochs),
-                    "--set", "pretrain.bucket=true", "--seed", "1", "--out", str(pre), "--quiet", "--resume"]) == 0
+        call(["pretrain", "--dataset", args.dataset, "--recipe", "best", "--pretrain-epochs", str(args.pretrain_epochs),
+              "--set", "pretrain.bucket=true", "--seed", "1", "--out", str(pre), "--quiet", "--resume"])
     chosen = [o for o in OPTIONS if not args.options or o in args.options.split(",")]
     values: dict[str, list[float]] = {}
     for name in chosen:
@@ -52,8 +58,8 @@ def main() -> None:
             run_dir = out / f"{name}-seed{seed}"
             if not (run_dir / "summary.json").exists():
                 sets = [a for s in OPTIONS[name] for a in ("--set", s)]
-                assert cli(["run", "--model", "s3rec", "--recipe", "best", "--dataset", args.dataset, "--init", str(checkpoint),
-                            "--seed", str(seed), *sets, "--out", str(run_dir), "--quiet", "--resume"]) == 0
+                call(["run", "--model", "s3rec", "--recipe", "best", "--dataset", args.dataset, "--init", str(checkpoint),
+                      "--seed", str(seed), *sets, "--out", str(run_dir), "--quiet", "--resume"])
             values.setdefault(name, []).append(best_valid(run_dir))
         print(f"{name}: {values[name]}", flush=True)
     base = values.get("as-shipped")
