@@ -1,12 +1,13 @@
 """Seconds per S3-Rec pre-training epoch: s3rec's fast path against the straightforward form, same run.
 
 Straightforward form (what the authors' code computes): every batch padded to max_len, random
-batches, torch's nn.Dropout and torch's default (unfused) Adam. s3rec default: the same random batches, each run as at most 4
-length-sorted micro-batches cut where padding is least, each trimmed to its longest sample (gradients
-summed: the same math), byte-mask dropout. s3rec equal split: the same with 4 micro-batches of equal
-row count (the previous default). The s3rec variants use s3rec's fused Adam.
-s3rec full SP views: the default with SP's three views encoded at every position in the last block
-(the previous default; SP reads only their last position). s3rec bucketed: batches of similar-length samples (faster, changes batch composition). All run the
+batches, torch's nn.Dropout and torch's default (unfused) Adam. s3rec default: the same random batches,
+each encoded on its packed real tokens (attention per length group; `PackedRows`), byte-mask dropout.
+s3rec padded x4: the previous default, each batch run as at most 4 length-sorted micro-batches cut
+where padding is least, each trimmed to its longest sample (gradients summed: the same math).
+s3rec equal split: the same with 4 micro-batches of equal row count (an older default).
+s3rec full SP views: padded x4 with SP's three views encoded at every position in the last block
+(SP reads only their last position). The s3rec variants use s3rec's fused Adam. s3rec bucketed: batches of similar-length samples (faster, changes batch composition). All run the
 same samples, objectives and optimiser; each is timed on `--batches` batches and extrapolated to the
 epoch. Also reports the achieved model FLOP rate ("useful" counts four full encodings of every real
 token, the work as the paper writes it; the last-query shortcut computes less than that).
@@ -25,7 +26,8 @@ from torch import nn
 
 from s3rec.data.loading import DataConfig, load_data
 from s3rec.data.splits import LeaveOneOut
-from s3rec.models.encoder import EncoderConfig, FastDropout
+from s3rec.models import encoder as encoder_module
+from s3rec.models.encoder import PACK_MIN_PADDING, EncoderConfig, FastDropout
 from s3rec.models import s3rec as s3rec_module
 from s3rec.models.s3rec import S3RecPretrainer
 from s3rec.training import batches as batching
@@ -50,13 +52,26 @@ def last_query_flops(rows: int, w: int, cfg: EncoderConfig) -> float:
     return full_layers + last
 
 
+def packed_flops(items: torch.Tensor, n_full: int, cfg: EncoderConfig) -> float:
+    """Forward FLOPs of `encode_views` on packed rows: token-wise work on real tokens only, attention
+    over each row's own length (a lower bound: attention runs padded to its group's width)."""
+    d, L = cfg.d, cfg.n_layers
+    n = (items != 0).sum(1).double()
+    token = 2 * d * 3 * d + 2 * d * d + 2 * 2 * d * 4 * d  # projections and feed-forward per token
+    full = float((n[:n_full] * (L * token + L * 2 * 2 * n[:n_full] * d)).sum())
+    sp = n[n_full:]
+    sp_flops = (L - 1) * (sp * token + 2 * 2 * sp * sp * d) + sp * 2 * d * 2 * d + token - 2 * d * 2 * d + 2 * 2 * sp * d
+    return full + float(sp_flops.sum())
+
+
 def full_pass_views(encoder, items, n_full):
     """Every view encoded at every position (no last-query shortcut for SP's views)."""
     F_t = encoder(items, causal=False)
     return F_t[:n_full], F_t[n_full:, -1]
 
 
-def time_epoch(model, seqs, samples, batches, max_len, padded, n_batches, gen, parts=1, full_views=True) -> tuple[float, float, int]:
+def time_epoch(model, seqs, samples, batches, max_len, padded, n_batches, gen, parts=1, full_views=True,
+               packed=False) -> tuple[float, float, int]:
     """(seconds per epoch extrapolated, model GFLOP per epoch extrapolated, batches timed)."""
     user, start, end = samples
     opt = torch.optim.Adam(model.parameters(), lr=1e-3) if padded else adam(model.parameters(), 1e-3)
@@ -74,9 +89,13 @@ def time_epoch(model, seqs, samples, batches, max_len, padded, n_batches, gen, p
         opt.zero_grad()
         for p in micro_batches(b, parts) if parts > 1 else [b]:
             rows, sp_rows, w = p["items"].size(0), 3 * p["sp_context"].size(0), p["items"].size(1)
-            flops += 3 * encoder_flops(rows * w, w, model.enc_cfg)  # forward + backward ~ 3x forward
-            flops += 3 * (encoder_flops(sp_rows * w, w, model.enc_cfg) if full_views
-                          else last_query_flops(sp_rows, w, model.enc_cfg))
+            if packed:  # forward + backward ~ 3x forward
+                views = torch.cat([p["masked"], p["sp_context"], p["sp_pos"], p["sp_neg"]])
+                flops += 3 * packed_flops(views, rows, model.enc_cfg)
+            else:
+                flops += 3 * encoder_flops(rows * w, w, model.enc_cfg)
+                flops += 3 * (encoder_flops(sp_rows * w, w, model.enc_cfg) if full_views
+                              else last_query_flops(sp_rows, w, model.enc_cfg))
             (model(p)["loss"] * len(p["items"]) / len(b["items"])).backward()
         opt.step()
     seconds = time.perf_counter() - t0
@@ -111,8 +130,8 @@ def main() -> None:
     real_tokens = int(lengths.sum())
     results = {}
     variants = (("straightforward", True, False, 1), ("s3rec equal split", False, False, 4),
-                ("s3rec full SP views", False, False, 4), ("s3rec default", False, False, 4),
-                ("s3rec bucketed", False, True, 1))
+                ("s3rec full SP views", False, False, 4), ("s3rec padded x4", False, False, 4),
+                ("s3rec default", False, False, 1), ("s3rec bucketed", False, True, 1))
     encode_views = s3rec_module.encode_views
     for name, padded, bucket, parts in variants:
         if args.variants and name not in args.variants.split(","):
@@ -120,6 +139,8 @@ def main() -> None:
         batching.length_groups = equal_groups if name == "s3rec equal split" else LEAST_PADDING
         full_views = padded or name in ("s3rec equal split", "s3rec full SP views")
         s3rec_module.encode_views = full_pass_views if full_views else encode_views
+        packed = name == "s3rec default"  # random batches are mostly padding: encode_views packs them
+        encoder_module.PACK_MIN_PADDING = PACK_MIN_PADDING if packed else 1.0
         torch.manual_seed(0)
         gen = torch.Generator().manual_seed(0)
         model = new_pretrainer(data, cfg)
@@ -129,7 +150,8 @@ def main() -> None:
                     if isinstance(child, FastDropout):
                         setattr(m, attr, nn.Dropout(cfg.dropout))
         batches = batch_order(lengths, args.batch_size, gen, bucket)
-        results[name] = time_epoch(model, seqs, samples, batches, cfg.max_len, padded, args.batches, gen, parts, full_views)
+        results[name] = time_epoch(model, seqs, samples, batches, cfg.max_len, padded, args.batches, gen, parts,
+                                   full_views, packed)
     useful = 4 * 3 * encoder_flops(real_tokens, 25, cfg) / 1e9  # four encodings of every real token, fwd+bwd
     print(f"{args.dataset}: {len(lengths):,} prefix samples, {real_tokens:,} real tokens, batch {args.batch_size}, "
           f"torch threads={torch.get_num_threads()}, timed {args.batches} batches each")

@@ -1,8 +1,10 @@
 """Attention masking of the shared encoder: padding is invisible, causal mode never sees the future."""
 
+import pytest
 import torch
 
-from s3rec.models.encoder import EncoderConfig, SequenceEncoder, attention_mask
+from s3rec.models import encoder
+from s3rec.models.encoder import EncoderConfig, PackedRows, SequenceEncoder, attention_mask
 
 
 def make_encoder(max_len=8):
@@ -60,24 +62,75 @@ def test_batch_rows_are_independent():
     torch.testing.assert_close(both[1:], enc(a[1:], causal=True), rtol=1e-5, atol=1e-6)
 
 
-def test_encode_views_matches_the_full_pass_and_its_gradients():
+def left_padded_rows(lengths, width, n_items=20, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    items = torch.zeros(len(lengths), width, dtype=torch.long)
+    for r, n in enumerate(lengths):
+        items[r, width - n:] = torch.randint(1, n_items + 1, (n,), generator=g)
+    return items
+
+
+@pytest.mark.parametrize("packed", [True, False])
+@pytest.mark.parametrize("n_full", [0, 3, 7, 12])
+def test_encode_views_matches_the_full_pass_and_its_gradients(n_full, packed, monkeypatch):
+    monkeypatch.setattr(encoder, "PACK_OVERHEAD", 0)  # as many attention groups as lengths allow
+    monkeypatch.setattr(encoder, "PACK_GROUPS", 8)
+    monkeypatch.setattr(encoder, "PACK_MIN_PADDING", 0.0 if packed else 1.0)
     enc = make_encoder()
-    items = torch.tensor([[0, 0, 1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 9, 8, 7, 6], [0, 0, 0, 3, 4, 5, 6, 7],
-                          [0, 0, 0, 0, 0, 0, 2, 21]])
-    weights = torch.randn(2, 8, 16), torch.randn(2, 16)
+    # lengths spread so that each set of rows is cut into several attention groups
+    items = left_padded_rows([8, 1, 5, 2, 8, 3, 7, 1, 6, 2, 4, 8], width=8)
+    real = (items[:n_full] != 0).unsqueeze(-1)
+    weights = torch.randn(n_full, 8, 16), torch.randn(12 - n_full, 16)
 
     def grads(views):
         enc.zero_grad()
         F_seq, F_last = views()
-        ((F_seq * weights[0]).sum() + (F_last * weights[1]).sum()).backward()
-        return [p.grad.clone() for p in enc.parameters() if p.grad is not None]
+        ((F_seq * real * weights[0]).sum() + (F_last * weights[1]).sum()).backward()
+        return {n: p.grad.clone() for n, p in enc.named_parameters() if p.grad is not None}
 
     full = enc(items, causal=False)
-    F_seq, F_last = enc.encode_views(items, 2)
-    torch.testing.assert_close(F_seq, full[:2])
-    torch.testing.assert_close(F_last, full[2:, -1])  # only the last query computed for these rows
-    reference = grads(lambda: (enc(items, False)[:2], enc(items, False)[2:, -1]))
-    for a, b in zip(grads(lambda: enc.encode_views(items, 2)), reference):
-        torch.testing.assert_close(a, b)
-    assert enc.encode_views(items, 0)[0].shape == (0, 8, 16)
-    assert enc.encode_views(items, 4)[1].shape == (0, 16)
+    F_seq, F_last = enc.encode_views(items, n_full)
+    assert len(PackedRows(items, n_full).groups) > 3
+    assert F_seq.shape == (n_full, 8, 16) and F_last.shape == (12 - n_full, 16)
+    torch.testing.assert_close(F_seq * real, full[:n_full] * real)  # real positions (padding: unspecified)
+    torch.testing.assert_close(F_last, full[n_full:, -1])  # only the last query computed for these rows
+    reference = grads(lambda: (enc(items, False)[:n_full], enc(items, False)[n_full:, -1]))
+    packed = grads(lambda: enc.encode_views(items, n_full))
+    assert packed.keys() == reference.keys()
+    for name in reference:
+        torch.testing.assert_close(packed[name], reference[name], msg=name)
+
+
+def test_packed_rows_keep_every_token_once_with_its_position():
+    items = left_padded_rows([3, 1, 4, 2, 4], width=4)
+    rows = PackedRows(items, n_full=2, parts=2, overhead=0)
+    assert sorted(rows.flat.tolist()) == torch.nonzero(items.reshape(-1)).squeeze(1).tolist()
+    assert rows.n_full_tokens == 4 and sorted(rows.last_rows.tolist()) == [2, 3, 4]
+    packed = torch.cat([items.reshape(-1)[rows.flat], torch.zeros(1, dtype=torch.long)])
+    rebuilt = []
+    for g in rows.groups:  # each group's slots hold its rows' tokens, right-aligned as in the padded rows
+        slots = packed[g.gather].view(g.shape)
+        assert int((slots != 0).sum()) == len(g.real) and (slots.reshape(-1)[g.real] != 0).all()
+        assert ((g.mask == 0) == ((slots != 0)[:, None, None, :] | torch.eye(g.shape[1], dtype=torch.bool))).all()
+        rebuilt += [tuple([0] * (4 - g.shape[1]) + row) for row in slots.tolist()]
+    assert sorted(rebuilt) == sorted(tuple(row) for row in items.tolist())
+    last = items.reshape(-1)[rows.flat[rows.query_tokens[rows.n_full_tokens:]]]
+    torch.testing.assert_close(last, items[rows.last_rows, -1])
+    with pytest.raises(ValueError, match="at least one item"):
+        PackedRows(torch.zeros(2, 3, dtype=torch.long), n_full=1)
+
+
+@pytest.mark.parametrize("additive", [False, True])
+def test_attention_with_dropout_on_cpu_is_sdpa_math_with_a_byte_mask(additive):
+    """Training mode computes attention by hand (byte-mask dropout); without the drop it is SDPA's result."""
+    block = make_encoder().blocks[0]
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(3, 2, 5, 8, generator=g) for _ in range(3))
+    allowed = attention_mask(torch.tensor([[0, 0, 1, 2, 3], [0, 4, 5, 6, 7], [1, 2, 3, 4, 5]]), causal=False)
+    mask = torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf")) if additive else allowed
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    block.train()
+    dropped = block.attend(q, k, v, mask)
+    assert not torch.allclose(dropped, expected)  # attention dropout (p = 0.5) is on
+    block.attn_drop = torch.nn.Identity()
+    torch.testing.assert_close(block.attend(q, k, v, mask), expected)

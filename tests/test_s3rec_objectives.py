@@ -129,12 +129,16 @@ def test_objective_config_validation():
         ObjectiveConfig(mip_form="ce")
 
 
-def test_trimmed_batch_gives_the_same_losses_as_the_padded_form():
-    """The fast path (batch trimmed to its longest sample) equals the authors' padded-to-max_len form."""
+@pytest.mark.parametrize("packed", [True, False])
+def test_fast_path_gives_the_losses_and_gradients_of_the_straightforward_form(packed, monkeypatch):
+    """The fast path (trimmed batch, packed tokens, last query only for SP) equals the authors' form:
+    every view padded to max_len and encoded at every position."""
     from s3rec.data.splits import LeaveOneOut
     from s3rec.data.synthetic import make_synthetic
+    from s3rec.models import encoder, s3rec as s3rec_module
     from s3rec.training.batches import TrainingSequences, pretrain_batch
 
+    monkeypatch.setattr(encoder, "PACK_MIN_PADDING", 0.0 if packed else 1.0)  # both forms of encode_views
     split = LeaveOneOut.from_data(make_synthetic(n_users=60, n_items=40, avg_len=7, n_attributes=8, n_topics=4, seed=3))
     data = split.data
     seqs = TrainingSequences(*split.train_sequences(), data.n_items)
@@ -146,9 +150,26 @@ def test_trimmed_batch_gives_the_same_losses_as_the_padded_form():
     torch.manual_seed(0)
     m = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
                         torch.from_numpy(data.attr_values), EncoderConfig(d=16, max_len=20)).eval()
-    fast, slow = m(batch), m(padded)
+
+    def losses_and_grads(b):
+        m.zero_grad()
+        losses = m(b)
+        losses["loss"].backward()
+        return losses, {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+
+    fast, fast_grads = losses_and_grads(batch)
+
+    def every_position(encoder, items, n_full):
+        F_t = encoder(items, causal=False)
+        return F_t[:n_full], F_t[n_full:, -1]
+
+    monkeypatch.setattr(s3rec_module, "encode_views", every_position)
+    slow, slow_grads = losses_and_grads(padded)
     for k in fast:
         torch.testing.assert_close(fast[k], slow[k], rtol=1e-5, atol=1e-5)
+    assert fast_grads.keys() == slow_grads.keys()
+    for name in fast_grads:
+        torch.testing.assert_close(fast_grads[name], slow_grads[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_micro_batches_give_the_whole_batch_gradient():

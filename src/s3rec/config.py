@@ -74,14 +74,15 @@ class RunConfig:
         positive = {"encoder.d": self.encoder.d, "encoder.n_layers": self.encoder.n_layers,
                     "encoder.n_heads": self.encoder.n_heads, "encoder.max_len": self.encoder.max_len,
                     "pretrain.batch_size": self.pretrain.batch_size, "finetune.batch_size": self.finetune.batch_size,
-                    "pretrain.save_every": self.pretrain.save_every, "pretrain.micro_batches": self.pretrain.micro_batches, "eval.n_negatives": self.eval.n_negatives,
+                    "pretrain.save_every": self.pretrain.save_every, "eval.n_negatives": self.eval.n_negatives,
                     "eval.batch_size": self.eval.batch_size}
         for name, value in positive.items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.encoder.d % self.encoder.n_heads:
             raise ValueError(f"encoder.d ({self.encoder.d}) must be divisible by encoder.n_heads ({self.encoder.n_heads})")
-        for name, value in (("pretrain.epochs", self.pretrain.epochs), ("finetune.epochs", self.finetune.epochs)):
+        for name, value in (("pretrain.epochs", self.pretrain.epochs), ("finetune.epochs", self.finetune.epochs),
+                            ("pretrain.micro_batches", self.pretrain.micro_batches)):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if not 0 < self.data.train_fraction <= 1:

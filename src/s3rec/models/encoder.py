@@ -10,7 +10,8 @@ max_len - 1. A batch trimmed to width w keeps position ids max_len - w .. max_le
 changes no number. Attention is bidirectional (pre-training) or causal (fine-tuning) with the
 same weights; padding keys are never attended to. `encode_views` gives pre-training the same
 outputs while computing, in the last block, only the last query of rows whose other positions are
-never read (SP's views).
+never read (SP's views), and, for batches that are mostly padding, running everything but attention
+on the real tokens alone (`PackedRows`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from s3rec.data.batching import length_groups
 
 
 @dataclass
@@ -64,6 +67,7 @@ class SelfAttentionBlock(nn.Module):
         super().__init__()
         assert cfg.d % cfg.n_heads == 0, "d must be divisible by n_heads"
         self.n_heads, self.attn_dropout = cfg.n_heads, cfg.attn_dropout
+        self.attn_drop = FastDropout(cfg.attn_dropout)
         self.qkv = nn.Linear(cfg.d, 3 * cfg.d)
         self.W_O = nn.Linear(cfg.d, cfg.d)
         self.ln_attn = nn.LayerNorm(cfg.d, eps=1e-12)
@@ -73,7 +77,7 @@ class SelfAttentionBlock(nn.Module):
         self.drop = FastDropout(cfg.dropout)
 
     def forward(self, F_in: torch.Tensor, attn_mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
-        """(B, L, d) block outputs; with last_only, (B, 1, d): only the last query, over all keys."""
+        """(B, L, d) block outputs of left-padded rows; with last_only, (B, 1, d): only the last query."""
         B, L, d = F_in.shape
         h, d_h = self.n_heads, d // self.n_heads
         if last_only:  # the rows' other outputs are never read: skip their queries, W_O and feed-forward
@@ -85,10 +89,43 @@ class SelfAttentionBlock(nn.Module):
             attn_mask = attn_mask[:, :, -1:]
         else:
             q, k, v = self.qkv(F_in).view(B, L, 3, h, d_h).permute(2, 0, 3, 1, 4)  # 3 x (B, h, L, d/h)
-        p = self.attn_dropout if self.training else 0.0
-        S = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p)  # (B, h, L_q, d/h)
-        S = S.transpose(1, 2).reshape(B, q.size(2), d)
-        F_attn = self.ln_attn(F_in + self.drop(self.W_O(S)))  # (B, L_q, d)
+        S = self.attend(q, k, v, attn_mask).transpose(1, 2).reshape(B, q.size(2), d)  # (B, L_q, d)
+        return self.feed_forward(F_in, S)
+
+    def forward_packed(self, x: torch.Tensor, rows: "PackedRows", last_only: bool = False) -> torch.Tensor:
+        """Block outputs of packed tokens (T, d): attention per length group, the rest on real tokens only.
+
+        With last_only, the rows after `rows.n_full` produce only their last token's output:
+        returns (T_full + n_last, d) in the order of `rows.query_tokens`.
+        """
+        T, d = x.shape
+        h = self.n_heads
+        qkv = torch.cat([self.qkv(x), x.new_zeros(1, 3 * d)])  # (T + 1, 3d); row T is the padding slot
+        S = []
+        for g in rows.groups:
+            n, w = g.shape
+            q, k, v = qkv[g.gather].view(n, w, 3, h, d // h).permute(2, 0, 3, 1, 4)  # 3 x (n, h, w, d/h)
+            mask = g.mask if g.mask.dtype == q.dtype else g.mask.to(q.dtype)  # autocast may run in bf16
+            if last_only and g.last_only:  # only the last query of these rows is ever read
+                S.append(self.attend(q[:, :, -1:], k, v, mask[:, :, -1:]).reshape(n, d))
+            else:
+                S.append(self.attend(q, k, v, mask).transpose(1, 2).reshape(n * w, d)[g.real])
+        F_in = x[rows.query_tokens] if last_only else x
+        return self.feed_forward(F_in, torch.cat(S))
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+        """Multi-head attention (n, h, L_q, d/h); attn_mask (bool: True = allowed, or additive) hides padding keys."""
+        if not (self.training and self.attn_dropout > 0 and q.device.type == "cpu"):
+            p = self.attn_dropout if self.training else 0.0
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p)
+        # on CPU, SDPA draws its dropout mask with bernoulli_ (~5% of a pre-training step): same math, byte mask
+        scores = q @ k.transpose(-2, -1) * q.size(-1) ** -0.5  # (n, h, L_q, w)
+        scores = scores.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else scores + attn_mask
+        return self.attn_drop(torch.softmax(scores, dim=-1)) @ v
+
+    def feed_forward(self, F_in: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+        """Output projection, residual + LayerNorm, then the point-wise feed-forward (Eq. 3-4)."""
+        F_attn = self.ln_attn(F_in + self.drop(self.W_O(S)))
         return self.ln_ffn(F_attn + self.drop(self.W_2(F.gelu(self.W_1(F_attn)))))
 
 
@@ -126,10 +163,15 @@ class SequenceEncoder(nn.Module):
 
     def encode_views(self, items: torch.Tensor, n_full: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Bidirectional outputs: (n_full, w, d) for the first n_full rows, (N - n_full, d) at the last
-        position of the others; the same numbers as forward(items, False) sliced that way.
+        position of the others; at real positions the numbers of forward(items, False) sliced that way
+        (padding positions: unspecified).
 
         SP reads only last-position outputs, so the last block computes nothing else for those rows.
+        A batch that is mostly padding (random batches of the faithful recipe) runs on packed real
+        tokens (`PackedRows`); a nearly full one (length buckets) stays padded, which is faster there.
         """
+        if int((items != 0).sum()) < (1 - PACK_MIN_PADDING) * items.numel():
+            return self.encode_views_packed(items, n_full)
         attn_mask = attention_mask(items, causal=False)  # (N, 1, w, w)
         F_t = self.embed(items)
         for block in self.blocks[:-1]:
@@ -139,6 +181,23 @@ class SequenceEncoder(nn.Module):
         F_last = last(F_t[n_full:], attn_mask[n_full:], last_only=True)[:, 0] if n_full < N else F_t[n_full:, -1]
         return F_full, F_last
 
+    def encode_views_packed(self, items: torch.Tensor, n_full: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`encode_views` on packed real tokens: no padding outside attention, attention per length group;
+        zero at padding positions."""
+        N, w = items.shape
+        rows = PackedRows(items, n_full, self.M_I.weight.dtype)
+        col = rows.flat % w
+        positions = self.cfg.max_len - w + col
+        x = self.drop(self.ln(self.M_I(items.reshape(-1)[rows.flat]) + self.P(positions)))  # (T, d)
+        for block in self.blocks[:-1]:
+            x = block.forward_packed(x, rows)
+        x = self.blocks[-1].forward_packed(x, rows, last_only=True)  # (T_full + N - n_full, d)
+        d = x.size(1)
+        T_full = rows.n_full_tokens
+        F_full = x.new_zeros(n_full * w, d).index_put((rows.flat[:T_full],), x[:T_full]).view(n_full, w, d)
+        F_last = x.new_zeros(N - n_full, d).index_put((rows.last_rows - n_full,), x[T_full:])
+        return F_full, F_last
+
 
 def encode_views(encoder: nn.Module, items: torch.Tensor, n_full: int) -> tuple[torch.Tensor, torch.Tensor]:
     """`SequenceEncoder.encode_views` for any pre-trainable encoder (others run in full and are sliced)."""
@@ -146,6 +205,68 @@ def encode_views(encoder: nn.Module, items: torch.Tensor, n_full: int) -> tuple[
         return encoder.encode_views(items, n_full)
     F_t = encoder(items, causal=False)
     return F_t[:n_full], F_t[n_full:, -1]
+
+
+PACK_MIN_PADDING = 0.3  # encode_views packs batches with at least this share of padding (docs/speed.md)
+PACK_GROUPS = 3  # attention groups per set of rows, at most
+PACK_OVERHEAD = 800  # padded attention slots one more group must save: its fixed cost (docs/speed.md)
+
+
+@dataclass
+class AttentionGroup:
+    """Rows of similar length that attend together, left-padded to their longest row w."""
+
+    shape: tuple[int, int]  # (n rows, w)
+    gather: torch.Tensor  # (n * w,) index of each slot's packed token; T (a zero row) at padding
+    real: torch.Tensor  # (T_g,) slots that hold a real token, in packed order
+    mask: torch.Tensor  # (n, 1, w, w) additive attention mask: 0 where allowed, -inf elsewhere
+    last_only: bool  # rows after n_full: only their last output is read
+
+
+class PackedRows:
+    """The real tokens of left-padded rows (N, w), packed row after row in attention-group order.
+
+    Rows [0, n_full) and [n_full, N) are grouped separately (length_groups: at most `parts` groups
+    each, cut where padding is least), so that the last block can skip all but the last query of
+    the second set. Token-wise work (embeddings, projections, feed-forward) then runs on real
+    tokens only; only attention sees padding, within each group's width.
+    """
+
+    def __init__(self, items: torch.Tensor, n_full: int, dtype: torch.dtype = torch.float32,
+                 parts: int | None = None, overhead: int | None = None):
+        N, w = items.shape
+        parts, overhead = parts or PACK_GROUPS, PACK_OVERHEAD if overhead is None else overhead
+        lengths = (items != 0).sum(1)
+        if N and int(lengths.min()) == 0:
+            raise ValueError("every row needs at least one item")
+        spans = [(0, n_full, False), (n_full, N, True)]
+        groups = [(rows + a, g_w, last) for a, b, last in spans if b > a
+                  for rows, g_w in length_groups(items[a:b], parts, overhead)]
+        order = torch.cat([rows for rows, _, _ in groups]) if groups else lengths.new_zeros(0)
+        length = lengths[order]  # (N,) in packed order
+        offset = torch.cumsum(length, 0) - length  # first token of each packed row
+        token_row = torch.repeat_interleave(order, length)  # (T,) original row of each token
+        j = torch.arange(len(token_row), device=items.device) - torch.repeat_interleave(offset, length)
+        self.flat = token_row * w + (w - lengths[token_row]) + j  # (T,) position in items.view(-1)
+        self.n_full = n_full
+        self.n_full_tokens = int(lengths[:n_full].sum())
+        is_last = order >= n_full
+        self.last_rows = order[is_last]  # (N - n_full,) original row of each last-only output
+        self.query_tokens = torch.cat([torch.arange(self.n_full_tokens, device=items.device),
+                                       (offset + length - 1)[is_last]])
+        T, self.groups, start = len(self.flat), [], 0
+        for rows, g_w, last in groups:
+            n = len(rows)
+            g_len, g_off = length[start:start + n], offset[start:start + n]
+            c = torch.arange(g_w, device=items.device)
+            pad = (g_w - g_len).unsqueeze(1)
+            valid = c >= pad
+            gather = torch.where(valid, g_off.unsqueeze(1) + c - pad, T).reshape(-1)
+            allowed = valid[:, None, None, :] | torch.eye(g_w, dtype=torch.bool, device=items.device)
+            mask = torch.zeros(allowed.shape, dtype=dtype, device=items.device).masked_fill_(~allowed, float("-inf"))
+            real = torch.nonzero(valid.reshape(-1)).squeeze(1)
+            self.groups.append(AttentionGroup((n, g_w), gather, real, mask, last))
+            start += n
 
 
 def attention_mask(items: torch.Tensor, causal: bool) -> torch.Tensor:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from s3rec.data.batching import InteractionIndex, left_pad, sample_unseen
+from s3rec.data.batching import InteractionIndex, left_pad, length_groups, sample_unseen
 
 
 class TrainingSequences:
@@ -112,37 +112,6 @@ def pretrain_batch(
 
 
 SP_VIEWS = ("sp_context", "sp_pos", "sp_neg")
-GROUP_OVERHEAD = 200  # padded tokens one more micro-batch must save: its fixed cost (measured on Beauty, docs/speed.md)
-
-
-def length_groups(items: torch.Tensor, parts: int, overhead: int = GROUP_OVERHEAD) -> list[tuple[torch.Tensor, int]]:
-    """(rows, width) of at most `parts` groups of left-padded rows, width = the group's longest row.
-
-    Rows are sorted by length and cut into contiguous groups that minimise the padded tokens
-    (sum of rows x width) plus `overhead` tokens per group (dynamic programming over cut points,
-    O(parts x rows^2) tensor work): a few long rows get a group of their own instead of widening a
-    quarter of the batch. Rows keep their order within a length; ties go to fewer groups.
-    """
-    lengths = (items != 0).sum(1).clamp(min=1)
-    order = torch.argsort(lengths, stable=True)
-    n, k_max = len(order), max(1, min(parts, len(order)))
-    width = lengths[order].double()  # sorted: a group of sorted rows i..j-1 is width[j-1] wide
-    cut = torch.arange(n + 1, dtype=torch.float64)
-    size = cut[None, :] - cut[:, None]  # (n+1, n+1) rows in group [i, j)
-    cost = torch.where(size > 0, size * width[(cut.long() - 1).clamp(min=0)][None, :], torch.inf)
-    best, back = [cost[0]], []  # best[k][j]: least padded tokens of rows [0, j) in k + 1 groups
-    for _ in range(1, k_max):
-        total, start = (best[-1][:, None] + cost).min(0)
-        best.append(total)
-        back.append(start)
-    k = int(torch.argmin(torch.stack([b[n] + overhead * g for g, b in enumerate(best)])))  # first minimum: fewest groups
-    ends = [n]
-    for level in range(k - 1, -1, -1):
-        ends.append(int(back[level][ends[-1]]))
-    bounds = [0] + ends[::-1]
-    return [(order[i:j], int(lengths[order[j - 1]])) for i, j in zip(bounds[:-1], bounds[1:])]
-
-
 def micro_batches(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, torch.Tensor]]:
     """Split a pre-training batch into `parts` groups of similar length, each trimmed to its longest sample.
 

@@ -15,7 +15,7 @@ from s3rec.data.splits import LeaveOneOut
 from s3rec.device import autocast, resolve_device, to_device
 from s3rec.errors import S3RecError
 from s3rec.io import append_jsonl
-from s3rec.models.encoder import EncoderConfig
+from s3rec.models.encoder import EncoderConfig, SequenceEncoder
 from s3rec.models.s3rec import ObjectiveConfig, S3RecPretrainer
 from s3rec.training import distributed
 from s3rec.training.batches import TrainingSequences, batch_order, micro_batches, pretrain_batch
@@ -35,7 +35,9 @@ class PretrainConfig:
     mask_ratio: float = 0.2
     samples: str = "prefixes"  # prefixes | random-prefix
     bucket: bool = False  # length-sorted batches of equal token count: faster, but changes batch composition
-    micro_batches: int = 4  # each batch runs as at most this many length-sorted parts, gradients summed (exact)
+    # each batch runs as at most this many length-sorted parts, gradients summed (exact); 0 = auto:
+    # 1 for S3-Rec's encoder (it packs real tokens itself), 4 for other encoders (padded; transfer)
+    micro_batches: int = 0
     save_every: int = 10
     objectives: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
@@ -84,6 +86,7 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
     distributed.broadcast_parameters(model)  # every rank starts from rank 0's weights
 
     with_sp = cfg.objectives.sp > 0
+    parts = cfg.micro_batches or (1 if isinstance(model.encoder, SequenceEncoder) else 4)
     after_step = kill_switch("pretrain")  # fault-test hook, a no-op unless its variable is set
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
@@ -98,7 +101,7 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
         for idx in tqdm(batches, desc=f"pre-train {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False):
             batch = pretrain_batch(seqs, user[idx], start[idx], end[idx], cfg.mask_ratio, rank_gen, with_sp)
             opt.zero_grad(set_to_none=True)
-            for part in micro_batches(batch, cfg.micro_batches):
+            for part in micro_batches(batch, parts):
                 with autocast(device):
                     losses = model(to_device(part, device))
                 # per-sample mean -> sum / batch_size, so the parts add up to the whole batch's loss
