@@ -119,13 +119,15 @@ def test_reuse_checks_name_the_first_differing_option(setting, tmp_path):
     pretrain_or_reuse(cfg, tmp_path / "pt", progress=False, log=lambda *a: None)
     more = RunConfig.from_dict(cfg.to_dict())
     more.pretrain.epochs = 3  # more epochs continue the same pre-training
+    more.pretrain.micro_batches = 2  # how a batch is split changes no number: the same pre-training
     check_pretrain_reusable(more, tmp_path / "pt")
     more.pretrain.objectives.sp = 0.0
     with pytest.raises(S3RecError, match=r"pretrain.objectives.sp=0.5, this call asks for 0.0"):
         check_pretrain_reusable(more, tmp_path / "pt")
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "config.json").write_text('{"seed": 1, "environment": {"git_commit": "x"}}')
+    (tmp_path / "run" / "config.json").write_text('{"seed": 1, "finetune": {"micro_batches": 8}, "environment": {"git_commit": "x"}}')
     check_reusable(RunConfig(seed=1), tmp_path / "run")
+    check_reusable(RunConfig.from_dict({"seed": 1, "finetune": {"micro_batches": 3}}), tmp_path / "run")
     with pytest.raises(S3RecError, match="seed=1, this call asks for 2"):
         check_reusable(RunConfig(seed=2), tmp_path / "run")
 
