@@ -81,7 +81,7 @@ def test_pretrain_command_takes_device(tmp_path, tiny):
     assert isinstance(record["loss"], float) and record["loss"] > 0
 
 
-def test_training_losses_run_under_bfloat16_autocast():
+def test_training_losses_run_under_bfloat16_autocast(monkeypatch):
     """CUDA runs training under bf16 autocast; CPU autocast, the same op lists, checks dtypes and finiteness here."""
     from s3rec.data.splits import LeaveOneOut
     from s3rec.models.encoder import EncoderConfig
@@ -97,11 +97,14 @@ def test_training_losses_run_under_bfloat16_autocast():
     pre = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
                           torch.from_numpy(data.attr_values), enc)
     user, start, end = seqs.prefix_samples(20)
-    for part in micro_batches(pretrain_batch(seqs, user[:32], start[:32], end[:32], 0.2, gen), 2):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            losses = pre(part)
-        assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
-        losses["loss"].backward()
+    from s3rec.models import encoder as encoder_module
+    for pack in (0.0, 1.0):  # packed and padded encoding
+        monkeypatch.setattr(encoder_module, "PACK_MIN_PADDING", pack)
+        for part in micro_batches(pretrain_batch(seqs, user[:32], start[:32], end[:32], 0.2, gen), 2):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                losses = pre(part)
+            assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
+            losses["loss"].backward()
     assert pre.encoder.M_I.weight.grad is not None
     for loss in ("bce", "bpr", "ce", "sampled-softmax"):
         model = SASRec(data.n_items, enc, loss=loss, n_negatives=8)

@@ -100,7 +100,8 @@ class SelfAttentionBlock(nn.Module):
         """
         T, d = x.shape
         h = self.n_heads
-        qkv = torch.cat([self.qkv(x), x.new_zeros(1, 3 * d)])  # (T + 1, 3d); row T is the padding slot
+        qkv = self.qkv(x)
+        qkv = torch.cat([qkv, qkv.new_zeros(1, 3 * d)])  # (T + 1, 3d); row T is the padding slot
         S = []
         for g in rows.groups:
             n, w = g.shape
