@@ -1,4 +1,5 @@
-"""Where a pre-training step's time goes: torch.profiler over a few default (micro-batched) steps.
+"""Where a pre-training step's time goes: torch.profiler over a few default steps (random batches,
+each one packed pass, as the trainer runs them).
 
     S3REC_DATA_DIR=../shared/data/s3rec OMP_NUM_THREADS=1 python benchmarks/profile_pretrain.py --dataset beauty
 
@@ -38,7 +39,7 @@ def main() -> None:
     def step(idx: torch.Tensor) -> None:
         b = pretrain_batch(seqs, user[idx], start[idx], end[idx], 0.2, gen)
         opt.zero_grad()
-        for part in micro_batches(b, 4):
+        for part in micro_batches(b, 1):  # the trainer's default for S3-Rec's encoder (pretrain.micro_batches auto)
             (model(part)["loss"] * len(part["items"]) / len(b["items"])).backward()
         opt.step()
 
