@@ -70,11 +70,12 @@ def left_padded_rows(lengths, width, n_items=20, seed=0):
     return items
 
 
-@pytest.mark.parametrize("packed", [True, False])
+@pytest.mark.parametrize("packed, groups", [(True, 8), (True, 1), (False, 1)])
 @pytest.mark.parametrize("n_full", [0, 3, 7, 12])
-def test_encode_views_matches_the_full_pass_and_its_gradients(n_full, packed, monkeypatch):
-    monkeypatch.setattr(encoder, "PACK_OVERHEAD", 0)  # as many attention groups as lengths allow
-    monkeypatch.setattr(encoder, "PACK_GROUPS", 8)
+def test_encode_views_matches_the_full_pass_and_its_gradients(n_full, packed, groups, monkeypatch):
+    # 8 groups: as many as lengths allow; 1 group per set: padding slots inside attention
+    monkeypatch.setattr(encoder, "PACK_OVERHEAD", 0)
+    monkeypatch.setattr(encoder, "PACK_GROUPS", groups)
     monkeypatch.setattr(encoder, "PACK_MIN_PADDING", 0.0 if packed else 1.0)
     enc = make_encoder()
     # lengths spread so that each set of rows is cut into several attention groups
@@ -90,7 +91,8 @@ def test_encode_views_matches_the_full_pass_and_its_gradients(n_full, packed, mo
 
     full = enc(items, causal=False)
     F_seq, F_last = enc.encode_views(items, n_full)
-    assert len(PackedRows(items, n_full).groups) > 3
+    n_groups = len(PackedRows(items, n_full).groups)
+    assert n_groups > 3 if groups == 8 else n_groups == (2 if 0 < n_full < 12 else 1)
     assert F_seq.shape == (n_full, 8, 16) and F_last.shape == (12 - n_full, 16)
     torch.testing.assert_close(F_seq * real, full[:n_full] * real)  # real positions (padding: unspecified)
     torch.testing.assert_close(F_last, full[n_full:, -1])  # only the last query computed for these rows
@@ -101,19 +103,23 @@ def test_encode_views_matches_the_full_pass_and_its_gradients(n_full, packed, mo
         torch.testing.assert_close(packed[name], reference[name], msg=name)
 
 
-def test_packed_rows_keep_every_token_once_with_its_position():
+@pytest.mark.parametrize("parts", [1, 2])
+def test_packed_rows_keep_every_token_once_with_its_position(parts):
     items = left_padded_rows([3, 1, 4, 2, 4], width=4)
-    rows = PackedRows(items, n_full=2, parts=2, overhead=0)
+    rows = PackedRows(items, n_full=2, parts=parts, overhead=0)
     assert sorted(rows.flat.tolist()) == torch.nonzero(items.reshape(-1)).squeeze(1).tolist()
     assert rows.n_full_tokens == 4 and sorted(rows.last_rows.tolist()) == [2, 3, 4]
-    packed = torch.cat([items.reshape(-1)[rows.flat], torch.zeros(1, dtype=torch.long)])
-    rebuilt = []
-    for g in rows.groups:  # each group's slots hold its rows' tokens, right-aligned as in the padded rows
-        slots = packed[g.gather].view(g.shape)
-        assert int((slots != 0).sum()) == len(g.real) and (slots.reshape(-1)[g.real] != 0).all()
+    tokens = items.reshape(-1)[rows.flat]
+    rebuilt, padded_slots = [], 0
+    for g in rows.groups:  # each group's real slots hold its rows' tokens, right-aligned as in the padded rows
+        slots = torch.zeros(g.shape[0] * g.shape[1], dtype=torch.long)
+        slots[g.real] = tokens[g.gather[g.real]]
+        slots = slots.view(g.shape)
+        padded_slots += slots.numel() - len(g.real)
         assert ((g.mask == 0) == ((slots != 0)[:, None, None, :] | torch.eye(g.shape[1], dtype=torch.bool))).all()
         rebuilt += [tuple([0] * (4 - g.shape[1]) + row) for row in slots.tolist()]
     assert sorted(rebuilt) == sorted(tuple(row) for row in items.tolist())
+    assert (padded_slots > 0) == (parts == 1)  # one group per set mixes lengths
     last = items.reshape(-1)[rows.flat[rows.query_tokens[rows.n_full_tokens:]]]
     torch.testing.assert_close(last, items[rows.last_rows, -1])
     with pytest.raises(ValueError, match="at least one item"):

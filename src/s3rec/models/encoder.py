@@ -100,8 +100,7 @@ class SelfAttentionBlock(nn.Module):
         """
         T, d = x.shape
         h = self.n_heads
-        qkv = self.qkv(x)
-        qkv = torch.cat([qkv, qkv.new_zeros(1, 3 * d)])  # (T + 1, 3d); row T is the padding slot
+        qkv = self.qkv(x)  # (T, 3d)
         S = []
         for g in rows.groups:
             n, w = g.shape
@@ -218,7 +217,7 @@ class AttentionGroup:
     """Rows of similar length that attend together, left-padded to their longest row w."""
 
     shape: tuple[int, int]  # (n rows, w)
-    gather: torch.Tensor  # (n * w,) index of each slot's packed token; T (a zero row) at padding
+    gather: torch.Tensor  # (n * w,) index of each slot's packed token; at padding, the row's first token
     real: torch.Tensor  # (T_g,) slots that hold a real token, in packed order
     mask: torch.Tensor  # (n, 1, w, w) additive attention mask: 0 where allowed, -inf elsewhere
     last_only: bool  # rows after n_full: only their last output is read
@@ -255,14 +254,16 @@ class PackedRows:
         self.last_rows = order[is_last]  # (N - n_full,) original row of each last-only output
         self.query_tokens = torch.cat([torch.arange(self.n_full_tokens, device=items.device),
                                        (offset + length - 1)[is_last]])
-        T, self.groups, start = len(self.flat), [], 0
+        self.groups, start = [], 0
         for rows, g_w, last in groups:
             n = len(rows)
             g_len, g_off = length[start:start + n], offset[start:start + n]
             c = torch.arange(g_w, device=items.device)
             pad = (g_w - g_len).unsqueeze(1)
             valid = c >= pad
-            gather = torch.where(valid, g_off.unsqueeze(1) + c - pad, T).reshape(-1)
+            # a padding slot repeats a real token: as a key it is masked, as a query its output is dropped,
+            # so it gets exactly zero gradient and no zero row has to be appended to the tokens
+            gather = (g_off.unsqueeze(1) + (c - pad).clamp(min=0)).reshape(-1)
             allowed = valid[:, None, None, :] | torch.eye(g_w, dtype=torch.bool, device=items.device)
             mask = torch.zeros(allowed.shape, dtype=dtype, device=items.device).masked_fill_(~allowed, float("-inf"))
             real = torch.nonzero(valid.reshape(-1)).squeeze(1)
