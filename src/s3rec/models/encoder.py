@@ -95,11 +95,10 @@ class SelfAttentionBlock(nn.Module):
     def forward_packed(self, x: torch.Tensor, rows: "PackedRows", last_only: bool = False) -> torch.Tensor:
         """Block outputs of packed tokens (T, d): attention per length group, the rest on real tokens only.
 
-        With last_only, the rows after `rows.n_full` produce only their last token's output:
+        With last_only, the last-only rows (SP's views) produce only their last token's output:
         returns (T_full + n_last, d) in the order of `rows.query_tokens`.
         """
-        T, d = x.shape
-        h = self.n_heads
+        d, h = x.size(1), self.n_heads
         qkv = self.qkv(x)  # (T, 3d)
         S = []
         for g in rows.groups:
@@ -248,7 +247,6 @@ class PackedRows:
         token_row = torch.repeat_interleave(order, length)  # (T,) original row of each token
         j = torch.arange(len(token_row), device=items.device) - torch.repeat_interleave(offset, length)
         self.flat = token_row * w + (w - lengths[token_row]) + j  # (T,) position in items.view(-1)
-        self.n_full = n_full
         self.n_full_tokens = int(lengths[:n_full].sum())
         is_last = order >= n_full
         self.last_rows = order[is_last]  # (N - n_full,) original row of each last-only output
