@@ -103,6 +103,10 @@ def test_fast_dropout_keep_rate_scale_and_eval_identity():
     assert set(torch.unique(y).tolist()) == {0.0, 2.0}
     assert abs(float((y == 0).float().mean()) - 0.5) < 0.01
     assert abs(float(y.mean()) - 1.0) < 0.02
+    x = torch.full((1000,), 3.0, requires_grad=True)
+    y = drop(x)
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, y.detach() / 3.0)  # the gradient passes exactly where the value did, scaled
     drop.eval()
     assert torch.equal(drop(x), x)
     assert FastDropout(0.2).p == 51 / 256

@@ -57,7 +57,8 @@ class FastDropout(nn.Module):
         n = x.numel()
         bits = torch.empty((n + 7) // 8, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
         keep = bits.view(torch.uint8)[:n].view_as(x) >= self.threshold
-        return x * keep * (1.0 / (1.0 - self.p))
+        # one (x.dtype) multiplier: the backward is then a single product instead of two
+        return x * keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))
 
 
 class SelfAttentionBlock(nn.Module):
@@ -99,18 +100,21 @@ class SelfAttentionBlock(nn.Module):
         returns (T_full + n_last, d) in the order of `rows.query_tokens`.
         """
         d, h = x.size(1), self.n_heads
-        qkv = self.qkv(x)  # (T, 3d)
+        # one gather of every group's slots and one pick of every group's real outputs: per-group
+        # indexing would zero-fill and scatter a (T, 3d) gradient once per group in the backward
+        slots = self.qkv(x)[rows.gather].split(rows.slot_counts)  # each (n * w, 3d)
         S = []
-        for g in rows.groups:
+        for g, qkv in zip(rows.groups, slots):
             n, w = g.shape
-            q, k, v = qkv[g.gather].view(n, w, 3, h, d // h).permute(2, 0, 3, 1, 4)  # 3 x (n, h, w, d/h)
+            q, k, v = qkv.view(n, w, 3, h, d // h).permute(2, 0, 3, 1, 4)  # 3 x (n, h, w, d/h)
             mask = g.mask if g.mask.dtype == q.dtype else g.mask.to(q.dtype)  # autocast may run in bf16
             if last_only and g.last_only:  # only the last query of these rows is ever read
                 S.append(self.attend(q[:, :, -1:], k, v, mask[:, :, -1:]).reshape(n, d))
             else:
-                S.append(self.attend(q, k, v, mask).transpose(1, 2).reshape(n * w, d)[g.real])
+                S.append(self.attend(q, k, v, mask).transpose(1, 2).reshape(n * w, d))
+        S = torch.cat(S)[rows.real_last if last_only else rows.real]  # (T, d) or (T_full + n_last, d)
         F_in = x[rows.query_tokens] if last_only else x
-        return self.feed_forward(F_in, torch.cat(S))
+        return self.feed_forward(F_in, S)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
         """Multi-head attention (n, h, L_q, d/h); attn_mask (bool: True = allowed, or additive) hides padding keys."""
@@ -267,6 +271,18 @@ class PackedRows:
             real = torch.nonzero(valid.reshape(-1)).squeeze(1)
             self.groups.append(AttentionGroup((n, g_w), gather, real, mask, last))
             start += n
+        # all groups at once: their slots concatenated, and where the real outputs sit in the
+        # concatenated group outputs (`real_last`: last-only groups output one row each)
+        self.gather = torch.cat([g.gather for g in self.groups]) if self.groups else lengths.new_zeros(0)
+        self.slot_counts = [g.gather.numel() for g in self.groups]
+        real, real_last, at, at_last = [], [], 0, 0
+        for g in self.groups:
+            real.append(g.real + at)
+            real_last.append(torch.arange(g.shape[0], device=items.device) + at_last if g.last_only else g.real + at_last)
+            at += g.gather.numel()
+            at_last += g.shape[0] if g.last_only else g.gather.numel()
+        self.real = torch.cat(real) if real else lengths.new_zeros(0)
+        self.real_last = torch.cat(real_last) if real_last else lengths.new_zeros(0)
 
 
 def attention_mask(items: torch.Tensor, causal: bool) -> torch.Tensor:
