@@ -122,6 +122,16 @@ def test_packed_rows_keep_every_token_once_with_its_position(parts):
     assert (padded_slots > 0) == (parts == 1)  # one group per set mixes lengths
     last = items.reshape(-1)[rows.flat[rows.query_tokens[rows.n_full_tokens:]]]
     torch.testing.assert_close(last, items[rows.last_rows, -1])
+    # all groups at once: the real slots of the concatenated groups are the packed tokens, in order
+    assert rows.gather.tolist() == torch.cat([g.gather for g in rows.groups]).tolist()
+    assert rows.gather[rows.real].tolist() == list(range(len(tokens)))
+    # the last block: every token of the first set, then one (its last) per row of the second
+    behind = []  # the slot behind each output of the last block, group by group
+    for k, g in enumerate(rows.groups):
+        n, w = g.shape
+        own = torch.arange(n) * w + w - 1 if g.last_only else torch.arange(n * w)
+        behind.append(own + sum(rows.slot_counts[:k]))
+    assert rows.gather[torch.cat(behind)[rows.real_last]].tolist() == rows.query_tokens.tolist()
     with pytest.raises(ValueError, match="at least one item"):
         PackedRows(torch.zeros(2, 3, dtype=torch.long), n_full=1)
 
