@@ -278,7 +278,8 @@ class PackedRows:
         real, real_last, at, at_last = [], [], 0, 0
         for g in self.groups:
             real.append(g.real + at)
-            real_last.append(torch.arange(g.shape[0], device=items.device) + at_last if g.last_only else g.real + at_last)
+            own = torch.arange(g.shape[0], device=items.device) if g.last_only else g.real
+            real_last.append(own + at_last)
             at += g.gather.numel()
             at_last += g.shape[0] if g.last_only else g.gather.numel()
         self.real = torch.cat(real) if real else lengths.new_zeros(0)
