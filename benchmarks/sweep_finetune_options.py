@@ -24,6 +24,10 @@ OPTIONS = {  # run folder name -> extra --set options on top of --recipe best
     "label-smoothing-0.2": ["finetune.label_smoothing=0.2"],
     "lr-linear": ["finetune.lr_schedule=linear"],
     "adamw-wd-0.01": ["finetune.optimizer=adamw", "finetune.weight_decay=0.01"],
+    # fine-tuning only (the pre-training keeps the paper's 0.5): eSASRec's SASRec uses 0.2
+    "dropout-0.2": ["encoder.dropout=0.2", "encoder.attn_dropout=0.2"],
+    # same trajectory as shipped, longer wait: does the CE recipe stop early on a plateau?
+    "patience-20": ["finetune.patience=20"],
 }
 
 
