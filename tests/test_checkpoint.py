@@ -75,3 +75,11 @@ def test_finetuning_resumes_exactly(split, tmp_path):
     _, b = run(tmp_path / "b", 3, True)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+def test_pretraining_with_the_batch_thread_is_the_same_run(split, tmp_path):
+    plain = pretrain(split, PretrainConfig(epochs=2, prefetch=False), ENC, tmp_path / "a", seed=5, **QUIET)
+    threaded = pretrain(split, PretrainConfig(epochs=2, prefetch=True), ENC, tmp_path / "b", seed=5, **QUIET)
+    a, b = load_checkpoint(plain)["state_dict"], load_checkpoint(threaded)["state_dict"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)

@@ -56,6 +56,7 @@ class RunConfig:
         """Raise ValueError naming the first invalid option; returns self."""
         from s3rec.models.next_item_loss import FINETUNE_LOSSES
         from s3rec.recipes import RECIPES
+        from s3rec.training.prefetch import check_prefetch
 
         choices = {
             "eval.protocol": (self.eval.protocol, ("full", "sampled", "both")),
@@ -92,6 +93,7 @@ class RunConfig:
         if self.finetune.label_smoothing and self.finetune.loss not in ("ce", "sampled-softmax"):
             raise ValueError(f"finetune.label_smoothing needs a softmax loss (ce or sampled-softmax), "
                              f"not finetune.loss={self.finetune.loss!r}")
+        check_prefetch(self.pretrain.prefetch, "pretrain.prefetch")
         if not 0 <= self.pretrain.mask_ratio < 1:
             raise ValueError(f"pretrain.mask_ratio must be in [0, 1), got {self.pretrain.mask_ratio}")
         self.pretrain.objectives.__post_init__()

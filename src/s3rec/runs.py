@@ -54,10 +54,12 @@ def pretrain_or_reuse(cfg: RunConfig, out_dir: str | Path, progress: bool = Fals
 
 
 # Options that change no number of a finished run or pre-training: where the data live, the batch size of
-# evaluation, how many micro-batches a training batch is split into (gradients are summed), and the
+# evaluation, how many micro-batches a training batch is split into (gradients are summed), whether the
+# next pre-training batch is built on a thread (the same batches), and the
 # recipe's name (the options a recipe sets are compared one by one, so a run made with `--loss ce` is the
 # same run as one made with a recipe that sets only that).
-NEUTRAL = ("data.data_dir", "eval.batch_size", "recipe", "pretrain.micro_batches", "finetune.micro_batches")
+NEUTRAL = ("data.data_dir", "eval.batch_size", "recipe", "pretrain.micro_batches", "finetune.micro_batches",
+           "pretrain.prefetch")
 
 
 def check_reusable(cfg: RunConfig, run_dir: str | Path) -> None:

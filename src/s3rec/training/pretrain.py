@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +23,7 @@ from s3rec.training.batches import TrainingSequences, batch_order, micro_batches
 from s3rec.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from s3rec.training.faults import kill_switch
 from s3rec.training.optim import adam
+from s3rec.training.prefetch import prefetched, use_prefetch
 
 
 @dataclass
@@ -38,6 +40,7 @@ class PretrainConfig:
     # each batch runs as at most this many length-sorted parts, gradients summed (exact); 0 = auto:
     # 1 for S3-Rec's encoder (it packs real tokens itself), 4 for other encoders (padded; transfer)
     micro_batches: int = 0
+    prefetch: str | bool = "auto"  # build the next batch on a thread during each step: auto (= on CUDA) | true | false
     save_every: int = 10
     objectives: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
@@ -88,6 +91,7 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
     with_sp = cfg.objectives.sp > 0
     parts = cfg.micro_batches or (1 if isinstance(model.encoder, SequenceEncoder) else 4)
     after_step = kill_switch("pretrain")  # fault-test hook, a no-op unless its variable is set
+    overlap = use_prefetch(cfg.prefetch, device)
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         model.train()
@@ -98,8 +102,10 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
             user, start, end = seqs.random_prefix_samples(enc_cfg.max_len, gen)
         totals: dict[str, float] = {}
         batches = distributed.shard(batch_order(end - start, cfg.batch_size, gen, cfg.bucket))  # every N-th batch
-        for idx in tqdm(batches, desc=f"pre-train {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False):
-            batch = pretrain_batch(seqs, user[idx], start[idx], end[idx], cfg.mask_ratio, rank_gen, with_sp)
+        make = partial(sample_batch, seqs, user, start, end, cfg.mask_ratio, rank_gen, with_sp)
+        stream = prefetched(make, batches) if overlap else map(make, batches)  # the same batches either way
+        for batch in tqdm(stream, total=len(batches), desc=f"pre-train {epoch + 1}/{cfg.epochs}", disable=not progress,
+                          leave=False):
             opt.zero_grad(set_to_none=True)
             for part in micro_batches(batch, parts):
                 with autocast(device):
@@ -128,6 +134,12 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
                                 data=data_info, model=model, **state)
     distributed.barrier()  # the other ranks may read the final checkpoint once rank 0 has written it
     return out_dir / f"pretrain-epoch{cfg.epochs}.pt"
+
+
+def sample_batch(seqs: TrainingSequences, user: torch.Tensor, start: torch.Tensor, end: torch.Tensor,
+                 mask_ratio: float, gen: torch.Generator, with_sp: bool, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The pre-training batch of samples `idx` (indices into the epoch's user / start / end)."""
+    return pretrain_batch(seqs, user[idx], start[idx], end[idx], mask_ratio, gen, with_sp)
 
 
 def pretrain_seconds(pretrain_dir: Path | None) -> float | None:
