@@ -150,3 +150,12 @@ def test_attention_with_dropout_on_cpu_is_sdpa_math_with_a_byte_mask(additive):
     assert not torch.allclose(dropped, expected)  # attention dropout (p = 0.5) is on
     block.attn_drop = torch.nn.Identity()
     torch.testing.assert_close(block.attend(q, k, v, mask), expected)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_last_state_is_the_full_pass_at_the_newest_position(causal):
+    enc = make_encoder()
+    items = left_padded_rows([1, 3, 8, 5, 2], width=8)
+    torch.testing.assert_close(enc.last_state(items, causal), enc(items, causal)[:, -1])
+    one_layer = SequenceEncoder(n_items=20, cfg=EncoderConfig(d=16, n_layers=1, n_heads=2, max_len=8)).eval()
+    torch.testing.assert_close(one_layer.last_state(items, causal), one_layer(items, causal)[:, -1])

@@ -8,7 +8,7 @@ import torch
 
 from s3rec.data.dataset import SequenceData, csr_from_lists
 from s3rec.data.splits import LeaveOneOut
-from s3rec.evaluation.metrics import per_user_metrics, summarise, target_rank
+from s3rec.evaluation.metrics import count_true, per_user_metrics, summarise, target_rank
 from s3rec.evaluation.negatives import sample_eval_negatives
 from s3rec.evaluation.ranking import full_ranking, sampled_ranking
 
@@ -28,6 +28,18 @@ def test_rank_counts_ties_against_target():
     # row 2: target col 0 is the strict best -> rank 0
     ranks = target_rank(scores, torch.tensor([0, 2, 0]))
     assert ranks.tolist() == [2, 3, 0]
+
+
+@pytest.mark.parametrize("n", [1, 127, 128, 129, 1000, 12102])
+def test_row_counts_of_a_mask_are_exact_across_byte_chunks(n):
+    gen = torch.Generator().manual_seed(n)
+    mask = torch.rand(5, n, generator=gen) < torch.tensor([0.0, 0.3, 0.5, 0.9, 1.0]).unsqueeze(1)  # all-False .. all-True rows
+    counts = count_true(mask)
+    assert counts.dtype == torch.int64 and counts.tolist() == mask.sum(1).tolist()
+    assert counts[0] == 0 and counts[-1] == n  # a full chunk of True (128) must not wrap its byte
+    big = torch.zeros(2, 70_000, dtype=torch.bool)
+    big[1] = True  # counts far above a byte
+    assert count_true(big).tolist() == [0, 70_000]
 
 
 def test_metrics_by_hand():

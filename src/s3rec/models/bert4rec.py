@@ -80,7 +80,7 @@ class BERT4Rec(SequentialRecommender):
         return inputs
 
     def score_all(self, histories: torch.Tensor, users: torch.Tensor | None = None) -> torch.Tensor:
-        h_mask = self.encoder(self.with_mask_appended(histories), causal=False)[:, -1]  # (B, d)
+        h_mask = self.encoder.last_state(self.with_mask_appended(histories), causal=False)  # (B, d)
         return self.logits(h_mask)  # (B, N + 1)
 
     def training_batch(self, seqs: TrainingSequences, users: torch.Tensor, max_len: int,

@@ -165,6 +165,15 @@ class SequenceEncoder(nn.Module):
             F_t = block(F_t, attn_mask)
         return F_t
 
+    def last_state(self, items: torch.Tensor, causal: bool) -> torch.Tensor:
+        """(B, d) forward(items, causal)[:, -1]: the last block computes only the newest position's query
+        (what scoring reads)."""
+        attn_mask = attention_mask(items, causal)  # (B, 1, w, w)
+        F_t = self.embed(items)
+        for block in self.blocks[:-1]:
+            F_t = block(F_t, attn_mask)
+        return self.blocks[-1](F_t, attn_mask, last_only=True)[:, 0]
+
     def encode_views(self, items: torch.Tensor, n_full: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Bidirectional outputs: (n_full, w, d) for the first n_full rows, (N - n_full, d) at the last
         position of the others; at real positions the numbers of forward(items, False) sliced that way

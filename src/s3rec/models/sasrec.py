@@ -40,6 +40,8 @@ class SASRec(SequentialRecommender):
     def final_state(self, histories: torch.Tensor) -> torch.Tensor:
         """(B, d) F_t at the newest position of each left-padded history."""
         (histories,) = trim_left_padding(histories)
+        if isinstance(self.encoder, SequenceEncoder):  # FDSA's two-stream encoder has no last-only pass
+            return self.encoder.last_state(histories, causal=True)
         return self.encoder(histories, causal=True)[:, -1]
 
     def score_all(self, histories: torch.Tensor, users: torch.Tensor | None = None) -> torch.Tensor:
