@@ -172,13 +172,13 @@ class S3RecPretrainer(nn.Module):
         zero = items.new_zeros((), dtype=torch.float)
         is_mask = masked == enc.mask_id  # (B, w)
         if o.aap > 0:
+            keep = positions((items != 0) & ~is_mask if o.aap_form == "code" else items != 0)
+            kept = items.flatten().index_select(0, keep)  # (n,)
             if o.aap_form == "code":
-                keep = positions((items != 0) & ~is_mask)
                 x = F_seq.flatten(0, 1).index_select(0, keep)  # (n, d) encoder output at non-masked positions
             else:
-                keep = positions(items != 0)
-                x = enc.M_I(items.flatten().index_select(0, keep))  # (n, d) e_i, the item embedding (Eq. 5)
-            losses["aap"] = self.attribute_bce(x, self.W_AAP, items.flatten().index_select(0, keep))
+                x = enc.M_I(kept)  # (n, d) e_i, the item embedding (Eq. 5)
+            losses["aap"] = self.attribute_bce(x, self.W_AAP, kept)
         if o.mip > 0 or o.map > 0:
             at_mask = positions(is_mask)
             F_masked = F_seq.flatten(0, 1).index_select(0, at_mask)  # (m, d) context of each masked item

@@ -35,12 +35,11 @@ def prefetched(make: Callable[[K], B], keys: Iterable[K]) -> Iterator[B]:
 
 
 _DONE = object()
-PREFETCH = ("auto", True, False)
 
 
 def check_prefetch(setting: str | bool, name: str = "prefetch") -> str | bool:
     """`setting` if it is "auto", True or False, else a ValueError naming the option."""
-    if setting not in PREFETCH or isinstance(setting, int) and not isinstance(setting, bool):
+    if not (setting == "auto" or isinstance(setting, bool)):
         raise ValueError(f"{name} must be auto, true or false, got {setting!r}")
     return setting
 
