@@ -11,7 +11,7 @@ import copy
 import json
 from pathlib import Path
 
-from s3rec.config import RunConfig
+from s3rec.config import EvalConfig, RunConfig
 from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut
 from s3rec.errors import S3RecError
@@ -25,15 +25,22 @@ def run_or_reuse(cfg: RunConfig, run_dir: str | Path, progress: bool = False, lo
     """metrics.json of `run_dir` if it is finished, else run (resuming) `cfg` there and return its metrics.
 
     A directory made with other options than `cfg` is an error, never silently reused (check_reusable).
+    A finished run evaluated under both protocols serves a request for one of them: the metrics returned
+    hold the requested protocols only.
     """
     run_dir = Path(run_dir)
     check_reusable(cfg, run_dir)
     done = run_dir / "metrics.json"
     if done.exists():
         try:
-            return json.loads(done.read_text())
+            metrics = json.loads(done.read_text())
         except json.JSONDecodeError as e:
             raise S3RecError(f"{done}: unreadable metrics ({e}); delete the run directory to redo it") from None
+        wanted = cfg.eval.protocols()
+        for split in ("test", "valid"):
+            if isinstance(metrics.get(split), dict):
+                metrics[split] = {p: v for p, v in metrics[split].items() if p in wanted}
+        return metrics
     return run(copy.deepcopy(cfg), out=run_dir, resume=True, progress=progress, log=log, echo=log)
 
 
@@ -72,7 +79,24 @@ def check_reusable(cfg: RunConfig, run_dir: str | Path) -> None:
             raise S3RecError(f"{path}: unreadable config ({e}); delete the run directory to redo it") from None
         # pre-training options shape a run only when the run pre-trains itself (s3rec without --init)
         unused = () if (cfg.model == "s3rec" and cfg.init is None) else ("pretrain",)
+        if (Path(run_dir) / "metrics.json").is_file() and _covers(saved.get("eval"), cfg.eval):
+            unused += ("eval.protocol", "eval.selection")
         _check_same(saved, cfg.to_dict(), NEUTRAL + unused, path)
+
+
+def _covers(saved_eval, wanted: EvalConfig) -> bool:
+    """Whether a finished run evaluated with `saved_eval` (config.json) holds the test figures `wanted` asks for.
+
+    Evaluating one more protocol changes no number of the other, but the protocol validation picks the
+    best epoch by must be the same.
+    """
+    if not isinstance(saved_eval, dict) or saved_eval.get("protocol") != "both" or wanted.protocol == "both":
+        return False
+    try:
+        saved = EvalConfig(**saved_eval)
+    except TypeError:  # written by another s3rec version: compare option by option instead
+        return False
+    return saved.selection_protocol() == wanted.selection_protocol()
 
 
 def check_pretrain_reusable(cfg: RunConfig, out_dir: str | Path) -> None:

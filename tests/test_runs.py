@@ -1,0 +1,75 @@
+"""Run-or-reuse (s3rec.runs): a finished run evaluated under both protocols serves a one-protocol request."""
+
+import json
+import shutil
+
+import pytest
+
+import s3rec.runs
+from s3rec.config import RunConfig
+from s3rec.data.s3rec_format import save_s3rec_format
+from s3rec.data.synthetic import make_synthetic
+from s3rec.errors import S3RecError
+from s3rec.pipeline import run
+from s3rec.runs import check_reusable, run_or_reuse
+
+
+def quiet(*a, **k):
+    pass
+
+
+@pytest.fixture(scope="module")
+def both_run(tmp_path_factory):
+    """(config with protocol both, its finished run directory) of a tiny SASRec."""
+    folder = tmp_path_factory.mktemp("runs")
+    data = make_synthetic(n_users=60, n_items=150, avg_len=9, n_attributes=8, n_topics=4, seed=3)
+    cfg = RunConfig(model="sasrec", seed=1)
+    cfg.data.path = str(save_s3rec_format(data, folder, "syn"))
+    cfg.encoder.d, cfg.encoder.max_len, cfg.encoder.n_layers = 16, 8, 1
+    cfg.finetune.epochs = 2
+    cfg.eval.protocol = "both"
+    run(RunConfig.from_dict(cfg.to_dict()), out=folder / "both", progress=False, log=quiet, echo=quiet)
+    return cfg, folder / "both"
+
+
+def with_protocol(cfg: RunConfig, protocol: str) -> RunConfig:
+    c = RunConfig.from_dict(cfg.to_dict())
+    c.eval.protocol = protocol
+    return c
+
+
+def test_a_both_run_is_the_full_run_and_serves_a_full_request(both_run, tmp_path, monkeypatch):
+    cfg, both_dir = both_run
+    full = with_protocol(cfg, "full")
+    fresh = run(RunConfig.from_dict(full.to_dict()), out=tmp_path / "full", progress=False, log=quiet, echo=quiet)
+    saved = json.loads((both_dir / "metrics.json").read_text())
+    assert fresh["test"]["full"] == saved["test"]["full"]  # the sampled evaluation changes no full-ranking number
+
+    def no_run(*a, **k):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(s3rec.runs, "run", no_run)
+    reused = run_or_reuse(full, both_dir, log=quiet)
+    assert set(reused["test"]) == {"full"} and set(reused["valid"]) == {"full"}
+    assert reused["test"]["full"] == fresh["test"]["full"]
+    assert set(run_or_reuse(cfg, both_dir, log=quiet)["test"]) == {"full", "sampled"}
+
+
+def test_a_both_run_does_not_serve_what_it_selected_differently_or_left_unfinished(both_run, tmp_path):
+    cfg, both_dir = both_run
+    # a sampled-only run picks its best epoch on sampled validation; this one picked on full ranking
+    with pytest.raises(S3RecError, match="eval.protocol='both', this call asks for 'sampled'"):
+        check_reusable(with_protocol(cfg, "sampled"), both_dir)
+    picked_on_sampled = with_protocol(cfg, "sampled")
+    picked_on_sampled.eval.selection = "full"
+    check_reusable(picked_on_sampled, both_dir)  # selected alike: the sampled figures are the same
+    # an unfinished run resumes under its own options only
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(both_dir, unfinished)
+    (unfinished / "metrics.json").unlink()
+    with pytest.raises(S3RecError, match="eval.protocol='both', this call asks for 'full'"):
+        check_reusable(with_protocol(cfg, "full"), unfinished)
+    with pytest.raises(S3RecError, match="finetune.epochs=2, this call asks for 3"):
+        more = with_protocol(cfg, "full")
+        more.finetune.epochs = 3
+        check_reusable(more, both_dir)
