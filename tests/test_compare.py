@@ -170,3 +170,35 @@ def test_bad_seeds_and_models_are_one_line_errors(tmp_path, capsys):
     assert "unknown model 'nosuch'" in capsys.readouterr().err
     assert main(["compare", "--dataset", "lastfm", "--models", "hgn,pop", "--loss", "bce", "--out", str(tmp_path)]) == 2
     assert "not available for hgn" in capsys.readouterr().err
+
+
+def test_report_reads_the_finished_runs_only_and_trains_nothing(tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    per_user = {m: [rng.uniform(0, 0.5, 40), rng.uniform(0, 0.5, 40)] for m in ("pop", "sasrec", "s3rec")}
+    configs = hand_configs(per_user)
+    fake_runs(tmp_path, configs, per_user)
+    for d in ("sasrec-seed2",):  # an unfinished run: config and checkpoint, no metrics yet
+        (tmp_path / d / "metrics.json").unlink()
+    configs["gru4rec"] = default_config("gru4rec", data={"dataset": "lastfm"})  # not started at all
+
+    def no_training(*a, **k):
+        raise AssertionError("a report trained")
+
+    monkeypatch.setattr(s3rec.runs, "run", no_training)
+    monkeypatch.setattr(s3rec.runs, "pretrain", no_training)
+    table = compare(configs, SEEDS, tmp_path, log=lambda *a: None, report_only=True)
+    assert table.models == ["pop", "sasrec", "s3rec"]
+    assert table.missing_seeds() == {"sasrec": 1}
+    row = next(r for r in table.rows if r.metric == "NDCG@10")
+    assert row.mean["sasrec"] == pytest.approx(per_user["sasrec"][0].mean()) and row.std["sasrec"] == 0.0
+    assert row.mean["s3rec"] == pytest.approx(np.mean([v.mean() for v in per_user["s3rec"]]))
+    best = max(("pop", "sasrec"), key=lambda m: row.mean[m])
+    their = per_user[best][0] if best == "sasrec" else np.mean(per_user["pop"], axis=0)
+    assert row.p_ttest == pytest.approx(stats.ttest_rel(np.mean(per_user["s3rec"], axis=0), their).pvalue, rel=1e-9)
+    md = (tmp_path / "comparison.md").read_text()
+    assert "Unfinished (a report of the runs finished so far): SASRec 1 of 2 seeds." in md
+    assert "GRU4Rec" not in md
+    seeds_row = next(r for r in csv.DictReader((tmp_path / "comparison.csv").open()) if r["metric"] == "seeds")
+    assert (seeds_row["pop_mean"], seeds_row["sasrec_mean"], seeds_row["s3rec_mean"]) == ("2", "1", "2")
+    with pytest.raises(S3RecError, match="no finished run of these models and seeds to report"):
+        compare({"gru4rec": configs["gru4rec"]}, SEEDS, tmp_path / "empty", log=lambda *a: None, report_only=True)

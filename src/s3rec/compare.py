@@ -66,6 +66,11 @@ class Comparison:
     n_users: int | None = None  # users paired in the significance tests
     run_dirs: dict[str, list[str]] = field(default_factory=dict)
 
+    def missing_seeds(self) -> dict[str, int]:
+        """model -> how many of the seeds it lacks (a `--report` of an unfinished comparison), if any."""
+        return {m: len(self.seeds) - len(self.run_dirs[m]) for m in self.models
+                if m in self.run_dirs and len(self.run_dirs[m]) < len(self.seeds)}
+
 
 def add_parser(sub, add_run_args) -> None:
     """Register `s3rec compare` (called by s3rec.cli.make_parser with its shared run options)."""
@@ -74,6 +79,8 @@ def add_parser(sub, add_run_args) -> None:
     p.add_argument("--models", default=",".join(PAPER_ORDER),
                    help=f"comma-separated models, the table's columns in this order (default all: {','.join(PAPER_ORDER)})")
     p.add_argument("--seeds", default="1,2,3", help="seeds of every model (default 1,2,3)")
+    p.add_argument("--report", action="store_true",
+                   help="train nothing: write the tables from the finished runs only (read a long comparison while it runs)")
     p.set_defaults(func=cmd_compare)
 
 
@@ -94,7 +101,7 @@ def cmd_compare(args) -> None:
     name = first.data.dataset or (Path(first.data.path).stem if first.data.path else "data")
     out = Path(args.out or f"runs/compare-{name}")
     log = (lambda *a, **k: None) if args.quiet else print
-    compare(configs, seeds, out, progress=not args.quiet, log=log)
+    compare(configs, seeds, out, progress=not args.quiet, log=log, report_only=args.report)
     print((out / "comparison.md").read_text(encoding="utf-8"), end="")
 
 
@@ -106,8 +113,12 @@ def _seed(text: str) -> int:
 
 
 def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, progress: bool = False,
-            log=print) -> Comparison:
-    """Run (or reuse) every model of `configs` (name -> config, seed ignored) with every seed; write the tables."""
+            log=print, report_only: bool = False) -> Comparison:
+    """Run (or reuse) every model of `configs` (name -> config, seed ignored) with every seed; write the tables.
+
+    report_only: train nothing; the tables cover the finished runs only (a model without any is left out,
+    and the Markdown and CSV say how many seeds each model has).
+    """
     if not configs or not seeds:
         raise S3RecError("compare needs at least one model and one seed")
     if len(set(seeds)) != len(seeds):
@@ -129,13 +140,21 @@ def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, pr
             pre = copy.deepcopy(cfg)
             pre.seed = seeds[0]
             pretrain_dir = out / "pretrain"
-            cfg.init = str(pretrain_or_reuse(pre, pretrain_dir, progress=progress, log=log))
-        dirs[model] = [out / f"{model}-seed{seed}" for seed in seeds]
-        runs[model] = []
-        for seed, run_dir in zip(seeds, dirs[model]):
+            cfg.init = str(pretrain_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt" if report_only
+                           else pretrain_or_reuse(pre, pretrain_dir, progress=progress, log=log))
+        dirs[model], runs[model] = [], []
+        for seed in seeds:
             cfg.seed = seed
+            run_dir = out / f"{model}-seed{seed}"
+            if report_only and not (run_dir / "metrics.json").is_file():
+                continue
             log(f"{model} seed {seed}: {run_dir}")
             runs[model].append(run_or_reuse(cfg, run_dir, progress=progress, log=log))
+            dirs[model].append(run_dir)
+        if not runs[model]:  # only a report can find nothing
+            del runs[model], dirs[model]
+    if not runs:
+        raise S3RecError(f"{out}: no finished run of these models and seeds to report")
     table = summarize(runs, dirs, seeds, pretrain_seconds(pretrain_dir))
     write_text(out / "comparison.md", to_markdown(table))
     write_text(out / "comparison.csv", to_csv(table))

@@ -65,6 +65,10 @@ def to_markdown(table: "Comparison") -> str:
     lines = [f"# Model comparison on {table.dataset}", "",
              f"Test split, best validation epoch; mean ± std over seeds {seeds} (sample std). "
              "**Bold**: best, <u>underlined</u>: second best."]
+    if table.missing_seeds():
+        lines.append("Unfinished (a report of the runs finished so far): "
+                     + ", ".join(f"{display(m)} {len(table.seeds) - k} of {len(table.seeds)} seeds"
+                                 for m, k in table.missing_seeds().items()) + ".")
     if _has_improv(table):
         lines.append("Improv.: S3-Rec's relative improvement over the best baseline of the row. \\*: S3-Rec vs "
                      f"that baseline, paired t-test over {table.n_users} users (each user's value averaged over "
@@ -99,6 +103,8 @@ def to_csv(table: "Comparison") -> str:
                     row.best_baseline or "", _num(row.improvement), _num(row.p_ttest), _num(row.p_wilcoxon),
                     int(row.significant) if row.p_ttest is not None else ""])
     w.writerow(["", "seconds", *[_num(x) for m in table.models for x in table.seconds[m]], "", "", "", "", ""])
+    w.writerow(["", "seeds", *[str(len(table.run_dirs.get(m, table.seeds))) if s == "mean" else ""
+                               for m in table.models for s in ("mean", "std")], "", "", "", "", ""])
     if table.pretrain_seconds is not None:
         w.writerow(["", "pretrain_seconds", *[_num(table.pretrain_seconds) if m == OURS and s == "mean" else ""
                                               for m in table.models for s in ("mean", "std")], "", "", "", "", ""])
