@@ -1,4 +1,4 @@
-"""Seconds per fine-tuning epoch of SASRec/S3-Rec: whole random batches against length-sorted micro-batches.
+"""Seconds per fine-tuning epoch: whole random batches against length-sorted micro-batches.
 
 Both run the same random batches (the faithful recipe) and the same losses; micro-batches split each
 batch into at most `parts` row groups of similar length, each trimmed to its longest input, and sum the
@@ -7,6 +7,7 @@ gradients (exact: tests/test_batches.py). `parts=K` cuts where padding is least 
 other load on the machine hits them alike; each epoch is extrapolated from `--batches` batches.
 
     S3REC_DATA_DIR=../shared/data/s3rec python benchmarks/bench_finetune.py --dataset beauty --batches 30
+    ... bench_finetune.py --model gru4rec --losses bce --parts 1,8      # any model whose batches split (its defaults)
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import torch
 
 from s3rec.data.loading import DataConfig, load_data
 from s3rec.data.splits import LeaveOneOut
-from s3rec.models.encoder import EncoderConfig
-from s3rec.models.sasrec import SASRec
+from s3rec.models.factory import build_model, default_config
 from s3rec.training import batches as batching
 from s3rec.training.batches import TrainingSequences, batch_order, finetune_micro_batches
 from s3rec.training.optim import adam
@@ -37,6 +37,7 @@ def equal_groups(items: torch.Tensor, parts: int) -> list[tuple[torch.Tensor, in
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--dataset", default="beauty")
+    p.add_argument("--model", default="sasrec", help="sasrec (S3-Rec's fine-tuning), sasrecf, fdsa, gru4rec, gru4recf, bert4rec")
     p.add_argument("--batches", type=int, default=30)
     p.add_argument("--losses", default="bce,ce")
     p.add_argument("--parts", default="1,equal=8,4,8", help="variants: K (least padding) or equal=K")
@@ -47,11 +48,12 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     order = batch_order(lengths, 256, gen, False)
     parts_list = args.parts.split(",")
-    print(f"{args.dataset}: {seqs.n_users:,} rows, {int(lengths.sum()):,} target positions, {len(order)} batches of 256, "
+    print(f"{args.model} on {args.dataset}: {seqs.n_users:,} rows, {int(lengths.sum()):,} target positions, {len(order)} batches of 256, "
           f"torch threads={torch.get_num_threads()}, {args.batches} batches timed per variant")
-    for loss in args.losses.split(","):
+    encoder = default_config(args.model).encoder  # the model's paper defaults, as `s3rec run --model M`
+    for loss in args.losses.split(",") if args.model != "bert4rec" else ["cloze"]:
         torch.manual_seed(0)
-        models = {k: SASRec(split.n_items, EncoderConfig(), loss=loss) for k in parts_list}
+        models = {k: build_model(args.model, split, encoder, loss=loss) for k in parts_list}
         opts = {k: adam(m.parameters(), 1e-3) for k, m in models.items()}
         seconds = dict.fromkeys(parts_list, 0.0)
         for idx in order[: args.batches]:

@@ -9,8 +9,9 @@ import torch
 from s3rec.data.splits import LeaveOneOut
 from s3rec.data.synthetic import make_synthetic
 from s3rec.models.encoder import EncoderConfig, FastDropout
+from s3rec.models.factory import MODEL_NAMES, build_model
 from s3rec.models.sasrec import SASRec
-from s3rec.training.batches import (TrainingSequences, batch_order, finetune_batch, finetune_micro_batches,
+from s3rec.training.batches import (INPUT_KEYS, TrainingSequences, batch_order, finetune_batch, finetune_micro_batches,
                                    length_groups, pretrain_batch)
 
 
@@ -112,13 +113,23 @@ def test_fast_dropout_keep_rate_scale_and_eval_identity():
     assert FastDropout(0.2).p == 51 / 256
 
 
-@pytest.mark.parametrize("loss", ["bce", "ce", "sampled-softmax"])
-def test_finetune_micro_batches_give_the_whole_batch_loss_and_gradient(loss):
+ROW_SPLITTERS = ("sasrec", "sasrecf", "fdsa", "gru4rec", "gru4recf", "bert4rec")  # models whose batches the trainer splits
+
+
+def test_the_models_that_split_rows_are_the_tested_ones():
+    split = LeaveOneOut.from_data(make_synthetic(n_users=30, n_items=40, avg_len=8, n_attributes=8, n_topics=4, seed=3))
+    enc = EncoderConfig(d=8, max_len=10)
+    assert {m for m in MODEL_NAMES if getattr(build_model(m, split, enc), "splits_rows", False)} == {*ROW_SPLITTERS, "s3rec"}  # s3rec fine-tunes a SASRec
+
+
+@pytest.mark.parametrize("model, loss", [(m, l) for m in ROW_SPLITTERS
+                                         for l in (("cloze",) if m == "bert4rec" else ("bce", "ce", "sampled-softmax"))])
+def test_finetune_micro_batches_give_the_whole_batch_loss_and_gradient(model, loss):
     """Length-sorted parts, each trimmed and weighted by its share of targets, sum to the whole batch."""
     split = LeaveOneOut.from_data(make_synthetic(n_users=90, n_items=60, avg_len=9, n_attributes=8, n_topics=4, seed=3))
     seqs = TrainingSequences(*split.train_sequences(), split.n_items)
     torch.manual_seed(0)
-    m = SASRec(split.n_items, EncoderConfig(d=16, max_len=20), loss=loss, n_negatives=20).eval()  # eval: no dropout
+    m = build_model(model, split, EncoderConfig(d=16, max_len=20), loss=loss, n_negatives=20).eval()  # eval: no dropout
     batch = m.training_batch(seqs, torch.arange(64), 20, torch.Generator().manual_seed(1))
 
     def loss_and_grads(parts):
@@ -129,7 +140,8 @@ def test_finetune_micro_batches_give_the_whole_batch_loss_and_gradient(loss):
 
     whole_loss, whole = loss_and_grads([(batch, 1.0)])
     parts = finetune_micro_batches(batch, 4)
-    assert len(parts) >= 2 and max(p["inputs"].size(1) for p, _ in parts[:-1]) < batch["inputs"].size(1)
+    key = next(k for k in INPUT_KEYS if k in batch)
+    assert len(parts) >= 2 and max(p[key].size(1) for p, _ in parts[:-1]) < batch[key].size(1)
     assert sum(share for _, share in parts) == pytest.approx(1.0)
     assert sum(int((p["targets"] != 0).sum()) for p, _ in parts) == int((batch["targets"] != 0).sum())
     split_loss, split_grads = loss_and_grads(parts)

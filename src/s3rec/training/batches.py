@@ -131,15 +131,17 @@ def micro_batches(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, 
     return out
 
 
-FINETUNE_ROW_KEYS = ("inputs", "targets", "negatives")
+INPUT_KEYS = ("inputs", "masked")  # the left-padded input rows of a fine-tuning batch (next-item, cloze)
 
 
 def finetune_micro_batches(batch: dict[str, torch.Tensor], parts: int) -> list[tuple[dict[str, torch.Tensor], float]]:
     """Split a fine-tuning batch into `parts` row groups of similar length, each trimmed to its longest input.
 
-    Returns (part, share) pairs, share = the part's targets / the batch's targets. A loss that is a
-    mean over independent target positions, weighted by `share` and summed over the parts, equals the
-    whole batch's loss (and so do the gradients): the batch composition of random batches is kept while
+    Row tensors are those shaped like `targets` (B, w) (inputs, targets, negatives; a cloze batch's
+    masked inputs); anything else (the shared sampled negatives) goes to every part. Returns (part,
+    share) pairs, share = the part's targets / the batch's targets. A loss that is a mean over
+    independent target positions, weighted by `share` and summed over the parts, equals the whole
+    batch's loss (and so do the gradients): the batch composition of random batches is kept while
     little compute is spent on padding. Parts without a target are dropped.
     """
     if parts <= 1:  # any model's batch, untouched
@@ -147,9 +149,11 @@ def finetune_micro_batches(batch: dict[str, torch.Tensor], parts: int) -> list[t
     n_targets = int((batch["targets"] != 0).sum())
     if n_targets == 0:
         return [(batch, 1.0)]
+    shape = batch["targets"].shape
+    inputs = next(batch[k] for k in INPUT_KEYS if k in batch)
     out = []
-    for rows, w in length_groups(batch["inputs"], parts):
-        part = {k: v[rows, -w:] if k in FINETUNE_ROW_KEYS else v for k, v in batch.items()}
+    for rows, w in length_groups(inputs, parts):
+        part = {k: v[rows, -w:] if v.shape == shape else v for k, v in batch.items()}
         t = int((part["targets"] != 0).sum())
         if t:
             out.append((part, t / n_targets))
