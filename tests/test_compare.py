@@ -198,6 +198,7 @@ def test_report_reads_the_finished_runs_only_and_trains_nothing(tmp_path, monkey
     md = (tmp_path / "comparison.md").read_text()
     assert "Unfinished (a report of the runs finished so far): SASRec 1 of 2 seeds." in md
     assert "GRU4Rec" not in md
+    assert "Unfinished: SASRec 1 of 2 seeds." in (tmp_path / "comparison.tex").read_text()
     seeds_row = next(r for r in csv.DictReader((tmp_path / "comparison.csv").open()) if r["metric"] == "seeds")
     assert (seeds_row["pop_mean"], seeds_row["sasrec_mean"], seeds_row["s3rec_mean"]) == ("2", "1", "2")
     with pytest.raises(S3RecError, match="no finished run of these models and seeds to report"):

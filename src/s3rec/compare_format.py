@@ -125,7 +125,9 @@ def to_latex(table: "Comparison") -> str:
         out += ["\\begin{table}[t]", "\\centering",
                 f"\\caption{{Test results on {_tex(table.dataset)} ({protocol} ranking), mean $\\pm$ std over "
                 f"seeds {', '.join(map(str, table.seeds))}. Best in bold, second best underlined"
-                + (". $^{*}$: paired t-test vs the best baseline, $p < 0.01$." if improv else ".") + "}",
+                + (". $^{*}$: paired t-test vs the best baseline, $p < 0.01$." if improv else ".")
+                + "".join(f" Unfinished: {_tex(display(m))} {len(table.seeds) - k} of {len(table.seeds)} seeds."
+                          for m, k in table.missing_seeds().items()) + "}",
                 f"\\begin{{tabular}}{{{cols}}}", "\\toprule", " & ".join(head) + " \\\\", "\\midrule"]
         for row in (r for r in table.rows if r.protocol == protocol):
             mark = marks(row)
