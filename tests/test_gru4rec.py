@@ -126,12 +126,13 @@ def test_a_training_step_changes_the_parameters(kind):
         assert "M_A.weight" in changed
 
 
-def test_attribute_table_is_the_mean_attribute_embedding():
+def test_gru_input_adds_the_mean_attribute_embedding():
     m = make("gru4recf")
-    table = m.attribute_table()
-    assert table.shape == (N_ITEMS + 1, 8) and (table[0] == 0).all()
-    for i in (1, 2, 7, 20):
-        torch.testing.assert_close(table[i], m.M_A.weight[ATTRS[i - 1]].mean(0))
+    items = torch.tensor([[0, 1, 2, 7], [20, 7, 1, 0]])
+    a = m.embed(items) - m.E(items)  # (2, 4, 8) the attribute part of each input
+    assert (a[0, 0] == 0).all() and (a[1, 3] == 0).all()  # padding
+    for (r, c), i in zip(((0, 1), (0, 2), (0, 3), (1, 0), (1, 1)), (1, 2, 7, 20, 7)):
+        torch.testing.assert_close(a[r, c], m.M_A.weight[ATTRS[i - 1]].mean(0))
 
 
 def test_gru4recf_scores_change_when_only_attributes_change():

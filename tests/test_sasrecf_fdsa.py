@@ -14,7 +14,8 @@ from s3rec.models import fdsa, sasrecf
 from s3rec.models.encoder import EncoderConfig
 from s3rec.models.fdsa import FDSA
 from s3rec.models.pop import PopRec
-from s3rec.models.sasrecf import SASRecF, ItemAttributes
+from s3rec.models.attributes import ItemAttributes
+from s3rec.models.sasrecf import SASRecF
 from s3rec.pipeline import evaluate
 from s3rec.training.batches import TrainingSequences
 from s3rec.training.finetune import FinetuneConfig, finetune
@@ -64,6 +65,30 @@ def test_item_attributes_mean_and_vanilla_attention_by_hand():
     torch.testing.assert_close(att[1], e * table[1] + (1 - e) * table[2])
     torch.testing.assert_close(att[3], expected_3)
     assert att[0].abs().sum() == 0 and att[2].abs().sum() == 0 and att[4].abs().sum() == 0
+
+
+def test_pooling_a_batch_equals_pooling_the_catalogue_and_indexing():
+    """mean_of / attend_of pool only a batch's distinct items: same values and gradients as the whole table."""
+    torch.manual_seed(0)
+    attrs = ItemAttributes(N_ITEMS, *csr())
+    items = torch.tensor([[0, 0, 4, 7, 7, 13], [1, 12, 3, 3, 4, 9]])  # padding, no attributes, repeats, [mask] = 13
+    table = torch.randn(N_ATTRS + 1, 8, requires_grad=True)
+    w = torch.nn.Linear(8, 1)
+    for batch_fn, full_fn in ((lambda: attrs.mean_of(table, items), lambda: attrs.mean(table)[items]),
+                              (lambda: attrs.attend_of(table, w, items), lambda: attrs.attend(table, w)[items])):
+        grads = []
+        for fn in (batch_fn, full_fn):
+            table.grad = None
+            out = fn()
+            (out * torch.arange(out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
+            grads.append((out.detach(), table.grad.clone()))
+        torch.testing.assert_close(grads[0][0], grads[1][0])
+        torch.testing.assert_close(grads[0][1], grads[1][1])
+    inverse, values, bag, first = attrs.bags(items)
+    # distinct ids 0, 1, 3, 4, 7, 9, 12, 13; of these only 1, 3, 7, 9, 12 have attributes
+    assert values.tolist() == [1, 1, 4, 5, 3, 4, 4, 2, 5]
+    assert first.tolist() == [0, 0, 1, 4, 4, 6, 7, 9]
+    assert bag.tolist() == [1, 2, 2, 2, 4, 4, 5, 6, 6] and inverse.tolist() == [[0, 0, 3, 4, 4, 7], [1, 6, 2, 2, 3, 5]]
 
 
 @pytest.mark.parametrize("name", MODELS)

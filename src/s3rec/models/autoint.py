@@ -43,7 +43,7 @@ from torch import nn
 from s3rec.data.splits import LeaveOneOut
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.fm import PAIR_LOSSES, pair_batch, pair_loss, prefix_mean
-from s3rec.models.sasrecf import ItemAttributes, attribute_csr
+from s3rec.models.attributes import ItemAttributes, attribute_csr
 from s3rec.training.batches import TrainingSequences
 
 N_FIELDS = 4  # user, history | item, attributes

@@ -25,7 +25,7 @@ from torch import nn
 from s3rec.data.splits import LeaveOneOut
 from s3rec.models.encoder import EncoderConfig, FastDropout, SelfAttentionBlock, SequenceEncoder, attention_mask, init_weights
 from s3rec.models.sasrec import SASRec
-from s3rec.models.sasrecf import ItemAttributes, attribute_csr
+from s3rec.models.attributes import ItemAttributes, attribute_csr
 
 DEFAULTS: dict = {}
 
@@ -71,7 +71,7 @@ class FDSAEncoder(nn.Module):
     def forward(self, items: torch.Tensor, causal: bool) -> torch.Tensor:
         """(B, w, d) fused outputs O_sf for left-padded items (B, w)."""
         O_s = self.item_stream(items, causal)  # (B, w, d)
-        f = self.attrs.attend(self.M_A.weight, self.W_f)[items]  # (B, w, d)
+        f = self.attrs.attend_of(self.M_A.weight, self.W_f, items)  # (B, w, d)
         O_f = self.feature_stream(f, attention_mask(items, causal))  # (B, w, d)
         return self.W_sf(torch.cat([O_s, O_f], dim=-1))
 

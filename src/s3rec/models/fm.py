@@ -36,7 +36,7 @@ from torch import nn
 
 from s3rec.data.splits import LeaveOneOut
 from s3rec.models.base import SequentialRecommender
-from s3rec.models.sasrecf import ItemAttributes, attribute_csr
+from s3rec.models.attributes import ItemAttributes, attribute_csr
 from s3rec.training.batches import TrainingSequences, finetune_batch
 
 PAIR_LOSSES = ("bpr", "bce")

@@ -6,9 +6,9 @@ session RNNs), the attribute-aware GRU baseline of the S3-Rec paper (Zhou et al.
     h_t = GRU(x_t, h_{t-1});  r_t(j) = h_t . E[j]   as in GRU4Rec (gru4rec.py)
 
 Features are fused at the input by addition (not through the parallel per-feature GRUs of the
-p-RNN paper, nor RecBole's concatenation + dense layer). The attribute table a (n_items + 1, d) is
-built once per forward by one EmbeddingBag (mean) over the item -> attribute CSR; items are scored
-against the item embeddings E only. Defaults as GRU4Rec: d = 64, 1 layer, dropout 0.25,
+p-RNN paper, nor RecBole's concatenation + dense layer). a_i is one EmbeddingBag (mean) over the
+item -> attribute CSR, for the distinct items of the input only; items are scored against the item
+embeddings E only. Defaults as GRU4Rec: d = 64, 1 layer, dropout 0.25,
 M_A ~ N(0, 0.02), `bce` with one negative per target. Run defaults (`DEFAULTS`) as GRU4Rec's:
 encoder.dropout = 0.25, the rest the S3-Rec recipe.
 """
@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from s3rec.data.splits import LeaveOneOut
+from s3rec.models.attributes import ItemAttributes
 from s3rec.models.gru4rec import DEFAULTS as GRU4REC_DEFAULTS
 from s3rec.models.gru4rec import GRU4Rec
 
@@ -44,19 +45,12 @@ class GRU4RecF(GRU4Rec):
         nn.init.normal_(self.M_A.weight, 0.0, init_std)
         with torch.no_grad():
             self.M_A.weight[0].zero_()
-        offsets = torch.as_tensor(attr_offsets, dtype=torch.long)
-        assert len(offsets) == n_items + 1, "attr_offsets must have n_items + 1 entries"
-        # bag 0 (padding) is empty; bag i >= 1 holds attr_values[attr_offsets[i-1]:attr_offsets[i]]
-        self.register_buffer("bag_offsets", torch.cat([offsets.new_zeros(1), offsets[:-1]]), persistent=False)
-        self.register_buffer("attr_values", torch.as_tensor(attr_values, dtype=torch.long)[: int(offsets[-1])],
-                             persistent=False)
-
-    def attribute_table(self) -> torch.Tensor:
-        """(n_items + 1, d) mean attribute embedding a_i of every item id (zeros for padding / no attributes)."""
-        return self.M_A(self.attr_values, self.bag_offsets)
+        self.attrs = ItemAttributes(n_items, attr_offsets, attr_values)
 
     def embed(self, items: torch.Tensor) -> torch.Tensor:
-        return self.E(items) + self.attribute_table()[items]  # (B, w, d)
+        """(B, w, d) E[i] + a_i, pooling the attributes of the batch's distinct items only."""
+        inverse, values, _, first = self.attrs.bags(items)
+        return self.E(items) + self.M_A(values, first)[inverse]
 
 
 def build(split: LeaveOneOut, d: int = 64, max_len: int = 50, **kw) -> GRU4RecF:

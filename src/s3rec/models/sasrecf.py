@@ -18,7 +18,7 @@ Run defaults (`DEFAULTS`): none. SASRecF has no paper of its own (it is S3-Rec's
 of SASRec), so it runs with SASRec's S3-Rec recipe (d = 64, 2 layers, 2 heads, dropout 0.5, max_len
 50, Adam lr 1e-3, batch 256).
 
-`ItemAttributes` (the item -> attribute CSR with per-item pooling) is shared with FDSA, FM and AutoInt.
+The item -> attribute pooling (`s3rec.models.attributes.ItemAttributes`) is shared with GRU4RecF, FDSA, FM and AutoInt.
 """
 
 from __future__ import annotations
@@ -27,50 +27,11 @@ import torch
 from torch import nn
 
 from s3rec.data.splits import LeaveOneOut
+from s3rec.models.attributes import ItemAttributes, attribute_csr
 from s3rec.models.encoder import EncoderConfig, SequenceEncoder, init_weights
 from s3rec.models.sasrec import SASRec
 
 DEFAULTS: dict = {}
-
-
-class ItemAttributes(nn.Module):
-    """Item -> attribute CSR as (non-persistent) buffers, pooling attribute vectors into one per item id.
-
-    Args:
-        n_items: number of items; pooled tables have n_items + 2 rows (0 = padding and
-            n_items + 1 = [mask] have no attributes).
-        attr_offsets: (n_items + 1,) CSR offsets; item i's attributes are attr_values[attr_offsets[i-1]:attr_offsets[i]].
-        attr_values: attribute ids in 1..n_attributes.
-    """
-
-    def __init__(self, n_items: int, attr_offsets: torch.Tensor, attr_values: torch.Tensor):
-        super().__init__()
-        offsets = torch.as_tensor(attr_offsets, dtype=torch.long)
-        lens = torch.diff(offsets)
-        self.n_rows = n_items + 2
-        item_of = torch.repeat_interleave(torch.arange(1, n_items + 1), lens)  # item id of each CSR entry
-        self.register_buffer("values", torch.as_tensor(attr_values, dtype=torch.long), persistent=False)
-        self.register_buffer("item_of", item_of, persistent=False)
-        self.register_buffer("count", torch.bincount(item_of, minlength=self.n_rows).float(), persistent=False)
-
-    def sum(self, per_entry: torch.Tensor) -> torch.Tensor:
-        """(n_items + 2, ...) per-item sums of per_entry (nnz, ...), one value per CSR entry."""
-        out = per_entry.new_zeros((self.n_rows,) + per_entry.shape[1:])
-        return out.index_add(0, self.item_of, per_entry)
-
-    def mean(self, table: torch.Tensor) -> torch.Tensor:
-        """(n_items + 2, d) mean over each item's attributes of table (n_attributes + 1, d); 0 without any."""
-        return self.sum(table[self.values]) / self.count.clamp(min=1).unsqueeze(1)
-
-    def attend(self, table: torch.Tensor, w: nn.Linear) -> torch.Tensor:
-        """(n_items + 2, d) sum_a alpha_a table[a] with alpha = softmax over the item's attributes of w(table[a])."""
-        A = table[self.values]  # (nnz, d)
-        logits = w(A).squeeze(-1)  # (nnz,)
-        top = torch.full((self.n_rows,), -torch.inf, device=A.device, dtype=A.dtype)
-        top = top.scatter_reduce(0, self.item_of, logits.detach(), "amax")  # for a stable softmax
-        e = torch.exp(logits - top[self.item_of])
-        alpha = e / self.sum(e)[self.item_of]
-        return self.sum(alpha.unsqueeze(1) * A)
 
 
 class AttributeSequenceEncoder(SequenceEncoder):
@@ -87,7 +48,7 @@ class AttributeSequenceEncoder(SequenceEncoder):
         """E = Dropout(LayerNorm(W_F [M_I[i] ; mean M_A[A_i]] + P)) for left-padded items (B, w)."""
         w = items.size(1)
         positions = torch.arange(self.cfg.max_len - w, self.cfg.max_len, device=items.device)
-        A_mean = self.attrs.mean(self.M_A.weight)[items]  # (B, w, d)
+        A_mean = self.attrs.mean_of(self.M_A.weight, items)  # (B, w, d)
         x = self.W_F(torch.cat([self.M_I(items), A_mean], dim=-1))  # (B, w, d)
         return self.drop(self.ln(x + self.P(positions)))
 
@@ -107,11 +68,6 @@ class SASRecF(SASRec):
         super().__init__(n_items, encoder, loss, n_negatives, label_smoothing)
         self.encoder = AttributeSequenceEncoder(n_items, n_attributes, attr_offsets, attr_values, self.encoder.cfg)
         init_weights(self, self.encoder.cfg.init_std)
-
-
-def attribute_csr(split: LeaveOneOut) -> tuple[torch.Tensor, torch.Tensor]:
-    """(attr_offsets, attr_values) of a split's data set as tensors."""
-    return torch.from_numpy(split.data.attr_offsets), torch.from_numpy(split.data.attr_values)
 
 
 def build(split: LeaveOneOut, d: int = 64, max_len: int = 50, loss: str = "bce", n_negatives: int = 256,
