@@ -28,6 +28,8 @@ OPTIONS = {  # run folder name -> extra --set options on top of --recipe best
     "dropout-0.2": ["encoder.dropout=0.2", "encoder.attn_dropout=0.2"],
     # same trajectory as shipped, longer wait: does the CE recipe stop early on a plateau?
     "patience-20": ["finetune.patience=20"],
+    # eSASRec's loss: softmax over the target and 256 shared uniform negatives instead of every item
+    "sampled-softmax-256": ["finetune.loss=sampled-softmax", "finetune.n_negatives=256"],
 }
 
 
