@@ -198,7 +198,22 @@ def barrier() -> None:
         dist.barrier()
 
 
+EXIT_WAIT = timedelta(seconds=60)  # how long a rank leaving waits for the others at exit
+
+
 def cleanup() -> None:
-    """Leave the process group (registered at exit by `setup`)."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    """Leave the process group (registered at exit by `setup`), after the other ranks are done too.
+
+    A gloo rank that tears its group down while a peer still talks to it can abort in gloo's worker
+    threads at exit (seen once in CI: "terminate called without an active exception"); meeting at a
+    bounded barrier first means no collective is in flight. A peer that never comes (it failed) only
+    delays the exit by EXIT_WAIT.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if dist.get_backend() == "gloo":
+        try:
+            dist.monitored_barrier(timeout=EXIT_WAIT)
+        except RuntimeError:
+            pass  # a rank failed or left: nothing is in flight with it any more
+    dist.destroy_process_group()
