@@ -35,14 +35,13 @@ class ItemAttributes(nn.Module):
         self.register_buffer("count", count.float(), persistent=False)
         self.register_buffer("start", torch.cumsum(count, 0) - count, persistent=False)  # first CSR entry per item
 
-    def sum(self, per_entry: torch.Tensor) -> torch.Tensor:
-        """(n_items + 2, ...) per-item sums of per_entry (nnz, ...), one value per CSR entry."""
-        out = per_entry.new_zeros((self.n_rows,) + per_entry.shape[1:])
-        return out.index_add(0, self.item_of, per_entry)
-
     def mean(self, table: torch.Tensor) -> torch.Tensor:
         """(n_items + 2, d) mean over each item's attributes of table (n_attributes + 1, d); 0 without any."""
-        return self.sum(table[self.values]) / self.count.clamp(min=1).unsqueeze(1)
+        return pooled_mean(table, self.values, self.item_of, self.n_rows)
+
+    def attend(self, table: torch.Tensor, w: nn.Linear) -> torch.Tensor:
+        """(n_items + 2, d) sum_a alpha_a table[a] with alpha = softmax over the item's attributes of w(table[a])."""
+        return pooled_attention(table, w, self.values, self.item_of, self.n_rows)
 
     def bags(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The CSR restricted to the distinct ids of `items` (a batch needs far fewer rows than the catalogue).
@@ -61,30 +60,30 @@ class ItemAttributes(nn.Module):
     def mean_of(self, table: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """(*items.shape, d) = mean(table)[items], pooling only the attributes of the ids in `items`."""
         inverse, values, bag, first = self.bags(items)
-        sums = table.new_zeros(len(first), table.size(1)).index_add(0, bag, table.index_select(0, values))
-        lens = torch.diff(first, append=first.new_full((1,), len(values)))
-        return (sums / lens.clamp(min=1).to(table.dtype).unsqueeze(1))[inverse]
+        return pooled_mean(table, values, bag, len(first))[inverse]
 
     def attend_of(self, table: torch.Tensor, w: nn.Linear, items: torch.Tensor) -> torch.Tensor:
         """(*items.shape, d) = attend(table, w)[items], attending only over the attributes of the ids in `items`."""
         inverse, values, bag, first = self.bags(items)
-        A = table.index_select(0, values)  # (nnz_K, d)
-        logits = w(A).squeeze(-1)  # (nnz_K,)
-        top = torch.full((len(first),), -torch.inf, device=A.device, dtype=A.dtype)
-        top = top.scatter_reduce(0, bag, logits.detach(), "amax")  # for a stable softmax
-        e = torch.exp(logits - top[bag])
-        alpha = e / e.new_zeros(len(first)).index_add(0, bag, e)[bag]
-        return A.new_zeros(len(first), A.size(1)).index_add(0, bag, alpha.unsqueeze(1) * A)[inverse]
+        return pooled_attention(table, w, values, bag, len(first))[inverse]
 
-    def attend(self, table: torch.Tensor, w: nn.Linear) -> torch.Tensor:
-        """(n_items + 2, d) sum_a alpha_a table[a] with alpha = softmax over the item's attributes of w(table[a])."""
-        A = table[self.values]  # (nnz, d)
-        logits = w(A).squeeze(-1)  # (nnz,)
-        top = torch.full((self.n_rows,), -torch.inf, device=A.device, dtype=A.dtype)
-        top = top.scatter_reduce(0, self.item_of, logits.detach(), "amax")  # for a stable softmax
-        e = torch.exp(logits - top[self.item_of])
-        alpha = e / self.sum(e)[self.item_of]
-        return self.sum(alpha.unsqueeze(1) * A)
+
+def pooled_mean(table: torch.Tensor, values: torch.Tensor, bag: torch.Tensor, n_bags: int) -> torch.Tensor:
+    """(n_bags, d) mean of table[values] within each bag (bag[j]: the bag of entry j); 0 for an empty bag."""
+    sums = table.new_zeros(n_bags, table.size(1)).index_add(0, bag, table.index_select(0, values))
+    return sums / torch.bincount(bag, minlength=n_bags).clamp(min=1).to(table.dtype).unsqueeze(1)
+
+
+def pooled_attention(table: torch.Tensor, w: nn.Linear, values: torch.Tensor, bag: torch.Tensor,
+                     n_bags: int) -> torch.Tensor:
+    """(n_bags, d) sum_j alpha_j table[values_j] within each bag, alpha = softmax over the bag of w(table[values_j])."""
+    A = table.index_select(0, values)  # (nnz, d)
+    logits = w(A).squeeze(-1)  # (nnz,)
+    top = torch.full((n_bags,), -torch.inf, device=A.device, dtype=A.dtype)
+    top = top.scatter_reduce(0, bag, logits.detach(), "amax")  # for a stable softmax
+    e = torch.exp(logits - top[bag])
+    alpha = e / e.new_zeros(n_bags).index_add(0, bag, e)[bag]
+    return A.new_zeros(n_bags, A.size(1)).index_add(0, bag, alpha.unsqueeze(1) * A)
 
 
 def attribute_csr(split: LeaveOneOut) -> tuple[torch.Tensor, torch.Tensor]:
