@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import s3rec
-from s3rec.cli import main
+from s3rec.cli import build_config, main, make_parser
 from s3rec.data import registry
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.pipeline import evaluate_run, format_metrics
@@ -480,7 +480,8 @@ def test_interaction_table_with_item_table_end_to_end(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("option", ["eval.protocol=bogus", "eval.selection=test", "finetune.loss=hinge", "pretrain.objectives.aap_form=x",
-                                    "encoder.n_heads=3", "pretrain.samples=all", "encoder.d=-1"])
+                                    "encoder.n_heads=3", "pretrain.samples=all", "encoder.d=-1", "finetune.lr=fast",
+                                    "encoder.dropout=true"])
 def test_invalid_option_values_are_one_line_errors(option, tmp_path, capsys):
     data = write_tiny(tmp_path / "data")
     out = tmp_path / "run"
@@ -488,6 +489,16 @@ def test_invalid_option_values_are_one_line_errors(option, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("s3rec: error: bad option:") and "\n" not in err
     assert not out.exists()
+
+
+def test_numbers_in_exponent_notation_are_numbers_from_set_and_config_files(tmp_path):
+    """YAML 1.1 reads `1e-4` as text; every float option takes it as the number it means."""
+    (tmp_path / "run.yaml").write_text("finetune:\n  weight_decay: 1e-6\npretrain:\n  objectives:\n    sp: 5E-1\n")
+    cfg = build_config(make_parser().parse_args(["run", "--data", "x.txt", "--config", str(tmp_path / "run.yaml"),
+                                                 "--set", "finetune.lr=1e-4", "--set", "encoder.dropout=2.5e-1"]))
+    assert cfg.finetune.lr == 1e-4 and isinstance(cfg.finetune.lr, float)
+    assert cfg.finetune.weight_decay == 1e-6 and cfg.pretrain.objectives.sp == 0.5 and cfg.encoder.dropout == 0.25
+    assert json.loads(json.dumps(cfg.to_dict()))["finetune"]["lr"] == 1e-4  # config.json holds the number
 
 
 def test_evaluate_under_another_protocol_writes_beside_the_run(tiny, tmp_path, capsys):

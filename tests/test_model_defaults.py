@@ -4,8 +4,11 @@ config file, --set and flags, records them in config.json, and the built model u
 import dataclasses
 import importlib
 import json
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 
 from s3rec.cli import build_config, main, make_parser
 from s3rec.config import RunConfig, set_path
@@ -149,3 +152,25 @@ def test_build_model_passes_the_encoder_options_each_baseline_reads():
     for name in ("sasrecf", "fdsa"):
         assert build_model(name, split, enc).encoder.cfg == enc
     assert build_model("hgn", split, enc).U.embedding_dim == 16
+
+
+
+def documented(cell: str) -> dict:
+    """The `key=value` options written in a cell of docs/compare.md, values parsed as in --set."""
+    return {k: yaml.safe_load(v) for k, v in re.findall(r"`([a-z_]+\.[a-z_.]+)=([^`]+)`", cell)}
+
+
+def test_the_compare_docs_table_lists_exactly_each_models_defaults():
+    """docs/compare.md's per-model table ('defaults applied' column) is the DEFAULTS of every model."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "compare.md").read_text(encoding="utf-8")
+    section = doc.split("## Per-model defaults")[1].split("\n## ")[0]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith("| model")]
+    applied = {name: documented(cells[1]) for cells in rows for name in cells[0].split(", ")}
+    assert set(applied) == set(MODEL_NAMES)
+    for name in MODEL_NAMES:
+        assert set(applied[name]) == set(model_defaults(name)), name
+        cfg = RunConfig(model=name)
+        for key, value in applied[name].items():  # read as --set reads them
+            set_path(cfg, key, value)
+        assert cfg == default_config(name), name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +105,7 @@ class RunConfig:
         return _build(cls, d)
 
 
-def _build(cls, d: dict[str, Any]):
+def _build(cls, d: dict[str, Any], prefix: str = ""):
     """Recursively build dataclass `cls` from a plain dict; unknown keys are an error."""
     if not isinstance(d, dict):
         raise ValueError(f"expected a mapping for {cls.__name__}, got {type(d).__name__}")
@@ -115,8 +116,31 @@ def _build(cls, d: dict[str, Any]):
     kwargs = {}
     for name, value in d.items():
         sub = _dataclass_of(fields[name])
-        kwargs[name] = _build(sub, value) if sub is not None and isinstance(value, dict) else value
+        if sub is not None and isinstance(value, dict):
+            kwargs[name] = _build(sub, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _typed(cls, name, value, prefix + name)
     return cls(**kwargs)
+
+
+def _typed(cls, name: str, value: Any, dotted: str) -> Any:
+    """`value` for a number field read as the number it means; a value that is not one is a ValueError.
+
+    YAML 1.1 (PyYAML: config files and --set) reads `1e-4` as the text '1e-4', not a float.
+    """
+    hint = typing.get_type_hints(cls).get(name)
+    allowed = typing.get_args(hint) or (hint,)
+    if float not in allowed or value is None:
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            if str in allowed:
+                return value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(f"{dotted} must be a number, got {value!r}")
 
 
 _SUBCONFIGS = {"data": DataConfig, "encoder": EncoderConfig, "pretrain": PretrainConfig, "finetune": FinetuneConfig,
@@ -137,4 +161,4 @@ def set_path(cfg: Any, dotted: str, value: Any) -> None:
         obj = getattr(obj, p)
     if not dataclasses.is_dataclass(obj) or not hasattr(obj, last):
         raise ValueError(f"unknown option {dotted}")
-    setattr(obj, last, value)
+    setattr(obj, last, _typed(type(obj), last, value, dotted))
