@@ -15,6 +15,7 @@ from s3rec import Recommender, S3RecError
 from s3rec.cli import main
 from s3rec.data import registry
 from s3rec.data.tables import load_id_maps
+from s3rec.recommend import top_k
 
 # A CSV log with string ids ("u3", "sku7"): raw ids never look like internal ids. 10 users x 7 distinct items
 # out of 15; with --min-count 1 every item that occurs is kept.
@@ -340,3 +341,30 @@ def test_attribute_aware_model_recommends_from_its_run_directory(tmp_path):
                  "--set", "encoder.d=16", "--set", "encoder.max_len=10", "--quiet"]) == 0
     recs = Recommender.load(out).recommend(users=["1"], k=5)
     assert len(recs[0]["items"]) == 5
+
+
+def test_top_k_breaks_ties_by_ascending_id_so_each_k_is_a_prefix_of_the_next():
+    gen = torch.Generator().manual_seed(0)
+    for levels in (2, 4, 40, 0):  # from ties everywhere to none (0: continuous scores)
+        scores = torch.randint(0, levels, (6, 30), generator=gen).float() if levels else torch.randn(6, 30, generator=gen)
+        scores[0, :5] = -torch.inf
+        full = torch.sort(scores, dim=1, descending=True, stable=True)  # the order asked for, over every item
+        for k in range(1, 31):
+            values, index = top_k(scores, k)
+            assert torch.equal(index, full.indices[:, :k]) and torch.equal(values, full.values[:, :k]), (levels, k)
+    values, index = top_k(torch.tensor([[1.0, 5.0, 5.0, 2.0, 5.0]]), 2)
+    assert index.tolist() == [[1, 2]] and values.tolist() == [[5.0, 5.0]]
+
+
+def test_recommendations_of_a_popularity_run_do_not_depend_on_k(tmp_path):
+    """PopRec's counts tie often: the top 3 are the first 3 of the top 10."""
+    rng = np.random.default_rng(3)
+    rows = ["user_id,item_id,timestamp"] + [f"u{u},i{rng.integers(12)},{t}" for u in range(20) for t in range(6)]
+    (tmp_path / "log.csv").write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    assert main(["run", "--model", "pop", "--data", str(tmp_path / "log.csv"), "--min-count", "1",
+                 "--out", str(run), "--quiet"]) == 0
+    rec = Recommender.load(run)
+    users = [f"u{u}" for u in range(20)]
+    for short, long in zip(rec.recommend(users=users, k=3), rec.recommend(users=users, k=10)):
+        assert short["items"] == long["items"][:3] and short["scores"] == long["scores"][:3]

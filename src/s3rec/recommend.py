@@ -17,7 +17,8 @@ Example::
 
 Scoring: the last `encoder.max_len` known items of a history, left-padded, go through `score_all` in
 batches; with `exclude_seen` every item of the whole history (not only the last max_len) is excluded.
-k is capped at the number of rankable items. Items with equal scores come in torch.topk's order.
+k is capped at the number of rankable items. Items with equal scores come by ascending internal id (the
+order of id_maps/items.csv), so the top k are the first k of the top k + 1.
 """
 
 from __future__ import annotations
@@ -235,13 +236,38 @@ class Recommender:
                 rankable -= np.array([len(s) for s in seen])
                 r = torch.from_numpy(np.repeat(np.arange(len(batch)), [len(s) for s in seen]))
                 scores[r, torch.from_numpy(np.concatenate(seen))] = -torch.inf
-            top = min(k, self.n_items)
-            values, index = torch.topk(scores, top, dim=1)
+            values, index = top_k(scores, min(k, self.n_items))
             for b, q in enumerate(batch):
                 n = int(min(k, rankable[b]))
                 out.append({"user": q.user, "items": self.item_ids[index[b, :n].numpy()].tolist(),
                             "scores": values[b, :n].tolist(), "unknown_items": list(q.unknown)})
         return out
+
+
+def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k best (values, indices) of each row, by score, equal scores by ascending index.
+
+    torch.topk orders ties arbitrarily, so a catalogue with equal scores (PopRec's counts) could list
+    another item at position 3 when k = 3 than when k = 10; here the top k are a prefix of the top k + 1.
+    """
+    n = scores.shape[1]
+    values, index = torch.topk(scores, min(k + 1, n), dim=1)
+    if k < n:
+        # rows whose (k+1)-th score equals the k-th: topk may have cut the tie anywhere
+        cut = (values[:, k] == values[:, k - 1]).nonzero().squeeze(1)
+        values, index = values[:, :k].contiguous(), index[:, :k].contiguous()
+        if len(cut):
+            row, kth = (scores, values[:, -1:]) if len(cut) == len(scores) else (scores[cut], values[cut, -1:])
+            ids = torch.arange(n, dtype=torch.float32 if n < 2**24 else torch.float64)  # exact
+            lowest = torch.topk(torch.where(row == kth, -ids, -float(n)), k, dim=1).indices  # tied, lowest first
+            above = values[cut] > kth  # (C, k): every item of the row above the k-th score
+            needed = torch.arange(k) < k - above.sum(1, keepdim=True)  # (C, k): how many tied ones to add
+            picked = torch.cat([torch.where(above, index[cut], -1), torch.where(needed, lowest, -1)], dim=1)
+            index[cut] = picked.sort(dim=1, descending=True).values[:, :k]  # the k picked (>= 0) first
+            values[cut] = row.gather(1, index[cut])
+    index, by_index = index.sort(dim=1)
+    values, by_value = values.gather(1, by_index).sort(dim=1, descending=True, stable=True)
+    return values, index.gather(1, by_value)
 
 
 def check_k(k: Any) -> None:
