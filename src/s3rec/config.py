@@ -57,9 +57,12 @@ class RunConfig:
         """Raise ValueError naming the first invalid option; returns self."""
         from s3rec.models.next_item_loss import FINETUNE_LOSSES
         from s3rec.recipes import RECIPES
+        from s3rec.evaluation.metrics import METRIC_NAMES
         from s3rec.training.prefetch import check_prefetch
 
+        _check_types(self)
         choices = {
+            "finetune.metric": (self.finetune.metric, METRIC_NAMES),
             "eval.protocol": (self.eval.protocol, ("full", "sampled", "both")),
             "eval.negatives": (self.eval.negatives, ("auto", "uniform", "popularity", "file")),
             "finetune.loss": (self.finetune.loss, FINETUNE_LOSSES),
@@ -87,6 +90,17 @@ class RunConfig:
                             ("pretrain.micro_batches", self.pretrain.micro_batches)):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        at_least = {"finetune.patience": (self.finetune.patience, 1), "finetune.n_negatives": (self.finetune.n_negatives, 1),
+                    "finetune.valid_every": (self.finetune.valid_every, 0), "data.min_count": (self.data.min_count, 0),
+                    "pretrain.lr": (self.pretrain.lr, 0), "finetune.lr": (self.finetune.lr, 0),
+                    "pretrain.weight_decay": (self.pretrain.weight_decay, 0),
+                    "finetune.weight_decay": (self.finetune.weight_decay, 0), "encoder.init_std": (self.encoder.init_std, 0)}
+        for name, (value, low) in at_least.items():
+            if value < low:
+                raise ValueError(f"{name} must be >= {low}, got {value!r}")
+        for name, value in (("encoder.dropout", self.encoder.dropout), ("encoder.attn_dropout", self.encoder.attn_dropout)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         if not 0 < self.data.train_fraction <= 1:
             raise ValueError(f"data.train_fraction (--train-fraction) must be in (0, 1], got {self.data.train_fraction}")
         if not 0 <= self.finetune.label_smoothing < 1:
@@ -145,6 +159,38 @@ def _typed(cls, name: str, value: Any, dotted: str) -> Any:
 
 _SUBCONFIGS = {"data": DataConfig, "encoder": EncoderConfig, "pretrain": PretrainConfig, "finetune": FinetuneConfig,
                "eval": EvalConfig, "objectives": ObjectiveConfig}
+
+
+def _check_types(cfg: Any, prefix: str = "") -> None:
+    """ValueError naming the first option whose value is not of its declared type (e.g. patience 'abc')."""
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value, hint, name = getattr(cfg, f.name), hints[f.name], prefix + f.name
+        if dataclasses.is_dataclass(value):
+            _check_types(value, name + ".")
+        elif not _is_a(value, hint):
+            raise ValueError(f"{name} must be {_describe(hint)}, got {value!r}")
+
+
+def _is_a(value: Any, hint: Any) -> bool:
+    if typing.get_origin(hint) is list:
+        return isinstance(value, list) and all(_is_a(v, typing.get_args(hint)[0]) for v in value)
+    if typing.get_args(hint):  # a union such as str | None
+        return any(_is_a(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint in (int, float):  # bool is an int in Python, never a number here
+        return isinstance(value, int if hint is int else (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) is list:
+        return f"a list of {_describe(typing.get_args(hint)[0]).removeprefix('a ')}"
+    if typing.get_args(hint):
+        return " or ".join(_describe(h) for h in typing.get_args(hint))
+    return {int: "an integer", float: "a number", str: "text", bool: "true or false", type(None): "null"}.get(
+        hint, getattr(hint, "__name__", str(hint)))
 
 
 def _dataclass_of(f: dataclasses.Field):
