@@ -198,6 +198,9 @@ def test_cli_errors_are_one_line(served, run_dir, tmp_path, capsys):
     assert err.startswith(f"s3rec: error: cannot listen on 127.0.0.1:{port}") and err.count("\n") == 1
     assert main(["serve", "--run", str(tmp_path / "nope")]) == 2
     assert "run directory not found" in capsys.readouterr().err
+    assert main(["serve", "--run", str(run_dir), "--port", "99999"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("s3rec: error: cannot listen on 127.0.0.1:99999") and err.count("\n") == 1
 
 
 def test_cli_serves_until_interrupted(run_dir):

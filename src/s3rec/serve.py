@@ -125,8 +125,8 @@ def _check_port(host: str, port: int) -> None:
         with socket.socket(family, socket.SOCK_STREAM) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
             s.bind((host, port))
-    except OSError as e:
-        raise S3RecError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None
+    except (OSError, OverflowError) as e:  # OverflowError: a port outside 0-65535
+        raise S3RecError(f"cannot listen on {host}:{port} ({getattr(e, 'strerror', None) or e})") from None
 
 
 def add_serve_command(sub: argparse._SubParsersAction) -> None:
