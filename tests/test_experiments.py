@@ -142,6 +142,24 @@ def test_pretrain_epochs(data_path, tmp_path):
     assert len(list(tmp_path.glob("pretrain*/pretrain_log.jsonl"))) == 1  # one pre-training serves every K
 
 
+def test_pretrain_epochs_at_chosen_points(data_path, tmp_path, capsys):
+    rows = experiment("pretrain-epochs", data_path, tmp_path, "--pretrain-epochs", "3", "--set", "pretrain.save_every=1",
+                      "--points", "3,1")
+    assert_rows_are_the_runs(rows)
+    assert [(r["label"], r["pretrain_epochs"]) for r in rows] == [
+        ("no pre-training (SASRec)", "0"), ("S3-Rec", "1"), ("S3-Rec", "3")]
+    assert not list(tmp_path.glob("**/s3rec-epoch2-seed1"))  # K = 2 was saved but not asked for
+    out = tmp_path / "bad"
+    for points in ("4", "0,1", "x", ","):  # beyond N, K = 0 (that is SASRec), not a number, none
+        assert main(["experiment", "pretrain-epochs", "--data", data_path, *TINY[:-3], "--pretrain-epochs", "3",
+                     "--points", points, "--out", str(out)]) == 2
+    assert main(["experiment", "pretrain-epochs", "--data", data_path, *TINY[:-3], "--pretrain-epochs", "3",
+                 "--set", "pretrain.save_every=2", "--points", "1", "--out", str(out)]) == 2  # epoch 1 is not saved
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 5 and all(e.startswith("s3rec: error: ") and "--points" in e for e in errors)
+    assert not out.exists()
+
+
 def test_convergence_averages_the_seeds_logs(data_path, tmp_path):
     rows = experiment("convergence", data_path, tmp_path, "--seeds", "1,2", "--epochs", "3")
     for r in rows:  # each row is a line of its run's log

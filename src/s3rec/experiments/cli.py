@@ -48,6 +48,9 @@ def add_experiment_command(sub: argparse._SubParsersAction,
         elif name == "sparsity":
             q.add_argument("--fractions", default="0.2,0.4,0.6,0.8,1", help="fractions of the training data (default 0.2,...,1)")
             q.add_argument("--baselines", default="sasrec,gru4recf", help="baselines (default sasrec,gru4recf)")
+        elif name == "pretrain-epochs":
+            q.add_argument("--points", help="pre-training epochs to fine-tune from, comma-separated (default every "
+                                            "pretrain.save_every epochs up to --pretrain-epochs)")
         elif name == "convergence":
             q.add_argument("--baselines", default="sasrec", help="baselines (default sasrec)")
         q.set_defaults(func=cmd_experiment, command_parser=q)
@@ -70,7 +73,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     elif args.experiment == "sparsity":
         result = experiments.sparsity(setup, _floats(args.fractions, "--fractions"), args.baselines.split(","))
     elif args.experiment == "pretrain-epochs":
-        result = experiments.pretrain_epochs(setup)
+        result = experiments.pretrain_epochs(setup, None if args.points is None else _ints(args.points, "--points"))
     else:
         result = experiments.convergence(setup, args.baselines.split(","))
     print(result.md.read_text(encoding="utf-8"), end="")
@@ -100,6 +103,13 @@ def _seeds(text: str) -> list[int]:
     if not seeds or len(set(seeds)) != len(seeds):
         raise S3RecError(f"--seeds needs at least one seed and no repeats, got {text!r}")
     return seeds
+
+
+def _ints(text: str, option: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise S3RecError(f"{option} takes comma-separated integers, got {text!r}") from None
 
 
 def _floats(text: str, option: str) -> list[float]:

@@ -1,7 +1,8 @@
 """`s3rec experiment pretrain-epochs`: S3-Rec after K pre-training epochs (paper §5.3, Fig. 5).
 
 One pre-training of N epochs (--pretrain-epochs) saves pretrain-epochK.pt every pretrain.save_every
-epochs (default 10) and after the last; S3-Rec is fine-tuned from each of them. K = 0 is the same
+epochs (default 10) and after the last; S3-Rec is fine-tuned from each of them (or from those --points
+names, e.g. 10,20,100). K = 0 is the same
 network without pre-training (SASRec), drawn as a point of the curve and as a dashed line.
 Plotted: NDCG@10 on the test split against K.
 """
@@ -18,13 +19,22 @@ from s3rec.experiments.common import (ExperimentResult, Run, Setup, cell, datase
 NO_PRETRAINING = "no pre-training (SASRec)"
 
 
-def pretrain_epochs(setup: Setup) -> ExperimentResult:
-    """Run (or reuse) the pre-training and a fine-tuning from each saved epoch; write pretrain-epochs.csv/.png/.md."""
+def pretrain_epochs(setup: Setup, points: list[int] | None = None) -> ExperimentResult:
+    """Run (or reuse) the pre-training and a fine-tuning from each saved epoch; write pretrain-epochs.csv/.png/.md.
+
+    `points`: the epochs K > 0 to fine-tune from (default every pretrain.save_every epochs and N); each must
+    be a saved checkpoint: a multiple of save_every, or N.
+    """
     cfg = setup.config_for("s3rec")
     n, step = cfg.pretrain.epochs, cfg.pretrain.save_every
     if n < 1:
         raise S3RecError("pretrain-epochs needs --pretrain-epochs N with N >= 1")
-    epochs = sorted(set(range(step, n + 1, step)) | {n})
+    if points is not None:
+        wrong = [k for k in points if not (0 < k <= n and (k % step == 0 or k == n))]
+        if not points or wrong:
+            raise S3RecError(f"--points takes pre-training epochs in 1..{n} that are saved (multiples of "
+                             f"pretrain.save_every = {step}, or {n}), got {','.join(map(str, points)) or 'none'}")
+    epochs = sorted(set(points) if points is not None else set(range(step, n + 1, step)) | {n})
     folder = Path(pretraining(setup, cfg, "pretrain")).parent
     runs: list[Run] = seed_runs(setup, setup.config_for("sasrec"), NO_PRETRAINING, "sasrec", x=0)
     for k in epochs:
