@@ -504,6 +504,13 @@ def test_numbers_in_exponent_notation_are_numbers_from_set_and_config_files(tmp_
     assert json.loads(json.dumps(cfg.to_dict()))["finetune"]["lr"] == 1e-4  # config.json holds the number
 
 
+def test_time_col_none_means_no_time_column_from_the_flag_set_and_config_file(tmp_path):
+    (tmp_path / "run.yaml").write_text("data:\n  time_col: none\n")
+    for extra in (["--time-col", "None"], ["--set", "data.time_col=none"], ["--config", str(tmp_path / "run.yaml")]):
+        cfg = build_config(make_parser().parse_args(["run", "--data", "x.csv", *extra]))
+        assert cfg.data.time_col is None, extra
+
+
 def test_evaluate_under_another_protocol_writes_beside_the_run(tiny, tmp_path, capsys):
     out = tmp_path / "run_other_protocol"
     assert run_pop(tiny, out) == 0  # a full-ranking run

@@ -93,7 +93,9 @@ def _build_config(args: argparse.Namespace, model: str | None) -> RunConfig:
         if value is not None:
             set_path(cfg, key, value)
     if args.time_col is not None:
-        cfg.data.time_col = None if args.time_col.lower() == "none" else args.time_col
+        cfg.data.time_col = args.time_col
+    if isinstance(cfg.data.time_col, str) and cfg.data.time_col.lower() == "none":  # flag, --set or file alike
+        cfg.data.time_col = None
     if args.attribute_cols is not None:
         cfg.data.attribute_cols = [c for c in args.attribute_cols.split(",") if c]
     if args.keep_history:
