@@ -55,9 +55,9 @@ class RunConfig:
 
     def validate(self) -> "RunConfig":
         """Raise ValueError naming the first invalid option; returns self."""
+        from s3rec.evaluation.metrics import METRIC_NAMES
         from s3rec.models.next_item_loss import FINETUNE_LOSSES
         from s3rec.recipes import RECIPES
-        from s3rec.evaluation.metrics import METRIC_NAMES
         from s3rec.training.prefetch import check_prefetch
 
         _check_types(self)

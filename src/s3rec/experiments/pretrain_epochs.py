@@ -2,8 +2,8 @@
 
 One pre-training of N epochs (--pretrain-epochs) saves pretrain-epochK.pt every pretrain.save_every
 epochs (default 10) and after the last; S3-Rec is fine-tuned from each of them (or from those --points
-names, e.g. 10,20,100). K = 0 is the same
-network without pre-training (SASRec), drawn as a point of the curve and as a dashed line.
+names, e.g. 10,20,100). K = 0 is the same network without pre-training (SASRec), drawn as a point of
+the curve and as a dashed line.
 Plotted: NDCG@10 on the test split against K.
 """
 
