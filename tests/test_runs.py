@@ -2,16 +2,22 @@
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 
 import s3rec.runs
 from s3rec.config import RunConfig
+from s3rec.data.loading import load_data
 from s3rec.data.s3rec_format import save_s3rec_format
+from s3rec.data.splits import LeaveOneOut
 from s3rec.data.synthetic import make_synthetic
 from s3rec.errors import S3RecError
+from s3rec.io import hold_folder
 from s3rec.pipeline import run
 from s3rec.runs import check_reusable, run_or_reuse
+from s3rec.training.pretrain import pretrain
 
 
 def quiet(*a, **k):
@@ -73,3 +79,34 @@ def test_a_both_run_does_not_serve_what_it_selected_differently_or_left_unfinish
         more = with_protocol(cfg, "full")
         more.finetune.epochs = 3
         check_reusable(more, both_dir)
+
+
+def test_a_run_directory_in_use_by_another_process_is_a_one_line_error(both_run, tmp_path):
+    """The same command started twice must not interleave one run's checkpoints and logs."""
+    cfg, _ = both_run
+    held = tmp_path / "held"
+    held.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom s3rec.io import hold_folder\n"
+                               "h = hold_folder(sys.argv[1]); print('held', flush=True); time.sleep(120)", str(held)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(S3RecError, match=r"held: in use by another s3rec process"):
+            run(cfg, out=held, progress=False, log=quiet, echo=quiet)
+        assert not (held / "metrics.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    metrics = run(cfg, out=held, progress=False, log=quiet, echo=quiet)  # free again once the holder is gone
+    assert metrics["test"]["full"]["NDCG@10"] >= 0
+
+
+def test_a_pretraining_folder_in_use_is_a_one_line_error(both_run, tmp_path):
+    cfg, _ = both_run
+    folder = tmp_path / "pretrain"
+    folder.mkdir()
+    split = LeaveOneOut.from_data(load_data(cfg.data, progress=False))
+    handle = hold_folder(folder)  # another open file description: conflicts even within one process
+    with pytest.raises(S3RecError, match=r"pretrain: in use by another s3rec process"):
+        pretrain(split, cfg.pretrain, cfg.encoder, folder, 1, progress=False, log=quiet)
+    handle.close()

@@ -7,7 +7,14 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
+
+from s3rec.errors import S3RecError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory file locks; folders are not guarded there
+    fcntl = None
 
 
 @contextmanager
@@ -55,3 +62,21 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def hold_folder(folder: str | Path) -> IO | None:
+    """Lock `folder` for this process (its `.lock` file) until the returned handle is closed or dropped.
+
+    Two processes writing one run directory (the same command started twice) would interleave its
+    checkpoints and logs; the second one gets a one-line error instead.
+    """
+    if fcntl is None:
+        return None
+    handle = open(Path(folder) / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise S3RecError(f"{folder}: in use by another s3rec process; wait for it to finish or use another "
+                         f"output folder") from None
+    return handle

@@ -30,7 +30,7 @@ from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.evaluation.negatives import sample_eval_negatives
 from s3rec.evaluation.ranking import EvalResult, full_ranking, sampled_ranking
-from s3rec.io import atomic_path, write_json
+from s3rec.io import atomic_path, hold_folder, write_json
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.factory import build_model, load_pretrained
 from s3rec.training import distributed
@@ -145,6 +145,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
               "environment": {**environment(), "device": str(device), **distributed.describe()}}
     if main:
         out.mkdir(parents=True, exist_ok=True)
+        lock = hold_folder(out)  # noqa: F841 (held while this function runs: one process per run directory)
         write_json(out / "config.json", config)
         save_id_maps(data, out / "id_maps")
         save_histories(data, out / "histories.npz")

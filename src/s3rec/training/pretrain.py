@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from s3rec.data.splits import LeaveOneOut
 from s3rec.device import autocast, resolve_device, to_device
 from s3rec.errors import S3RecError
-from s3rec.io import append_jsonl
+from s3rec.io import append_jsonl, hold_folder
 from s3rec.models.encoder import EncoderConfig, SequenceEncoder
 from s3rec.models.s3rec import ObjectiveConfig, S3RecPretrainer
 from s3rec.training import distributed
@@ -64,6 +64,7 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
     out_dir = Path(out_dir)
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
+        lock = hold_folder(out_dir)  # noqa: F841 (held while this function runs: one process per folder)
     data = split.data
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
