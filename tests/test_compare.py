@@ -172,6 +172,15 @@ def test_bad_seeds_and_models_are_one_line_errors(tmp_path, capsys):
     assert "not available for hgn" in capsys.readouterr().err
 
 
+def test_a_missing_init_checkpoint_fails_before_any_model_runs(tmp_path, capsys):
+    path = save_s3rec_format(make_synthetic(n_users=40, n_items=60, n_attributes=12, n_topics=6, seed=4), tmp_path, "syn")
+    out = tmp_path / "cmp"
+    assert main(["compare", "--data", str(path), "--models", "pop,s3rec", "--seeds", "1", "--out", str(out),
+                 "--init", str(tmp_path / "none.pt"), *TINY]) == 2
+    assert capsys.readouterr().err.strip() == f"s3rec: error: {tmp_path / 'none.pt'}: checkpoint not found"
+    assert not out.exists()  # PopRec did not run first
+
+
 def test_report_reads_the_finished_runs_only_and_trains_nothing(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     per_user = {m: [rng.uniform(0, 0.5, 40), rng.uniform(0, 0.5, 40)] for m in ("pop", "sasrec", "s3rec")}

@@ -34,3 +34,12 @@ def test_reproduce_runs_seeds_writes_table_and_reuses_runs(tmp_path, capsys):
     assert main(args) == 0  # everything is reused
     assert (out / "s3rec-seed1" / "metrics.json").stat().st_mtime_ns == stamp
     assert capsys.readouterr().out.strip() == table.strip()
+
+
+def test_a_missing_init_checkpoint_is_a_one_line_error_that_writes_nothing(tmp_path, capsys):
+    path = save_s3rec_format(make_synthetic(n_users=40, n_items=60, n_attributes=12, n_topics=6, seed=4), tmp_path, "syn")
+    out = tmp_path / "rep"
+    assert main(["reproduce", "--data", str(path), "--seeds", "1", "--out", str(out),
+                 "--init", str(tmp_path / "none.pt"), *TINY]) == 2
+    assert capsys.readouterr().err.strip() == f"s3rec: error: {tmp_path / 'none.pt'}: checkpoint not found"
+    assert not out.exists()

@@ -126,8 +126,11 @@ def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, pr
     protocols = {c.eval.protocol for c in configs.values()}
     if len(protocols) > 1:
         raise S3RecError(f"all models must be evaluated under one protocol, got {sorted(protocols)}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)  # made by the first run that writes
+    given = configs[OURS].init if OURS in configs else None
+    to_run = [s for s in seeds if not (out / f"{OURS}-seed{s}" / "metrics.json").is_file()]
+    if given is not None and to_run and not report_only and not Path(given).is_file():  # before any model runs
+        raise S3RecError(f"{given}: checkpoint not found")
     runs: dict[str, list[dict]] = {}
     dirs: dict[str, list[Path]] = {}
     pretrain_dir = None

@@ -28,8 +28,7 @@ SHOWN = ("HR@1", "HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "MRR"
 def reproduce(cfg: RunConfig, seeds: list[int], out: str | Path, init: str | None = None,
               progress: bool = True, log=print) -> str:
     """Run (or reuse) the pre-training and every fine-tuning; write reproduction.md/.json; return the table."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)  # made by the first run that writes (a bad --init leaves nothing behind)
     if init is None:
         pre = copy.deepcopy(cfg)
         pre.seed = seeds[0]
