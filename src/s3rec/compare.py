@@ -29,6 +29,7 @@ from s3rec.io import write_text
 from s3rec.evaluation.significance import paired_tests
 from s3rec.runs import pretrain_or_reuse, run_or_reuse, run_seconds
 from s3rec.training.pretrain import pretrain_seconds
+from s3rec.training.checkpoint import load_checkpoint
 
 ALPHA = 0.01  # the paper's significance level
 PAPER_ORDER = ("pop", "fm", "autoint", "gru4rec", "caser", "sasrec", "bert4rec", "hgn", "gru4recf", "sasrecf",
@@ -128,9 +129,9 @@ def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, pr
         raise S3RecError(f"all models must be evaluated under one protocol, got {sorted(protocols)}")
     out = Path(out)  # made by the first run that writes
     given = configs[OURS].init if OURS in configs else None
-    to_run = [s for s in seeds if not (out / f"{OURS}-seed{s}" / "metrics.json").is_file()]
-    if given is not None and to_run and not report_only and not Path(given).is_file():  # before any model runs
-        raise S3RecError(f"{given}: checkpoint not found")
+    if given is not None and not report_only and any(
+            not (out / f"{OURS}-seed{s}" / "metrics.json").is_file() for s in seeds):
+        load_checkpoint(given, stage="pretrain")  # a bad --init fails before any model runs
     runs: dict[str, list[dict]] = {}
     dirs: dict[str, list[Path]] = {}
     pretrain_dir = None

@@ -82,13 +82,13 @@ class RunConfig:
                     "pretrain.save_every": self.pretrain.save_every, "eval.n_negatives": self.eval.n_negatives,
                     "eval.batch_size": self.eval.batch_size}
         for name, value in positive.items():
-            if not isinstance(value, int) or value < 1:
+            if value < 1:  # an integer: _check_types
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.encoder.d % self.encoder.n_heads:
             raise ValueError(f"encoder.d ({self.encoder.d}) must be divisible by encoder.n_heads ({self.encoder.n_heads})")
         for name, value in (("pretrain.epochs", self.pretrain.epochs), ("finetune.epochs", self.finetune.epochs),
                             ("pretrain.micro_batches", self.pretrain.micro_batches)):
-            if not isinstance(value, int) or value < 0:
+            if value < 0:  # an integer: _check_types
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         at_least = {"finetune.patience": (self.finetune.patience, 1), "finetune.n_negatives": (self.finetune.n_negatives, 1),
                     "finetune.valid_every": (self.finetune.valid_every, 0), "data.min_count": (self.data.min_count, 0),

@@ -96,10 +96,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise S3RecError(f"--seeds takes comma-separated integers, got {text!r}") from None
+    seeds = _ints(text, "--seeds")
     if not seeds or len(set(seeds)) != len(seeds):
         raise S3RecError(f"--seeds needs at least one seed and no repeats, got {text!r}")
     return seeds

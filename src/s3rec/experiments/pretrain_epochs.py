@@ -29,12 +29,12 @@ def pretrain_epochs(setup: Setup, points: list[int] | None = None) -> Experiment
     n, step = cfg.pretrain.epochs, cfg.pretrain.save_every
     if n < 1:
         raise S3RecError("pretrain-epochs needs --pretrain-epochs N with N >= 1")
-    if points is not None:
-        wrong = [k for k in points if not (0 < k <= n and (k % step == 0 or k == n))]
-        if not points or wrong:
-            raise S3RecError(f"--points takes pre-training epochs in 1..{n} that are saved (multiples of "
-                             f"pretrain.save_every = {step}, or {n}), got {','.join(map(str, points)) or 'none'}")
-    epochs = sorted(set(points) if points is not None else set(range(step, n + 1, step)) | {n})
+    if points is None:
+        points = [*range(step, n + 1, step), n]
+    elif not points or any(not (0 < k <= n and (k % step == 0 or k == n)) for k in points):
+        raise S3RecError(f"--points takes pre-training epochs in 1..{n} that are saved (multiples of "
+                         f"pretrain.save_every = {step}, or {n}), got {','.join(map(str, points)) or 'none'}")
+    epochs = sorted(set(points))
     folder = Path(pretraining(setup, cfg, "pretrain")).parent
     runs: list[Run] = seed_runs(setup, setup.config_for("sasrec"), NO_PRETRAINING, "sasrec", x=0)
     for k in epochs:
