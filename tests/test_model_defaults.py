@@ -27,7 +27,7 @@ EXPECTED = {  # the table the module headers document
     "caser": {"encoder.d": 50, "finetune.weight_decay": 1e-6},
     "bert4rec": {"finetune.lr": 1e-4, "finetune.loss": "ce", "encoder.dropout": 0.1, "encoder.attn_dropout": 0.1,
                  "finetune.optimizer": "adamw", "finetune.weight_decay": 0.01},
-    "hgn": {"encoder.d": 50, "finetune.weight_decay": 1e-3, "finetune.loss": "bpr"},
+    "hgn": {"encoder.d": 50, "finetune.loss": "bpr"},
     "fm": {"finetune.loss": "bpr"},
     "autoint": {"eval.selection": "sampled"},
     "sasrecf": {}, "fdsa": {}, "pop": {}, "sasrec": {}, "s3rec": {},
