@@ -15,6 +15,7 @@ from s3rec.models.encoder import EncoderConfig
 from s3rec.models.fdsa import FDSA
 from s3rec.models.pop import PopRec
 from s3rec.models.attributes import ItemAttributes
+from s3rec.models.sasrec import SASRec
 from s3rec.models.sasrecf import SASRecF
 from s3rec.pipeline import evaluate
 from s3rec.training.batches import TrainingSequences
@@ -153,6 +154,34 @@ def test_scores_change_when_only_attributes_change(name):
     changed = make(name, lists=[[(a % N_ATTRS) + 1 for a in attrs] for attrs in ATTRS], seed=5)
     changed.load_state_dict(model.state_dict())
     assert not torch.allclose(changed.score_all(HIST), model.score_all(HIST))
+
+
+def test_sasrecf_starts_as_sasrec_plus_a_small_attribute_term():
+    """W_F's item half starts as the identity: without the attribute half SASRecF is SASRec exactly."""
+    model = make("sasrecf")
+    d = ENC.d
+    torch.testing.assert_close(model.encoder.W_F.weight[:, :d], torch.eye(d), rtol=0, atol=0)
+    assert 0 < model.encoder.W_F.weight[:, d:].abs().max() < 0.2  # attributes enter, at the init scale
+    plain = SASRec(N_ITEMS, ENC).eval()
+    plain.load_state_dict(model.state_dict(), strict=False)  # M_I, P, LayerNorm, blocks
+    with torch.no_grad():
+        model.encoder.W_F.weight[:, d:].zero_()
+    torch.testing.assert_close(model.score_all(HIST), plain.score_all(HIST))
+
+
+def test_fdsa_starts_as_sasrec_plus_a_small_feature_term():
+    """W_sf's item half starts as the identity: without the feature half FDSA is SASRec exactly."""
+    model = make("fdsa")
+    d = ENC.d
+    torch.testing.assert_close(model.encoder.W_sf.weight[:, :d], torch.eye(d), rtol=0, atol=0)
+    assert 0 < model.encoder.W_sf.weight[:, d:].abs().max() < 0.2
+    plain = SASRec(N_ITEMS, ENC).eval()
+    stream = {k.replace("encoder.item_stream.", "encoder."): v for k, v in model.state_dict().items()
+              if k.startswith("encoder.item_stream.")}
+    plain.load_state_dict(stream)
+    with torch.no_grad():
+        model.encoder.W_sf.weight[:, d:].zero_()
+    torch.testing.assert_close(model.score_all(HIST), plain.score_all(HIST))
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,10 @@ attributes. Here the input embedding of item i at a position is
 
 and the prediction is F_t . M_I[j] (Eq. 16) exactly as in SASRec: only the input changes, so the
 losses (bce by default, bpr, ce, sampled-softmax), the scoring paths and the weights' init
-(N(0, 0.02)) are SASRec's. Why concatenation + linear: it is the paper's wording and RecBole's
+(N(0, 0.02)) are SASRec's, except W_F's item half, which starts as the identity: with all of W_F
+drawn from N(0, 0.02) (RecBole's init) the item signal entering LayerNorm is ~0.003 per dimension
+against the position embedding's 0.02, and on Beauty validation NDCG@10 stalled at 0.023 (SASRec:
+0.040); starting from SASRec's input plus a small attribute term it does not. Why concatenation + linear: it is the paper's wording and RecBole's
 SASRecF; it contains "item + projected attributes" as the special case W_F = [I, W_A]. Why the
 mean over an item's attributes (RecBole's default is the sum): items carry 1 to 625 attributes
 (LastFM), and a mean keeps every item's attribute vector on one scale; an item without attributes
@@ -68,6 +71,9 @@ class SASRecF(SASRec):
         super().__init__(n_items, encoder, loss, n_negatives, label_smoothing)
         self.encoder = AttributeSequenceEncoder(n_items, n_attributes, attr_offsets, attr_values, self.encoder.cfg)
         init_weights(self, self.encoder.cfg.init_std)
+        d = self.encoder.cfg.d
+        with torch.no_grad():  # item half = I: the item signal starts at SASRec's scale (module docstring)
+            self.encoder.W_F.weight[:, :d].copy_(torch.eye(d))
 
 
 def build(split: LeaveOneOut, d: int = 64, max_len: int = 50, loss: str = "bce", n_negatives: int = 256,
