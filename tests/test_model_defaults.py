@@ -22,8 +22,8 @@ from s3rec.models.factory import BASELINES, MODEL_NAMES, build_model, default_co
 from s3rec.training.checkpoint import load_checkpoint
 
 EXPECTED = {  # the table the module headers document
-    "gru4rec": {"encoder.dropout": 0.25},
-    "gru4recf": {"encoder.dropout": 0.25},
+    "gru4rec": {"encoder.dropout": 0.25, "finetune.loss": "ce"},
+    "gru4recf": {"encoder.dropout": 0.25, "finetune.loss": "ce"},
     "caser": {"encoder.d": 50, "finetune.weight_decay": 1e-6},
     "bert4rec": {"finetune.lr": 1e-4, "finetune.loss": "ce", "encoder.dropout": 0.1, "encoder.attn_dropout": 0.1,
                  "finetune.optimizer": "adamw", "finetune.weight_decay": 0.01},

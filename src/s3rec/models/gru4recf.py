@@ -9,8 +9,8 @@ Features are fused at the input by addition (not through the parallel per-featur
 p-RNN paper, nor RecBole's concatenation + dense layer). a_i is one EmbeddingBag (mean) over the
 item -> attribute CSR, for the distinct items of the input only; items are scored against the item
 embeddings E only. Defaults as GRU4Rec: d = 64, 1 layer, dropout 0.25,
-M_A ~ N(0, 0.02), `bce` with one negative per target. Run defaults (`DEFAULTS`) as GRU4Rec's:
-encoder.dropout = 0.25, the rest the S3-Rec recipe.
+M_A ~ N(0, 0.02). Run defaults (`DEFAULTS`) as GRU4Rec's: encoder.dropout = 0.25 and
+finetune.loss = ce (softmax over all items; see gru4rec.py for why), the rest the S3-Rec recipe.
 """
 
 from __future__ import annotations
