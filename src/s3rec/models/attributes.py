@@ -86,6 +86,13 @@ def pooled_attention(table: torch.Tensor, w: nn.Linear, values: torch.Tensor, ba
     return A.new_zeros(n_bags, A.size(1)).index_add(0, bag, alpha.unsqueeze(1) * A)
 
 
+def init_item_half_as_identity(fusion: nn.Linear) -> None:
+    """Make the first d input columns of a (2d -> d) fusion layer the identity: its output starts as the item path."""
+    d = fusion.out_features
+    with torch.no_grad():
+        fusion.weight[:, :d].copy_(torch.eye(d))
+
+
 def attribute_csr(split: LeaveOneOut) -> tuple[torch.Tensor, torch.Tensor]:
     """(attr_offsets, attr_values) of a split's data set as tensors."""
     return torch.from_numpy(split.data.attr_offsets), torch.from_numpy(split.data.attr_values)

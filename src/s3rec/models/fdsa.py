@@ -28,7 +28,7 @@ from torch import nn
 from s3rec.data.splits import LeaveOneOut
 from s3rec.models.encoder import EncoderConfig, FastDropout, SelfAttentionBlock, SequenceEncoder, attention_mask, init_weights
 from s3rec.models.sasrec import SASRec
-from s3rec.models.attributes import ItemAttributes, attribute_csr
+from s3rec.models.attributes import ItemAttributes, attribute_csr, init_item_half_as_identity
 
 DEFAULTS: dict = {}
 
@@ -94,9 +94,7 @@ class FDSA(SASRec):
         super().__init__(n_items, encoder, loss, n_negatives, label_smoothing)
         self.encoder = FDSAEncoder(n_items, n_attributes, attr_offsets, attr_values, self.encoder.cfg)
         init_weights(self, self.encoder.cfg.init_std)
-        d = self.encoder.cfg.d
-        with torch.no_grad():  # item half = I: O_sf starts as the item stream's output (module docstring)
-            self.encoder.W_sf.weight[:, :d].copy_(torch.eye(d))
+        init_item_half_as_identity(self.encoder.W_sf)  # O_sf starts as the item stream's output (module docstring)
 
 
 def build(split: LeaveOneOut, d: int = 64, max_len: int = 50, loss: str = "bce", n_negatives: int = 256,

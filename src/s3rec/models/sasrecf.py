@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from s3rec.data.splits import LeaveOneOut
-from s3rec.models.attributes import ItemAttributes, attribute_csr
+from s3rec.models.attributes import ItemAttributes, attribute_csr, init_item_half_as_identity
 from s3rec.models.encoder import EncoderConfig, SequenceEncoder, init_weights
 from s3rec.models.sasrec import SASRec
 
@@ -71,9 +71,7 @@ class SASRecF(SASRec):
         super().__init__(n_items, encoder, loss, n_negatives, label_smoothing)
         self.encoder = AttributeSequenceEncoder(n_items, n_attributes, attr_offsets, attr_values, self.encoder.cfg)
         init_weights(self, self.encoder.cfg.init_std)
-        d = self.encoder.cfg.d
-        with torch.no_grad():  # item half = I: the item signal starts at SASRec's scale (module docstring)
-            self.encoder.W_F.weight[:, :d].copy_(torch.eye(d))
+        init_item_half_as_identity(self.encoder.W_F)  # the item signal starts at SASRec's scale (module docstring)
 
 
 def build(split: LeaveOneOut, d: int = 64, max_len: int = 50, loss: str = "bce", n_negatives: int = 256,
