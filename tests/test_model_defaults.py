@@ -25,7 +25,7 @@ EXPECTED = {  # the table the module headers document
     "gru4rec": {"encoder.dropout": 0.25, "finetune.loss": "ce"},
     "gru4recf": {"encoder.dropout": 0.25, "finetune.loss": "ce"},
     "caser": {"encoder.d": 50, "finetune.weight_decay": 1e-6},
-    "bert4rec": {"finetune.lr": 1e-4, "finetune.loss": "ce", "encoder.dropout": 0.1, "encoder.attn_dropout": 0.1,
+    "bert4rec": {"finetune.loss": "ce", "encoder.dropout": 0.1, "encoder.attn_dropout": 0.1,
                  "finetune.optimizer": "adamw", "finetune.weight_decay": 0.01},
     "hgn": {"encoder.d": 50, "finetune.loss": "bpr"},
     "fm": {"finetune.loss": "bpr"},
@@ -121,7 +121,7 @@ def test_autoint_sampled_selection_on_a_too_small_catalogue_is_a_one_line_error(
 @pytest.mark.parametrize("name, argv, expect", [
     ("caser", [], {"encoder.d": 50, "finetune.weight_decay": 1e-6}),
     ("gru4rec", ["--set", "encoder.dropout=0.4"], {"encoder.dropout": 0.4}),
-    ("bert4rec", [], {"finetune.lr": 1e-4, "finetune.loss": "ce", "encoder.dropout": 0.1}),
+    ("bert4rec", [], {"finetune.lr": 1e-3, "finetune.loss": "ce", "encoder.dropout": 0.1}),
 ])
 def test_a_run_records_the_defaults_and_its_model_uses_them(name, argv, expect, data_file, tmp_path):
     out = tmp_path / name
