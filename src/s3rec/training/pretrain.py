@@ -127,6 +127,11 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
         if on_epoch is not None:
             on_epoch({"stage": "pretrain", **record})
         log(f"pre-train epoch {epoch + 1}: " + " ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "samples")))
+        if main and (epoch + 1 == 3 or (epoch + 1) % 10 == 0):
+            first = json.loads((out_dir / "pretrain_log.jsonl").read_text(encoding="utf-8").splitlines()[0])
+            for k in stalled_objectives(first, record):
+                log(f"warning: the {k} loss has not moved since epoch 1 ({first[k]:.4f} -> {record[k]:.4f}): that "
+                    f"objective is not learning (a saturated double sigmoid, pair_loss=faithful, does this; bpr cannot)")
         state = {"optimizer": opt.state_dict(), "epoch": epoch + 1, "rng": rng_state(gen)}
         if main:
             save_checkpoint(last, stage="pretrain", config=config, data=data_info, model=model, **state)
@@ -135,6 +140,11 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
                                 data=data_info, model=model, **state)
     distributed.barrier()  # the other ranks may read the final checkpoint once rank 0 has written it
     return out_dir / f"pretrain-epoch{cfg.epochs}.pt"
+
+
+def stalled_objectives(first: dict, now: dict, rel_tol: float = 1e-3) -> list[str]:
+    """Pairwise objectives (mip, sp) whose epoch loss is still within rel_tol of its epoch-1 value."""
+    return [k for k in ("mip", "sp") if first.get(k, 0) > 0 and k in now and abs(now[k] - first[k]) <= rel_tol * first[k]]
 
 
 def sample_batch(seqs: TrainingSequences, user: torch.Tensor, start: torch.Tensor, end: torch.Tensor,
