@@ -29,8 +29,9 @@ Not taken: l2 = 1e-3, which the authors' code passes as Adam's (coupled) weight_
 normalises that decay term, so every embedding row absent from a batch is pulled towards zero at
 the lr's pace; on Beauty (seed 1, validation NDCG@10) 1e-3 stalled at 0.013 after 3 epochs and 1e-4
 at 0.021, while 0 reached 0.040 (`--set finetune.weight_decay=1e-3` restores it). The batch of
-4096 windows is not taken either: a batch here is 256 users with all their windows. Init as in the authors' code: user, item and output item
-embeddings N(0, 1/d), item bias 0, instance-gate weights Xavier-uniform, linear layers PyTorch's default.
+4096 windows is not taken either: a batch here is 256 users with all their windows. Init as in the
+authors' code: user, item and output item embeddings N(0, 1/d), item bias 0, instance-gate weights
+Xavier-uniform, linear layers PyTorch's default.
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ losses (bce by default, bpr, ce, sampled-softmax), the scoring paths and the wei
 (N(0, 0.02)) are SASRec's, except W_F's item half, which starts as the identity: with all of W_F
 drawn from N(0, 0.02) (RecBole's init) the item signal entering LayerNorm is ~0.003 per dimension
 against the position embedding's 0.02, and on Beauty validation NDCG@10 stalled at 0.023 (SASRec:
-0.040); starting from SASRec's input plus a small attribute term it does not. Why concatenation + linear: it is the paper's wording and RecBole's
-SASRecF; it contains "item + projected attributes" as the special case W_F = [I, W_A]. Why the
-mean over an item's attributes (RecBole's default is the sum): items carry 1 to 625 attributes
-(LastFM), and a mean keeps every item's attribute vector on one scale; an item without attributes
+0.040); starting from SASRec's input plus a small attribute term it does not. Why concatenation +
+linear: it is the paper's wording and RecBole's SASRecF; it contains "item + projected attributes"
+as the special case W_F = [I, W_A]. Why the mean over an item's attributes (RecBole's default is the
+sum): items carry 1 to 625 attributes (LastFM), and a mean keeps every item's attribute vector on one scale; an item without attributes
 gets the zero vector. The attributes are not part of the state dict (they come from the data set).
 
 Run defaults (`DEFAULTS`): none. SASRecF has no paper of its own (it is S3-Rec's attribute variant

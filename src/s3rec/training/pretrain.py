@@ -128,10 +128,13 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
             on_epoch({"stage": "pretrain", **record})
         log(f"pre-train epoch {epoch + 1}: " + " ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "samples")))
         if main and (epoch + 1 == 3 or (epoch + 1) % 10 == 0):
-            first = json.loads((out_dir / "pretrain_log.jsonl").read_text(encoding="utf-8").splitlines()[0])
+            with open(out_dir / "pretrain_log.jsonl", encoding="utf-8") as f:
+                first = json.loads(f.readline())
+            why = " (its double sigmoid may be saturated; pair_loss=bpr cannot saturate)" \
+                if cfg.objectives.pair_loss == "faithful" else ""
             for k in stalled_objectives(first, record):
-                log(f"warning: the {k} loss has not moved since epoch 1 ({first[k]:.4f} -> {record[k]:.4f}): that "
-                    f"objective is not learning (a saturated double sigmoid, pair_loss=faithful, does this; bpr cannot)")
+                log(f"warning: the {k} loss has not moved since epoch 1 ({first[k]:.4f} -> {record[k]:.4f}): "
+                    f"that objective is not learning{why}")
         state = {"optimizer": opt.state_dict(), "epoch": epoch + 1, "rng": rng_state(gen)}
         if main:
             save_checkpoint(last, stage="pretrain", config=config, data=data_info, model=model, **state)
