@@ -1,5 +1,7 @@
 """Pre-training warns when a pairwise objective's loss has not moved since epoch 1 (a dead objective)."""
 
+from s3rec.cli import main
+from s3rec.data.s3rec_format import save_s3rec_format
 from s3rec.data.splits import LeaveOneOut
 from s3rec.data.synthetic import make_synthetic
 from s3rec.models.encoder import EncoderConfig
@@ -27,3 +29,15 @@ def test_pretraining_logs_the_warning_at_epoch_3(tmp_path, monkeypatch):
              progress=False, log=seen.append)
     warnings = [line for line in seen if line.startswith("warning:")]
     assert len(warnings) == 1 and "the sp loss has not moved since epoch 1" in warnings[0]
+
+
+def test_the_warning_reaches_stderr_under_quiet(tmp_path, monkeypatch, capsys):
+    path = save_s3rec_format(make_synthetic(n_users=40, n_items=30, avg_len=8, n_attributes=8, n_topics=4, seed=0),
+                             tmp_path, "syn")
+    monkeypatch.setattr(pretrain_module, "stalled_objectives", lambda first, now: ["mip"] if now["epoch"] == 3 else [])
+    assert main(["pretrain", "--data", str(path), "--out", str(tmp_path / "pre"), "--pretrain-epochs", "3", "--quiet",
+                 "--set", "encoder.d=8", "--set", "encoder.max_len=8", "--set", "encoder.n_layers=1"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("pre-trained") and len(out.splitlines()) == 1  # --quiet: the result line alone
+    assert [line for line in err.splitlines() if line.startswith("warning:")] == [
+        next(line for line in err.splitlines() if "the mip loss has not moved since epoch 1" in line)]

@@ -10,7 +10,7 @@ import yaml
 
 import s3rec
 from s3rec.config import RunConfig, set_path
-from s3rec.errors import DataError, S3RecError
+from s3rec.errors import DataError, S3RecError, console_log
 from s3rec.experiments.cli import add_experiment_command
 from s3rec.export import add_export_command
 from s3rec.serve import add_serve_command
@@ -283,7 +283,7 @@ def _read_recommend_input(path: Path) -> list[tuple[int, str, object]]:
 
 
 def _logger(args: argparse.Namespace):
-    return (lambda *a, **k: None) if args.quiet else print
+    return console_log(args.quiet)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,8 @@
-"""User-facing errors: one line, naming the file (and line) at fault."""
+"""User-facing errors (one line, naming the file and line at fault) and the console log of the CLI."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -19,3 +20,14 @@ class DataError(S3RecError):
         super().__init__(f"{where}{message}")
         self.path = None if path is None else Path(path)
         self.line = line
+
+
+def console_log(quiet: bool):
+    """The CLI's `log`: print; under --quiet only warnings (lines starting "warning:"), to stderr."""
+    if not quiet:
+        return print
+
+    def warnings_only(*args, **kwargs) -> None:
+        if args and str(args[0]).startswith("warning:"):
+            print(*args, file=sys.stderr)
+    return warnings_only

@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Callable
 
-from s3rec.errors import S3RecError
+from s3rec.errors import S3RecError, console_log
 
 HELP = {
     "ablation": "Fig. 2: S3-Rec with each pre-training objective removed, beside a baseline",
@@ -65,7 +65,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     setup = experiments.Setup(config_for=lambda model: build_config(args, model), seeds=_seeds(args.seeds),
                               out=Path(args.out or f"runs/experiments/{args.experiment}-{dataset}"),
                               command=command_line(args), progress=not args.quiet,
-                              log=(lambda *a, **k: None) if args.quiet else print)
+                              log=console_log(args.quiet))
     if args.experiment == "ablation":
         result = experiments.ablation(setup, args.baseline)
     elif args.experiment == "transfer":
