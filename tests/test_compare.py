@@ -1,6 +1,7 @@
 """`s3rec compare`: runs and reuse end to end on a tiny synthetic set, the table's numbers and marks
 against the run directories, and the significance marker on hand-made per-user values."""
 
+import copy
 import csv
 import json
 
@@ -212,3 +213,44 @@ def test_report_reads_the_finished_runs_only_and_trains_nothing(tmp_path, monkey
     assert (seeds_row["pop_mean"], seeds_row["sasrec_mean"], seeds_row["s3rec_mean"]) == ("2", "1", "2")
     with pytest.raises(S3RecError, match="no finished run of these models and seeds to report"):
         compare({"gru4rec": configs["gru4rec"]}, SEEDS, tmp_path / "empty", log=lambda *a: None, report_only=True)
+
+
+def test_model_at_recipe_columns_run_under_their_recipe_and_the_last_s3rec_column_is_ours(tmp_path, capsys):
+    path = save_s3rec_format(make_synthetic(n_users=60, n_items=80, avg_len=8, n_attributes=12, n_topics=6, seed=5), tmp_path, "syn")
+    out = tmp_path / "cmp"
+    columns = ["sasrec", "s3rec", "sasrec@best", "s3rec@best"]
+    assert main(["compare", "--data", str(path), "--models", ",".join(columns), "--seeds", "1", "--out", str(out),
+                 "--protocol", "full", *TINY]) == 0
+    md = capsys.readouterr().out
+    configs = {c: json.loads((out / f"{c.replace('@', '-')}-seed1" / "config.json").read_text()) for c in columns}
+    assert [configs[c]["recipe"] for c in columns] == ["paper", "paper", "best", "best"]
+    assert [configs[c]["finetune"]["loss"] for c in columns] == ["bce", "bce", "ce", "ce"]
+    # each S3-Rec column fine-tunes its own recipe's pre-training
+    assert configs["s3rec"]["init"].endswith("pretrain/pretrain-epoch1.pt")
+    assert configs["s3rec@best"]["init"].endswith("pretrain-best/pretrain-epoch1.pt")
+    pre_best = json.loads((out / "pretrain-best" / "config.json").read_text())  # beside its checkpoints
+    assert pre_best["pretrain"]["objectives"]["mip_form"] == "softmax"
+    head = next(line for line in md.splitlines() if line.startswith("| metric"))
+    assert head == "| metric | SASRec | S3-Rec | SASRec (best) | S3-Rec (best) | Improv. |"
+    row = next(r for r in csv.DictReader((out / "comparison.csv").open()) if r["protocol"] == "full" and r["metric"] == "NDCG@10")
+    best = max(("sasrec", "sasrec@best"), key=lambda c: float(row[f"{c}_mean"]))  # S3-Rec columns are not baselines
+    assert row["best_baseline"] == best
+    if float(row[f"{best}_mean"]) > 0:
+        assert float(row["improvement"]) == pytest.approx(float(row["s3rec@best_mean"]) / float(row[f"{best}_mean"]) - 1)
+    p_t, _ = paired_tests(np.load(out / "s3rec-best-seed1" / "per_user.npz")["test/full/NDCG@10"],
+                          np.load(out / f"{best.replace('@', '-')}-seed1" / "per_user.npz")["test/full/NDCG@10"])
+    assert row["p_ttest"] == repr(p_t)
+    pre_row = next(r for r in csv.DictReader((out / "comparison.csv").open()) if r["metric"] == "pretrain_seconds")
+    assert float(pre_row["s3rec_mean"]) > 0 and float(pre_row["s3rec@best_mean"]) > 0 and pre_row["sasrec_mean"] == ""
+
+
+def test_bad_model_at_recipe_columns_are_one_line_errors(tmp_path, capsys):
+    assert main(["compare", "--dataset", "lastfm", "--models", "pop,s3rec@nosuch", "--out", str(tmp_path)]) == 2
+    assert "'s3rec@nosuch' is not MODEL or MODEL@RECIPE (recipes: paper, best, fast)" in capsys.readouterr().err
+    assert main(["compare", "--dataset", "lastfm", "--models", "pop@best", "--out", str(tmp_path)]) == 2
+    assert "recipe 'best' is defined for s3rec, sasrec, not 'pop'" in capsys.readouterr().err
+    configs = hand_configs(["s3rec"])
+    configs["s3rec@best"] = copy.deepcopy(configs["s3rec"])
+    with pytest.raises(S3RecError, match="--init names one pre-trained checkpoint but there are 2 S3-Rec columns"):
+        compare(configs, SEEDS, tmp_path / "x", log=lambda *a: None)
+    assert not (tmp_path / "x").exists()

@@ -110,3 +110,16 @@ def test_a_pretraining_folder_in_use_is_a_one_line_error(both_run, tmp_path):
     with pytest.raises(S3RecError, match=r"pretrain: in use by another s3rec process"):
         pretrain(split, cfg.pretrain, cfg.encoder, folder, 1, progress=False, log=quiet)
     handle.close()
+
+
+def test_a_finished_pretraining_made_with_other_options_is_not_reused(both_run, tmp_path):
+    cfg, _ = both_run
+    pre = RunConfig.from_dict(cfg.to_dict())
+    pre.model, pre.pretrain.epochs = "s3rec", 1
+    done = s3rec.runs.pretrain_or_reuse(pre, tmp_path / "pre", log=quiet)
+    saved = json.loads((tmp_path / "pre" / "config.json").read_text())
+    assert done.is_file() and saved["pretrain"]["objectives"] == pre.to_dict()["pretrain"]["objectives"]
+    assert s3rec.runs.pretrain_or_reuse(pre, tmp_path / "pre", log=quiet) == done  # same options: reused
+    pre.pretrain.objectives.sp = 0.0
+    with pytest.raises(S3RecError, match=r"last.pt: made with pretrain.objectives.sp=0.5, this call asks for 0.0"):
+        s3rec.runs.pretrain_or_reuse(pre, tmp_path / "pre", log=quiet)

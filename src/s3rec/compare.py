@@ -1,9 +1,12 @@
 """`s3rec compare`: the paper's Table 2 on one data set — every model over several seeds, mean ± std,
 S3-Rec's improvement over the best baseline and a paired significance test over users.
 
-Each (model, seed) is a run directory `<out>/<model>-seed<seed>` made or reused by
-s3rec.runs.run_or_reuse; S3-Rec's seeds fine-tune one shared pre-training (`<out>/pretrain`, seed =
-the first seed) unless its config names a checkpoint (`init`). A run directory made with other
+A column is a model, or `model@recipe` for that model under another recipe than the call's (e.g.
+`sasrec@best,s3rec@best` beside the paper-recipe columns). Each (column, seed) is a run directory
+`<out>/<model>[-<recipe>]-seed<seed>` made or reused by s3rec.runs.run_or_reuse; each S3-Rec column's
+seeds fine-tune one shared pre-training (`<out>/pretrain[-<recipe>]`, seed = the first seed) unless
+its config names a checkpoint (`init`). The last S3-Rec column is "ours" (improvement and tests);
+the baselines are the columns of other models. A run directory made with other
 options than the ones asked for is an error, never silently reused. The table is written as
 comparison.md, comparison.csv and comparison.tex (formats: s3rec.compare_format).
 
@@ -14,6 +17,7 @@ p < 0.01) and Wilcoxon signed-rank test, both reported.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import math
 from dataclasses import dataclass, field
@@ -21,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from s3rec.compare_format import OURS, to_csv, to_latex, to_markdown
+from s3rec.compare_format import OURS, model_of, to_csv, to_latex, to_markdown
 from s3rec.config import RunConfig
-from s3rec.errors import S3RecError
+from s3rec.errors import S3RecError, console_log
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import write_text
+from s3rec.recipes import RECIPES
 from s3rec.evaluation.significance import paired_tests
 from s3rec.runs import pretrain_or_reuse, run_or_reuse, run_seconds
 from s3rec.training.pretrain import pretrain_seconds
@@ -62,10 +67,15 @@ class Comparison:
     models: list[str]
     seeds: list[int]
     rows: list[MetricRow]
-    seconds: dict[str, tuple[float, float]]  # model -> mean, std over seeds of a run's wall-clock (runs.run_seconds)
-    pretrain_seconds: float | None = None  # S3-Rec's shared pre-training, when this comparison ran it
+    seconds: dict[str, tuple[float, float]]  # column -> mean, std over seeds of a run's wall-clock (runs.run_seconds)
+    pretrain_seconds: dict[str, float] = field(default_factory=dict)  # S3-Rec column -> its shared pre-training's
     n_users: int | None = None  # users paired in the significance tests
     run_dirs: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def ours(self) -> str | None:
+        """The S3-Rec column that the improvement and the tests are about: the last one."""
+        return ours_column(self.models)
 
     def missing_seeds(self) -> dict[str, int]:
         """model -> how many of the seeds it lacks (a `--report` of an unfinished comparison), if any."""
@@ -78,7 +88,8 @@ def add_parser(sub, add_run_args) -> None:
     p = sub.add_parser("compare", help="the paper's Table 2: several models over seeds, mean ± std, significance")
     add_run_args(p, model_choice=False)
     p.add_argument("--models", default=",".join(PAPER_ORDER),
-                   help=f"comma-separated models, the table's columns in this order (default all: {','.join(PAPER_ORDER)})")
+                   help="comma-separated models, the table's columns in this order; MODEL@RECIPE runs a model under "
+                        f"another recipe, e.g. s3rec@best (default all: {','.join(PAPER_ORDER)})")
     p.add_argument("--seeds", default="1,2,3", help="seeds of every model (default 1,2,3)")
     p.add_argument("--report", action="store_true",
                    help="train nothing: write the tables from the finished runs only (read a long comparison while it runs)")
@@ -89,21 +100,41 @@ def cmd_compare(args) -> None:
     """Build each model's config as `s3rec run --model M` would (its paper defaults, then the options), compare."""
     from s3rec.cli import build_config  # the CLI imports this module
 
-    models = [m.strip().lower() for m in args.models.split(",") if m.strip()]
+    columns = [m.strip().lower() for m in args.models.split(",") if m.strip()]
     seeds = [_seed(x) for x in args.seeds.split(",") if x.strip()]
-    if not models:
+    if not columns:
         raise S3RecError("--models needs at least one model, e.g. --models pop,sasrec,s3rec")
-    if len(set(models)) != len(models):
+    if len(set(columns)) != len(columns):
         raise S3RecError(f"--models lists a model twice: {args.models}")
     if not seeds:
         raise S3RecError("--seeds needs at least one seed")
-    configs = {m: build_config(args, m) for m in models}
-    first = configs[models[0]]
+    configs = {c: build_config(_with_recipe(args, c), model_of(c)) for c in columns}
+    first = configs[columns[0]]
     name = first.data.dataset or (Path(first.data.path).stem if first.data.path else "data")
     out = Path(args.out or f"runs/compare-{name}")
-    log = (lambda *a, **k: None) if args.quiet else print
+    log = console_log(args.quiet)
     compare(configs, seeds, out, progress=not args.quiet, log=log, report_only=args.report)
     print((out / "comparison.md").read_text(encoding="utf-8"), end="")
+
+
+def _with_recipe(args, column: str):
+    """The call's options with the recipe of a `model@recipe` column (a plain column keeps --recipe)."""
+    model, at, recipe = column.partition("@")
+    if not at:
+        return args
+    if not model or recipe not in RECIPES:
+        raise S3RecError(f"--models: {column!r} is not MODEL or MODEL@RECIPE (recipes: {', '.join(RECIPES)})")
+    return argparse.Namespace(**{**vars(args), "recipe": recipe})
+
+
+def ours_column(columns) -> str | None:
+    """The last S3-Rec column (plain `s3rec` or `s3rec@recipe`), if any."""
+    return next((c for c in reversed(list(columns)) if model_of(c) == OURS), None)
+
+
+def _folder(column: str) -> str:
+    """`s3rec@best` -> `s3rec-best`: the column's part of its run and pre-training folder names."""
+    return column.replace("@", "-")
 
 
 def _seed(text: str) -> int:
@@ -115,10 +146,11 @@ def _seed(text: str) -> int:
 
 def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, progress: bool = False,
             log=print, report_only: bool = False) -> Comparison:
-    """Run (or reuse) every model of `configs` (name -> config, seed ignored) with every seed; write the tables.
+    """Run (or reuse) every column of `configs` (name -> config, seed ignored) with every seed; write the tables.
 
-    report_only: train nothing; the tables cover the finished runs only (a model without any is left out,
-    and the Markdown and CSV say how many seeds each model has).
+    A column is a model name or `model@recipe` (the config already holds that recipe's options).
+    report_only: train nothing; the tables cover the finished runs only (a column without any is left out,
+    and the Markdown and CSV say how many seeds each column has).
     """
     if not configs or not seeds:
         raise S3RecError("compare needs at least one model and one seed")
@@ -128,38 +160,45 @@ def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, pr
     if len(protocols) > 1:
         raise S3RecError(f"all models must be evaluated under one protocol, got {sorted(protocols)}")
     out = Path(out)  # made by the first run that writes
-    given = configs[OURS].init if OURS in configs else None
-    if given is not None and not report_only and any(
-            not (out / f"{OURS}-seed{s}" / "metrics.json").is_file() for s in seeds):
-        load_checkpoint(given, stage="pretrain")  # a bad --init fails before any model runs
+    ours = [c for c in configs if model_of(c) == OURS]
+    given = {c: configs[c].init for c in ours if configs[c].init is not None}
+    if given and len(ours) > 1:
+        raise S3RecError(f"--init names one pre-trained checkpoint but there are {len(ours)} S3-Rec columns "
+                         f"({', '.join(ours)}); give each its own pre-training (no --init)")
+    for column, path in given.items():
+        if not report_only and any(not (out / f"{_folder(column)}-seed{s}" / "metrics.json").is_file() for s in seeds):
+            load_checkpoint(path, stage="pretrain")  # a bad --init fails before any model runs
     runs: dict[str, list[dict]] = {}
     dirs: dict[str, list[Path]] = {}
-    pretrain_dir = None
-    for model, cfg in configs.items():
+    pretrain_secs: dict[str, float] = {}
+    for column, cfg in configs.items():
         cfg = copy.deepcopy(cfg)
-        cfg.model = model
-        if model != OURS:
+        cfg.model = model_of(column)
+        if cfg.model != OURS:
             cfg.init = None  # a pre-trained checkpoint (--init) is S3-Rec's alone
         elif cfg.init is None:
             pre = copy.deepcopy(cfg)
             pre.seed = seeds[0]
-            pretrain_dir = out / "pretrain"
+            pretrain_dir = out / _folder(column).replace(OURS, "pretrain", 1)
             cfg.init = str(pretrain_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt" if report_only
                            else pretrain_or_reuse(pre, pretrain_dir, progress=progress, log=log))
-        dirs[model], runs[model] = [], []
+            secs = pretrain_seconds(pretrain_dir)
+            if secs is not None:
+                pretrain_secs[column] = secs
+        dirs[column], runs[column] = [], []
         for seed in seeds:
             cfg.seed = seed
-            run_dir = out / f"{model}-seed{seed}"
+            run_dir = out / f"{_folder(column)}-seed{seed}"
             if report_only and not (run_dir / "metrics.json").is_file():
                 continue
-            log(f"{model} seed {seed}: {run_dir}")
-            runs[model].append(run_or_reuse(cfg, run_dir, progress=progress, log=log))
-            dirs[model].append(run_dir)
-        if not runs[model]:  # only a report can find nothing
-            del runs[model], dirs[model]
+            log(f"{column} seed {seed}: {run_dir}")
+            runs[column].append(run_or_reuse(cfg, run_dir, progress=progress, log=log))
+            dirs[column].append(run_dir)
+        if not runs[column]:  # only a report can find nothing
+            del runs[column], dirs[column]
     if not runs:
         raise S3RecError(f"{out}: no finished run of these models and seeds to report")
-    table = summarize(runs, dirs, seeds, pretrain_seconds(pretrain_dir))
+    table = summarize(runs, dirs, seeds, pretrain_secs)
     write_text(out / "comparison.md", to_markdown(table))
     write_text(out / "comparison.csv", to_csv(table))
     write_text(out / "comparison.tex", to_latex(table))
@@ -167,36 +206,37 @@ def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, pr
 
 
 def summarize(runs: dict[str, list[dict]], dirs: dict[str, list[Path]], seeds: list[int],
-              pretrain_secs: float | None = None) -> Comparison:
-    """The comparison table from each model's metrics.json contents and run directories (per_user.npz)."""
+              pretrain_secs: dict[str, float] | None = None) -> Comparison:
+    """The comparison table from each column's metrics.json contents and run directories (per_user.npz)."""
     models = list(runs)
     first = runs[models[0]][0]
     protocols = [p for p in ("full", "sampled") if all(p in r["test"] for rs in runs.values() for r in rs)]
-    baselines = [m for m in models if m != OURS]
+    ours = ours_column(models)
+    baselines = [m for m in models if model_of(m) != OURS]
     rows, n_users = [], None
     for protocol in protocols:
         for metric in METRIC_NAMES:
             values = {m: np.array([r["test"][protocol][metric] for r in runs[m]], dtype=float) for m in models}
             row = MetricRow(protocol, metric, {m: float(v.mean()) for m, v in values.items()},
                             {m: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for m, v in values.items()})
-            if OURS in runs and baselines:
+            if ours is not None and baselines:
                 best = max(baselines, key=lambda m: row.mean[m])
                 row.best_baseline = best
                 if row.mean[best] > 0:
-                    row.improvement = row.mean[OURS] / row.mean[best] - 1.0
+                    row.improvement = row.mean[ours] / row.mean[best] - 1.0
                 key = f"test/{protocol}/{metric}"
-                ours, theirs = seed_mean(dirs[OURS], key), seed_mean(dirs[best], key)
-                if len(ours) != len(theirs):
-                    raise S3RecError(f"{dirs[OURS][0]} and {dirs[best][0]} evaluated different users "
-                                     f"({len(ours)} vs {len(theirs)}); were they run on the same data?")
-                n_users = len(ours)
-                row.p_ttest, row.p_wilcoxon = paired_tests(ours, theirs)
+                mine, theirs = seed_mean(dirs[ours], key), seed_mean(dirs[best], key)
+                if len(mine) != len(theirs):
+                    raise S3RecError(f"{dirs[ours][0]} and {dirs[best][0]} evaluated different users "
+                                     f"({len(mine)} vs {len(theirs)}); were they run on the same data?")
+                n_users = len(mine)
+                row.p_ttest, row.p_wilcoxon = paired_tests(mine, theirs)
             rows.append(row)
     seconds = {}
     for m, rs in runs.items():
         secs = np.array([run_seconds(r) if r.get("seconds") else math.nan for r in rs], dtype=float)
         seconds[m] = (float(secs.mean()), float(secs.std(ddof=1)) if len(secs) > 1 else 0.0)
-    return Comparison(first["dataset"], models, list(seeds), rows, seconds, pretrain_secs, n_users,
+    return Comparison(first["dataset"], models, list(seeds), rows, seconds, dict(pretrain_secs or {}), n_users,
                       {m: [str(d) for d in ds] for m, ds in dirs.items()})
 
 

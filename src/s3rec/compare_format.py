@@ -1,6 +1,7 @@
 """The `s3rec compare` table as Markdown, CSV and LaTeX, in the layout of the paper's Table 2: metrics
 as rows, models as columns (mean ± std over seeds), best in bold, second best underlined, then S3-Rec's
 improvement over the best baseline, `*` on S3-Rec's cell where the paired t-test gives p < 0.01.
+With several S3-Rec columns (`s3rec@recipe`), "S3-Rec" is the last of them (Comparison.ours).
 
 Best and second best are decided on the means as printed (4 decimals), so equal-looking cells share a mark.
 """
@@ -22,8 +23,15 @@ DIGITS = 4
 OURS = "s3rec"
 
 
-def display(model: str) -> str:
-    return DISPLAY.get(model, model)
+def model_of(column: str) -> str:
+    """The model of a column: `s3rec@best` -> `s3rec`."""
+    return column.partition("@")[0]
+
+
+def display(column: str) -> str:
+    """`sasrec` -> `SASRec`, `s3rec@best` -> `S3-Rec (best)`."""
+    model, _, recipe = column.partition("@")
+    return DISPLAY.get(model, model) + (f" ({recipe})" if recipe else "")
 
 
 def marks(row: "MetricRow") -> dict[str, str]:
@@ -48,14 +56,14 @@ def _protocols(table: "Comparison") -> list[str]:
 
 
 def _has_improv(table: "Comparison") -> bool:
-    return OURS in table.models and len(table.models) > 1
+    return table.ours is not None and any(model_of(m) != OURS for m in table.models)
 
 
 def _seconds_text(table: "Comparison", model: str) -> str:
     mean, _ = table.seconds[model]
     text = "–" if math.isnan(mean) else f"{mean:.0f}"
-    if model == OURS and table.pretrain_seconds is not None:
-        text += f" (+{table.pretrain_seconds:.0f} pre-training)"
+    if model in table.pretrain_seconds:
+        text += f" (+{table.pretrain_seconds[model]:.0f} pre-training)"
     return text
 
 
@@ -70,7 +78,8 @@ def to_markdown(table: "Comparison") -> str:
                      + ", ".join(f"{display(m)} {len(table.seeds) - k} of {len(table.seeds)} seeds"
                                  for m, k in table.missing_seeds().items()) + ".")
     if _has_improv(table):
-        lines.append("Improv.: S3-Rec's relative improvement over the best baseline of the row. \\*: S3-Rec vs "
+        lines.append(f"Improv.: {display(table.ours)}'s relative improvement over the best baseline of the row "
+                     f"(the columns of other models). \\*: {display(table.ours)} vs "
                      f"that baseline, paired t-test over {table.n_users} users (each user's value averaged over "
                      "seeds), p < 0.01; t-test and Wilcoxon p-values in comparison.csv.")
     head = ["metric", *map(display, table.models)] + (["Improv."] if _has_improv(table) else [])
@@ -82,7 +91,7 @@ def to_markdown(table: "Comparison") -> str:
             for m in table.models:
                 cell = f"{row.mean[m]:.{DIGITS}f} ± {row.std[m]:.{DIGITS}f}"
                 cell = {"best": f"**{cell}**", "second": f"<u>{cell}</u>"}.get(mark.get(m), cell)
-                cells.append(cell + ("\\*" if m == OURS and row.significant else ""))
+                cells.append(cell + ("\\*" if m == table.ours and row.significant else ""))
             if _has_improv(table):
                 cells.append(improvement_text(row))
             lines.append("| " + " | ".join(cells) + " |")
@@ -105,8 +114,8 @@ def to_csv(table: "Comparison") -> str:
     w.writerow(["", "seconds", *[_num(x) for m in table.models for x in table.seconds[m]], "", "", "", "", ""])
     w.writerow(["", "seeds", *[str(len(table.run_dirs.get(m, table.seeds))) if s == "mean" else ""
                                for m in table.models for s in ("mean", "std")], "", "", "", "", ""])
-    if table.pretrain_seconds is not None:
-        w.writerow(["", "pretrain_seconds", *[_num(table.pretrain_seconds) if m == OURS and s == "mean" else ""
+    if table.pretrain_seconds:
+        w.writerow(["", "pretrain_seconds", *[_num(table.pretrain_seconds[m]) if m in table.pretrain_seconds and s == "mean" else ""
                                               for m in table.models for s in ("mean", "std")], "", "", "", "", ""])
     return buf.getvalue()
 
@@ -135,7 +144,7 @@ def to_latex(table: "Comparison") -> str:
             for m in table.models:
                 cell = f"{row.mean[m]:.{DIGITS}f} $\\pm$ {row.std[m]:.{DIGITS}f}"
                 cell = {"best": f"\\textbf{{{cell}}}", "second": f"\\underline{{{cell}}}"}.get(mark.get(m), cell)
-                cells.append(cell + ("$^{*}$" if m == OURS and row.significant else ""))
+                cells.append(cell + ("$^{*}$" if m == table.ours and row.significant else ""))
             if improv:
                 cells.append(_tex(improvement_text(row)).replace("–", "--"))
             out.append(" & ".join(cells) + " \\\\")

@@ -17,7 +17,8 @@ from s3rec.data.splits import LeaveOneOut
 from s3rec.errors import S3RecError
 from s3rec.pipeline import run
 from s3rec.training.pretrain import pretrain
-from s3rec.training.checkpoint import load_checkpoint
+from s3rec.io import write_json
+from s3rec.training.checkpoint import environment, load_checkpoint
 from s3rec.transfer import build_pretraining_encoder
 
 
@@ -48,12 +49,16 @@ def pretrain_or_reuse(cfg: RunConfig, out_dir: str | Path, progress: bool = Fals
     """The checkpoint after cfg.pretrain.epochs epochs in `out_dir`, pre-training (resuming) only if it is missing.
 
     cfg.model s3rec (or sasrec) pre-trains S3-Rec's encoder; another sequence model its own (s3rec.transfer).
+    The resolved config goes to `out_dir`/config.json beside the checkpoints (each checkpoint holds it too).
     """
     out_dir = Path(out_dir)
     done = out_dir / f"pretrain-epoch{cfg.pretrain.epochs}.pt"
+    check_pretrain_reusable(cfg, out_dir)  # a pre-training made with other options is never reused
     if not done.exists():
         split = LeaveOneOut.from_data(load_data(cfg.data, progress=progress))
         own = cfg.model in ("s3rec", "sasrec")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(out_dir / "config.json", {**cfg.to_dict(), "environment": environment()})  # beside the checkpoints
         pretrain(split, cfg.pretrain, cfg.encoder, out_dir, cfg.seed, resume=True, progress=progress,
                  run_config=cfg.to_dict(), log=log,
                  make_encoder=None if own else lambda: build_pretraining_encoder(cfg, split))
