@@ -545,3 +545,12 @@ def test_selection_sampled_validates_on_sampled_and_tests_on_full(tiny, tmp_path
     sampled = evaluate_run(out, progress=False, log=lambda *a: None,
                            eval_overrides={"protocol": "sampled", "negatives": "uniform"})
     assert sampled["valid"]["sampled"]["NDCG@10"] == pytest.approx(summary["best_valid"], abs=1e-9)
+
+
+def test_zero_pretraining_epochs_is_a_one_line_error_that_writes_nothing(tiny, tmp_path, capsys):
+    # it used to write config.json and print the path of a pretrain-epoch0.pt that did not exist
+    for command in (["pretrain"], ["run", "--model", "s3rec"]):
+        out = tmp_path / command[0]
+        assert main([*command, "--data", str(tiny), "--out", str(out), "--pretrain-epochs", "0", "--quiet"]) == 2
+        assert "pretrain.epochs must be >= 1 (without pre-training: --model sasrec)" in one_line_error(capsys.readouterr().err)
+        assert not out.exists()

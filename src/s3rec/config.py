@@ -90,6 +90,8 @@ class RunConfig:
                             ("pretrain.micro_batches", self.pretrain.micro_batches)):
             if value < 0:  # an integer: _check_types
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.model == "s3rec" and self.init is None and self.pretrain.epochs < 1:
+            raise ValueError("S3-Rec pre-trains first: pretrain.epochs must be >= 1 (without pre-training: --model sasrec)")
         at_least = {"finetune.patience": (self.finetune.patience, 1), "finetune.n_negatives": (self.finetune.n_negatives, 1),
                     "finetune.valid_every": (self.finetune.valid_every, 0), "data.min_count": (self.data.min_count, 0),
                     "pretrain.lr": (self.pretrain.lr, 0), "finetune.lr": (self.finetune.lr, 0),

@@ -56,6 +56,9 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
     `make_encoder` builds (after seeding) another model's encoder to pre-train instead of S3-Rec's own
     (see s3rec.transfer).
     """
+    if cfg.epochs < 1:  # else the returned pretrain-epoch0.pt would not exist
+        raise S3RecError(f"pre-training needs pretrain.epochs >= 1, got {cfg.epochs}; "
+                         "for a model without pre-training use --model sasrec")
     if cfg.samples not in ("prefixes", "random-prefix"):
         raise S3RecError(f"unknown pre-training samples {cfg.samples!r} (prefixes or random-prefix)")
     device = distributed.setup(resolve_device(device))  # auto: CUDA when present; under torchrun cuda:LOCAL_RANK
