@@ -85,6 +85,16 @@ def test_ablation(data_path, tmp_path):
     assert ndcg == [float(r["NDCG@10"]) for r in rows] and hr == [float(r["HR@10"]) for r in rows]
     summary = (tmp_path / "ablation.md").read_text()
     assert "| ¬MIP |" in summary and "![ablation](ablation.png)" in summary
+    assert "Warning" not in summary
+    # a full model whose SP and MIP losses never moved (as in the Beauty ablation's SP): the summary says so
+    log = tmp_path / "pretrain-full" / "pretrain_log.jsonl"
+    first = json.loads(log.read_text().splitlines()[0])
+    log.write_text("".join(json.dumps({**first, "epoch": e, "aap": first["aap"] / e}) + "\n" for e in (1, 2, 3)))
+    experiments.ablation(setup(data_path, tmp_path), "sasrec")
+    warnings = [line for line in (tmp_path / "ablation.md").read_text().splitlines() if line.startswith("Warning")]
+    assert warnings == [f"Warning: in S3-Rec's pre-training the {k} loss never left its epoch-1 value "
+                        f"({first[k.lower()]:.4f} -> {first[k.lower()]:.4f}): that objective did not learn, "
+                        f"so ¬{k} is compared with a model that did not use it either." for k in ("MIP", "SP")]
 
 
 def setup(data_path, out, seeds=(1,)):

@@ -1,12 +1,14 @@
 """Pre-training warns when a pairwise objective's loss has not moved since epoch 1 (a dead objective)."""
 
+import json
+
 from s3rec.cli import main
 from s3rec.data.s3rec_format import save_s3rec_format
 from s3rec.data.splits import LeaveOneOut
 from s3rec.data.synthetic import make_synthetic
 from s3rec.models.encoder import EncoderConfig
 from s3rec.training import pretrain as pretrain_module
-from s3rec.training.pretrain import PretrainConfig, pretrain, stalled_objectives
+from s3rec.training.pretrain import PretrainConfig, pretrain, stalled_in_log, stalled_objectives
 
 
 def test_stalled_objectives_on_the_beauty_ablation_logs():
@@ -41,3 +43,14 @@ def test_the_warning_reaches_stderr_under_quiet(tmp_path, monkeypatch, capsys):
     assert out.startswith("pre-trained") and len(out.splitlines()) == 1  # --quiet: the result line alone
     assert [line for line in err.splitlines() if line.startswith("warning:")] == [
         next(line for line in err.splitlines() if "the mip loss has not moved since epoch 1" in line)]
+
+
+def test_stalled_in_log_reads_epoch_1_against_the_last_epoch(tmp_path):
+    def write(*records):
+        (tmp_path / "pretrain_log.jsonl").write_text("".join(json.dumps(r) + "\n\n" for r in records))  # blank lines too
+    assert stalled_in_log(tmp_path) == {}  # no log
+    e1, flat = {"epoch": 1, "mip": 1.27, "sp": 0.5901}, {"mip": 1.10, "sp": 0.5900}
+    write(e1, {"epoch": 2, **flat})
+    assert stalled_in_log(tmp_path) == {}  # judged from epoch 3 on, as the warning
+    write(e1, {"epoch": 2, **flat}, {"epoch": 3, "mip": 1.0, "sp": 0.4}, {"epoch": 3, **flat})  # epoch 3 resumed
+    assert stalled_in_log(tmp_path) == {"sp": (0.5901, 0.5900)}

@@ -159,6 +159,20 @@ def sample_batch(seqs: TrainingSequences, user: torch.Tensor, start: torch.Tenso
     return pretrain_batch(seqs, user[idx], start[idx], end[idx], mask_ratio, gen, with_sp)
 
 
+def stalled_in_log(pretrain_dir: Path) -> dict[str, tuple[float, float]]:
+    """objective -> (epoch-1 loss, last epoch's loss) for those stalled_objectives flags in pretrain_log.jsonl
+    (judged from epoch 3 on, as the warning during pre-training; empty without a log)."""
+    log = Path(pretrain_dir) / "pretrain_log.jsonl"
+    if not log.is_file():
+        return {}
+    lines = [line for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = {r["epoch"]: r for r in map(json.loads, lines)}  # a resumed epoch counts once
+    if 1 not in records or max(records) < 3:
+        return {}
+    first, last = records[1], records[max(records)]
+    return {k: (first[k], last[k]) for k in stalled_objectives(first, last)}
+
+
 def pretrain_seconds(pretrain_dir: Path | None) -> float | None:
     """Total seconds of the epochs in pretrain_log.jsonl (None without a log)."""
     log = None if pretrain_dir is None else pretrain_dir / "pretrain_log.jsonl"
