@@ -39,7 +39,7 @@ def add_experiment_command(sub: argparse._SubParsersAction,
         q.add_argument("--loss", help="fine-tuning loss of the models that take one (default bce)")
         q.add_argument("--protocol", choices=["full", "sampled", "both"], help="evaluation protocol (default full; "
                        "plots use full ranking when it was run)")
-        q.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+        q.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines (warnings still go to stderr)")
         if name == "ablation":
             q.add_argument("--baseline", default="sasrec", help="baseline without pre-training (default sasrec)")
         elif name == "transfer":
