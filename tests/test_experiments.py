@@ -140,6 +140,14 @@ def test_sparsity(data_path, tmp_path):
     lines = curves(fig.axes[0])
     assert lines["S3-Rec"] == ([50.0, 100.0], [float(rows[0]["NDCG@10"]), float(rows[2]["NDCG@10"])])
     assert lines["SASRec"][1] == [float(rows[1]["NDCG@10"]), float(rows[3]["NDCG@10"])]
+    assert "Warning" not in (tmp_path / "sparsity.md").read_text()
+    log = tmp_path / "pretrain-50pct" / "pretrain_log.jsonl"  # a 50% pre-training whose SP never moved
+    first = json.loads(log.read_text().splitlines()[0])
+    log.write_text("".join(json.dumps({**first, "epoch": e, "mip": first["mip"] / e}) + "\n" for e in (1, 2, 3)))
+    experiments.sparsity(setup(data_path, tmp_path), [0.5, 1.0], ["sasrec"])
+    warnings = [line for line in (tmp_path / "sparsity.md").read_text().splitlines() if line.startswith("Warning")]
+    assert warnings == [f"Warning: in the 50% pre-training the SP loss never left its epoch-1 value "
+                        f"({first['sp']:.4f} -> {first['sp']:.4f}): that objective did not learn."]
 
 
 def test_pretrain_epochs(data_path, tmp_path):

@@ -11,10 +11,9 @@ from __future__ import annotations
 from matplotlib.patches import Patch
 
 from s3rec.experiments.common import (DISPLAY, ExperimentResult, Setup, bars, by_label, cell, check_models,
-                                      dataset_name, metric_rows, new_figure, pretraining, seed_runs, summary_head,
-                                      write_outputs, y_label)
+                                      dataset_name, dead_objective_line, dead_objectives, metric_rows, new_figure,
+                                      pretraining, seed_runs, summary_head, write_outputs, y_label)
 from s3rec.models.factory import MODEL_NAMES
-from s3rec.training.pretrain import stalled_in_log
 
 VARIANTS = (("S3-Rec", None), ("¬AAP", "aap"), ("¬MIP", "mip"), ("¬MAP", "map"), ("¬SP", "sp"))
 METRICS = ("NDCG@10", "HR@10")
@@ -66,11 +65,9 @@ def summarise(setup: Setup, runs, stats: dict, protocol: str) -> str:
     lines += ["", "![ablation](ablation.png)", "",
               f"Measured: removing an objective lowered NDCG@10 for {', '.join(helped) or 'none of them'}; "
               f"the largest drop is {worst} ({removed[worst]:.4f} vs {full:.4f})."]
-    for label, removed_objective in VARIANTS:
-        slug = "full" if removed_objective is None else f"no-{removed_objective}"
-        for k, (first, last) in stalled_in_log(setup.out / f"pretrain-{slug}").items():
-            lines.append(f"Warning: in {label}'s pre-training the {k.upper()} loss never left its epoch-1 value "
-                         f"({first:.4f} -> {last:.4f}): that objective did not learn"
-                         + (f", so ¬{k.upper()} is compared with a model that did not use it either." if label == "S3-Rec"
-                            else "."))
+    folders = {label: "pretrain-full" if removed is None else f"pretrain-no-{removed}" for label, removed in VARIANTS}
+    for label, k, first, last in dead_objectives(setup, folders):
+        lines.append(dead_objective_line(f"{label}'s pre-training", k, first, last)
+                     + (f", so ¬{k.upper()} is compared with a model that did not use it either." if label == "S3-Rec"
+                        else "."))
     return "\n".join(lines) + "\n"

@@ -23,6 +23,7 @@ from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import atomic_path, write_text
 from s3rec.runs import check_pretrain_reusable, check_reusable, pretrain_or_reuse, run_or_reuse
+from s3rec.training.pretrain import stalled_in_log
 
 
 @dataclass
@@ -78,6 +79,19 @@ def pretraining(setup: Setup, cfg: RunConfig, name: str) -> str:
     check_pretrain_reusable(pre, out_dir)
     setup.log(f"pre-training {name}: {out_dir}")
     return str(pretrain_or_reuse(pre, out_dir, progress=setup.progress, log=setup.log))
+
+
+def dead_objectives(setup: Setup, folders: dict[str, str]) -> list[tuple[str, str, float, float]]:
+    """(key, objective, epoch-1 loss, last loss) for each pre-training folder (key -> name under
+    setup.out) whose log shows an objective that never left its epoch-1 loss (stalled_in_log)."""
+    return [(label, k, first, last) for label, name in folders.items()
+            for k, (first, last) in stalled_in_log(setup.out / name).items()]
+
+
+def dead_objective_line(where: str, objective: str, first: float, last: float) -> str:
+    """The summary's warning for one dead objective (`where`: e.g. "S3-Rec's pre-training")."""
+    return (f"Warning: in {where} the {objective.upper()} loss never left its epoch-1 value "
+            f"({first:.4f} -> {last:.4f}): that objective did not learn")
 
 
 def seed_runs(setup: Setup, cfg: RunConfig, label: str, name: str, x: float | None = None) -> list[Run]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from s3rec.errors import S3RecError
 from s3rec.experiments.common import (DISPLAY, ExperimentResult, Run, Setup, cell, check_models, dataset_name,
-                                      lines, mean_std, metric_rows, new_figure, pretraining, seed_runs,
-                                      summary_head, write_outputs, y_label)
+                                      dead_objective_line, dead_objectives, lines, mean_std, metric_rows, new_figure,
+                                      pretraining, seed_runs, summary_head, write_outputs, y_label)
 from s3rec.models.factory import MODEL_NAMES
 
 FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)
@@ -77,4 +77,6 @@ def summarise(setup: Setup, runs: list[Run], curves: dict, protocol: str) -> str
                       + f" | {gain} |")
     lines_ += ["", "![sparsity](sparsity.png)", "",
                f"Measured: S3-Rec's NDCG@10 is above every baseline's at {ahead} of {len(xs)} fractions."]
+    folders = {f"the {x:g}% pre-training": f"pretrain-{x:g}pct" for x in xs}
+    lines_ += [dead_objective_line(*dead) + "." for dead in dead_objectives(setup, folders)]
     return "\n".join(lines_) + "\n"
