@@ -115,7 +115,7 @@ def to_csv(table: "Comparison") -> str:
     w.writerow(["", "seeds", *[str(len(table.run_dirs.get(m, table.seeds))) if s == "mean" else ""
                                for m in table.models for s in ("mean", "std")], "", "", "", "", ""])
     if table.pretrain_seconds:
-        w.writerow(["", "pretrain_seconds", *[_num(table.pretrain_seconds[m]) if m in table.pretrain_seconds and s == "mean" else ""
+        w.writerow(["", "pretrain_seconds", *[_num(table.pretrain_seconds.get(m)) if s == "mean" else ""
                                               for m in table.models for s in ("mean", "std")], "", "", "", "", ""])
     return buf.getvalue()
 

@@ -15,9 +15,9 @@ from s3rec.config import EvalConfig, RunConfig
 from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut
 from s3rec.errors import S3RecError
+from s3rec.io import write_json
 from s3rec.pipeline import run
 from s3rec.training.pretrain import pretrain
-from s3rec.io import write_json
 from s3rec.training.checkpoint import environment, load_checkpoint
 from s3rec.transfer import build_pretraining_encoder
 

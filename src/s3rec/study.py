@@ -105,9 +105,11 @@ def run_study(base: RunConfig, datasets: list[str], seeds: list[int], out: str |
                     pre = copy.deepcopy(cfg)
                     pre.seed = seeds[0]
                     pre_dir = out / label / f"pretrain-{pretraining_name(base, pre)}"
-                    check_pretrain_reusable(pre, pre_dir)
-                    cfg.init = str(pre_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt" if report_only
-                                   else pretrain_or_reuse(pre, pre_dir, progress=progress, log=log))
+                    if report_only:  # pretrain_or_reuse checks the folder's options itself
+                        check_pretrain_reusable(pre, pre_dir)
+                        cfg.init = str(pre_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt")
+                    else:
+                        cfg.init = str(pretrain_or_reuse(pre, pre_dir, progress=progress, log=log))
                     pre_seconds = pretrain_seconds(pre_dir) or 0.0
                 run_dir = out / label / f"{system}-seed{seed}"
                 if report_only:

@@ -22,7 +22,7 @@ from s3rec.config import RunConfig
 from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import atomic_path, write_text
-from s3rec.runs import check_pretrain_reusable, check_reusable, pretrain_or_reuse, run_or_reuse
+from s3rec.runs import check_reusable, pretrain_or_reuse, run_or_reuse
 from s3rec.training.pretrain import stalled_in_log
 
 
@@ -76,7 +76,6 @@ def pretraining(setup: Setup, cfg: RunConfig, name: str) -> str:
     pre = copy.deepcopy(cfg)
     pre.seed, pre.init = setup.seeds[0], None
     out_dir = setup.out / name
-    check_pretrain_reusable(pre, out_dir)
     setup.log(f"pre-training {name}: {out_dir}")
     return str(pretrain_or_reuse(pre, out_dir, progress=setup.progress, log=setup.log))
 

@@ -162,22 +162,24 @@ def sample_batch(seqs: TrainingSequences, user: torch.Tensor, start: torch.Tenso
 def stalled_in_log(pretrain_dir: Path) -> dict[str, tuple[float, float]]:
     """objective -> (epoch-1 loss, last epoch's loss) for those stalled_objectives flags in pretrain_log.jsonl
     (judged from epoch 3 on, as the warning during pre-training; empty without a log)."""
-    log = Path(pretrain_dir) / "pretrain_log.jsonl"
-    if not log.is_file():
-        return {}
-    lines = [line for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
-    records = {r["epoch"]: r for r in map(json.loads, lines)}  # a resumed epoch counts once
+    records = log_records(pretrain_dir)
     if 1 not in records or max(records) < 3:
         return {}
     first, last = records[1], records[max(records)]
     return {k: (first[k], last[k]) for k in stalled_objectives(first, last)}
 
 
+def log_records(pretrain_dir: Path) -> dict[int, dict]:
+    """epoch -> its record in pretrain_log.jsonl (a resumed epoch counts once: its last record); {} without a log."""
+    log = Path(pretrain_dir) / "pretrain_log.jsonl"
+    if not log.is_file():
+        return {}
+    lines = [line for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {r["epoch"]: r for r in map(json.loads, lines)}
+
+
 def pretrain_seconds(pretrain_dir: Path | None) -> float | None:
     """Total seconds of the epochs in pretrain_log.jsonl (None without a log)."""
-    log = None if pretrain_dir is None else pretrain_dir / "pretrain_log.jsonl"
-    if log is None or not log.is_file():
+    if pretrain_dir is None or not (Path(pretrain_dir) / "pretrain_log.jsonl").is_file():
         return None
-    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
-    by_epoch = {r["epoch"]: r.get("seconds", 0.0) for r in records}  # a resumed epoch counts once
-    return float(sum(by_epoch.values()))
+    return float(sum(r.get("seconds", 0.0) for r in log_records(pretrain_dir).values()))
