@@ -237,3 +237,71 @@ def test_convergence_refuses_curves_validated_under_different_protocols(data_pat
     err = capsys.readouterr().err.strip()
     assert "autoint validates on sampled ranking" in err and "eval.selection" in err and "\n" not in err
     assert not list(tmp_path.glob("*/metrics.json"))
+
+
+def test_plan_lists_the_missing_work_with_each_run_after_its_pretraining(data_path, tmp_path):
+    from functools import partial
+
+    from s3rec.cli import build_config, make_parser
+    from s3rec.experiments.parallel import plan
+
+    args = make_parser().parse_args(["experiment", "ablation", "--data", data_path, *TINY])
+    setup = experiments.Setup(lambda m: build_config(args, m), seeds=[1, 2], out=tmp_path / "a")
+    jobs = plan(partial(experiments.ablation, baseline="sasrec"), setup)
+    assert not (tmp_path / "a").exists()  # planning runs and writes nothing
+    pre = [j for j in jobs if j.kind == "pretrain"]
+    assert [j.name for j in pre] == ["pretrain-full", "pretrain-no-aap", "pretrain-no-mip", "pretrain-no-map",
+                                     "pretrain-no-sp"]
+    runs = {j.name: j for j in jobs if j.kind == "run"}
+    assert sorted(runs) == sorted([f"s3rec-{v}-seed{s}" for v in ("full", "no-aap", "no-mip", "no-map", "no-sp")
+                                   for s in (1, 2)] + ["sasrec-seed1", "sasrec-seed2"])
+    assert runs["s3rec-no-map-seed2"].after == tmp_path / "a" / "pretrain-no-map"
+    assert runs["s3rec-no-map-seed2"].cfg.seed == 2 and runs["s3rec-no-map-seed2"].cfg.pretrain.objectives.map == 0
+    assert runs["sasrec-seed1"].after is None
+    assert plan(partial(experiments.ablation, baseline="sasrec"), setup)  # still missing: nothing ran
+
+
+def test_jobs_give_the_numbers_of_one_job_and_leave_nothing_to_do(data_path, tmp_path, capsys):
+    from s3rec.cli import build_config, make_parser
+    from s3rec.experiments.parallel import plan
+
+    base = ["experiment", "convergence", "--data", data_path, *TINY]
+    assert main([*base, "--out", str(tmp_path / "one")]) == 0
+    assert main([*base, "--out", str(tmp_path / "two"), "--jobs", "2"]) == 0  # the runs wait for the pre-training
+    one, two = read_csv(tmp_path / "one" / "convergence.csv"), read_csv(tmp_path / "two" / "convergence.csv")
+    assert len(one) == 4 and [{**r, "run_dir": ""} for r in one] == [{**r, "run_dir": ""} for r in two]
+    assert (tmp_path / "two" / "pretrain" / "config.json").is_file()
+    args = make_parser().parse_args([*base, "--out", str(tmp_path / "two")])
+    setup = experiments.Setup(lambda m: build_config(args, m), seeds=[1], out=tmp_path / "two")
+    assert plan(experiments.convergence, setup) == []
+
+
+def test_a_failing_job_stops_the_others_with_a_one_line_error(data_path, tmp_path, capsys):
+    from s3rec.io import hold_folder
+
+    (tmp_path / "sasrec-seed1").mkdir(parents=True)
+    lock = hold_folder(tmp_path / "sasrec-seed1")  # as if another process were writing that run
+    args = ["experiment", "convergence", "--data", data_path, "--out", str(tmp_path), *TINY, "--jobs", "2"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "sasrec-seed1: in use by another s3rec process" in err and "\n" not in err
+    assert not (tmp_path / "convergence.csv").exists()
+    lock.close()
+    assert main(args[:-2]) == 0  # the folders the workers left are resumed
+    assert (tmp_path / "convergence.csv").is_file()
+    assert main(["experiment", "convergence", "--data", data_path, "--out", str(tmp_path), *TINY, "--jobs", "0"]) == 2
+
+
+def test_a_pretraining_two_models_share_is_planned_once(data_path, tmp_path):
+    from functools import partial
+
+    from s3rec.cli import build_config, make_parser
+    from s3rec.experiments.parallel import plan
+
+    args = make_parser().parse_args(["experiment", "transfer", "--data", data_path, *TINY])
+    setup = experiments.Setup(lambda m: build_config(args, m), seeds=[1], out=tmp_path)
+    jobs = plan(partial(experiments.transfer, models=["caser", "autoint"]), setup)  # both 16 wide here
+    assert [j.name for j in jobs if j.kind == "pretrain"] == ["pretrain-s3rec-d16"]
+    assert {j.name: j.after for j in jobs if j.kind == "run"} == {
+        "caser-seed1": None, "caser-pretrained-seed1": tmp_path / "pretrain-s3rec-d16",
+        "autoint-seed1": None, "autoint-pretrained-seed1": tmp_path / "pretrain-s3rec-d16"}

@@ -2,13 +2,16 @@
 
 Each function takes a `Setup` (run options per model, seeds, output folder), runs or reuses the runs
 it needs and writes <name>.csv, <name>.png and <name>.md into the output folder.
+`run_experiment(partial(ablation, baseline=...), setup, jobs=N)` first does the missing runs N at a time.
 """
 
 from s3rec.experiments.ablation import ablation
 from s3rec.experiments.common import ExperimentResult, Setup
 from s3rec.experiments.convergence import convergence
+from s3rec.experiments.parallel import run_experiment
 from s3rec.experiments.pretrain_epochs import pretrain_epochs
 from s3rec.experiments.sparsity import sparsity
 from s3rec.experiments.transfer import transfer
 
-__all__ = ["ExperimentResult", "Setup", "ablation", "convergence", "pretrain_epochs", "sparsity", "transfer"]
+__all__ = ["ExperimentResult", "Setup", "ablation", "convergence", "pretrain_epochs", "run_experiment", "sparsity",
+           "transfer"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from matplotlib.patches import Patch
 
 from s3rec.experiments.common import (DISPLAY, ExperimentResult, Setup, bars, by_label, cell, check_models,
-                                      dataset_name, dead_objective_line, dead_objectives, metric_rows, new_figure,
-                                      pretraining, seed_runs, summary_head, write_outputs, y_label)
+                                      dataset_name, dead_objective_line, dead_objectives, end_of_runs, metric_rows,
+                                      new_figure, pretraining, seed_runs, summary_head, write_outputs, y_label)
 from s3rec.models.factory import MODEL_NAMES
 
 VARIANTS = (("S3-Rec", None), ("¬AAP", "aap"), ("¬MIP", "mip"), ("¬MAP", "map"), ("¬SP", "sp"))
@@ -32,6 +32,7 @@ def ablation(setup: Setup, baseline: str = "sasrec") -> ExperimentResult:
         cfg.init = pretraining(setup, cfg, f"pretrain-{slug}")
         runs += seed_runs(setup, cfg, label, f"s3rec-{slug}")
     runs += seed_runs(setup, baseline_cfg, DISPLAY.get(baseline, baseline), baseline)
+    end_of_runs(setup)
 
     protocol, errors = setup.protocol, len(setup.seeds) > 1
     stats = {m: by_label(runs, protocol, m) for m in METRICS}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -40,6 +41,8 @@ def add_experiment_command(sub: argparse._SubParsersAction,
         q.add_argument("--protocol", choices=["full", "sampled", "both"], help="evaluation protocol (default full; "
                        "plots use full ranking when it was run)")
         q.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines (warnings still go to stderr)")
+        q.add_argument("--jobs", type=int, default=1, help="pre-trainings and runs done at once, each in its own "
+                       "process with its share of the threads (default 1); same seeds and options as --jobs 1")
         if name == "ablation":
             q.add_argument("--baseline", default="sasrec", help="baseline without pre-training (default sasrec)")
         elif name == "transfer":
@@ -66,16 +69,20 @@ def cmd_experiment(args: argparse.Namespace) -> None:
                               out=Path(args.out or f"runs/experiments/{args.experiment}-{dataset}"),
                               command=command_line(args), progress=not args.quiet,
                               log=console_log(args.quiet))
+    if args.jobs < 1:
+        raise S3RecError(f"--jobs takes a number >= 1, got {args.jobs}")
     if args.experiment == "ablation":
-        result = experiments.ablation(setup, args.baseline)
+        experiment = partial(experiments.ablation, baseline=args.baseline)
     elif args.experiment == "transfer":
-        result = experiments.transfer(setup, args.models.split(","))
+        experiment = partial(experiments.transfer, models=args.models.split(","))
     elif args.experiment == "sparsity":
-        result = experiments.sparsity(setup, _floats(args.fractions, "--fractions"), args.baselines.split(","))
+        experiment = partial(experiments.sparsity, fractions=_floats(args.fractions, "--fractions"),
+                             baselines=args.baselines.split(","))
     elif args.experiment == "pretrain-epochs":
-        result = experiments.pretrain_epochs(setup, None if args.points is None else _ints(args.points, "--points"))
+        experiment = partial(experiments.pretrain_epochs, points=None if args.points is None else _ints(args.points, "--points"))
     else:
-        result = experiments.convergence(setup, args.baselines.split(","))
+        experiment = partial(experiments.convergence, baselines=args.baselines.split(","))
+    result = experiments.run_experiment(experiment, setup, jobs=args.jobs)
     print(result.md.read_text(encoding="utf-8"), end="")
     print(f"wrote {result.csv}, {result.png}, {result.md}")
 

@@ -22,7 +22,8 @@ from s3rec.config import RunConfig
 from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import atomic_path, write_text
-from s3rec.runs import check_reusable, pretrain_or_reuse, run_or_reuse
+from s3rec.experiments.parallel import Job, PlanComplete
+from s3rec.runs import check_pretrain_reusable, check_reusable, pretrain_or_reuse, run_or_reuse
 from s3rec.training.pretrain import stalled_in_log
 
 
@@ -40,6 +41,11 @@ class Setup:
     command: str = ""  # how the experiment was called, quoted in the summary
     progress: bool = False
     log: Callable[..., None] = print
+    plan: list | None = None  # planning mode (s3rec.experiments.parallel): record missing work, run nothing
+
+    @property
+    def planning(self) -> bool:
+        return self.plan is not None
 
     @property
     def protocol(self) -> str:
@@ -76,8 +82,20 @@ def pretraining(setup: Setup, cfg: RunConfig, name: str) -> str:
     pre = copy.deepcopy(cfg)
     pre.seed, pre.init = setup.seeds[0], None
     out_dir = setup.out / name
+    if setup.planning:
+        check_pretrain_reusable(pre, out_dir)
+        done = out_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt"
+        if not done.exists():
+            setup.plan.append(Job("pretrain", pre, out_dir))
+        return str(done)
     setup.log(f"pre-training {name}: {out_dir}")
     return str(pretrain_or_reuse(pre, out_dir, progress=setup.progress, log=setup.log))
+
+
+def end_of_runs(setup: Setup) -> None:
+    """Called by each experiment after its last run: in planning mode every job is now recorded."""
+    if setup.planning:
+        raise PlanComplete
 
 
 def dead_objectives(setup: Setup, folders: dict[str, str]) -> list[tuple[str, str, float, float]]:
@@ -101,6 +119,10 @@ def seed_runs(setup: Setup, cfg: RunConfig, label: str, name: str, x: float | No
         c.seed = seed
         run_dir = setup.out / f"{name}-seed{seed}"
         check_reusable(c, run_dir)
+        if setup.planning:
+            if not (run_dir / "metrics.json").exists():
+                setup.plan.append(Job("run", c, run_dir, after=Path(c.init).parent if c.init else None))
+            continue
         setup.log(f"{label} seed {seed}: {run_dir}")
         metrics = run_or_reuse(c, run_dir, progress=setup.progress, log=setup.log)
         runs.append(Run(label, c.model, seed, run_dir, metrics, x))

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 
 from s3rec.errors import S3RecError
-from s3rec.experiments.common import (DISPLAY, ExperimentResult, Run, Setup, check_models, dataset_name, lines,
-                                      mean_std, new_figure, pretraining, seed_runs, summary_head, write_outputs,
-                                      y_label)
+from s3rec.experiments.common import (DISPLAY, ExperimentResult, Run, Setup, check_models, dataset_name, end_of_runs,
+                                      lines, mean_std, new_figure, pretraining, seed_runs, summary_head,
+                                      write_outputs, y_label)
 from s3rec.models.factory import MODEL_NAMES
 
 BASELINES = ("sasrec",)
@@ -32,6 +32,7 @@ def convergence(setup: Setup, baselines: tuple[str, ...] | list[str] = BASELINES
     runs = seed_runs(setup, cfg, "S3-Rec", "s3rec")
     for b, c in configs.items():
         runs += seed_runs(setup, c, DISPLAY.get(b, b), b)
+    end_of_runs(setup)
 
     key = f"valid_{cfg.finetune.metric}"
     rows = [row for r in runs for row in log_rows(r, key)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from s3rec.errors import S3RecError
-from s3rec.experiments.common import (ExperimentResult, Run, Setup, cell, dataset_name, lines, mean_std,
+from s3rec.experiments.common import (ExperimentResult, Run, Setup, cell, dataset_name, end_of_runs, lines, mean_std,
                                       metric_rows, new_figure, pretraining, seed_runs, summary_head, write_outputs,
                                       y_label)
 
@@ -39,11 +39,12 @@ def pretrain_epochs(setup: Setup, points: list[int] | None = None) -> Experiment
     runs: list[Run] = seed_runs(setup, setup.config_for("sasrec"), NO_PRETRAINING, "sasrec", x=0)
     for k in epochs:
         checkpoint = folder / f"pretrain-epoch{k}.pt"
-        if not checkpoint.is_file():
+        if not checkpoint.is_file() and not (setup.planning and any(j.folder == folder for j in setup.plan)):
             raise S3RecError(f"{checkpoint}: not found; the pre-training in {folder} saved other epochs "
                              f"(pretrain.save_every was not {step}); use another --out")
         cfg.init = str(checkpoint)
         runs += seed_runs(setup, cfg, "S3-Rec", f"s3rec-epoch{k}", x=k)
+    end_of_runs(setup)
 
     protocol, errors = setup.protocol, len(setup.seeds) > 1
     zero = mean_std([r.metrics["test"][protocol]["NDCG@10"] for r in runs if r.x == 0])

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from s3rec.errors import S3RecError
 from s3rec.experiments.common import (DISPLAY, ExperimentResult, Run, Setup, cell, check_models, dataset_name,
-                                      dead_objective_line, dead_objectives, lines, mean_std, metric_rows, new_figure,
-                                      pretraining, seed_runs, summary_head, write_outputs, y_label)
+                                      dead_objective_line, dead_objectives, end_of_runs, lines, mean_std, metric_rows,
+                                      new_figure, pretraining, seed_runs, summary_head, write_outputs, y_label)
 from s3rec.models.factory import MODEL_NAMES
 
 FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)
@@ -39,6 +39,7 @@ def sparsity(setup: Setup, fractions: tuple[float, ...] | list[float] = FRACTION
             c = setup.config_for(b)
             c.data.train_fraction = f
             runs += seed_runs(setup, c, DISPLAY.get(b, b), f"{b}-{tag}", x=f)
+    end_of_runs(setup)
 
     protocol, errors = setup.protocol, len(setup.seeds) > 1
     curves = {metric: curves_of(runs, protocol, metric) for metric in METRICS}

@@ -13,8 +13,8 @@ from __future__ import annotations
 from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut
 from s3rec.experiments.common import (DISPLAY, ExperimentResult, Run, Setup, cell, check_models, dataset_name,
-                                      grouped_bars, mean_std, metric_rows, new_figure, pretraining, seed_runs,
-                                      summary_head, write_outputs, y_label)
+                                      end_of_runs, grouped_bars, mean_std, metric_rows, new_figure, pretraining,
+                                      seed_runs, summary_head, write_outputs, y_label)
 from s3rec.models.factory import build_model
 from s3rec.transfer import EMBEDDING_MODELS, ENCODER_MODELS, embedding_width
 
@@ -37,6 +37,7 @@ def transfer(setup: Setup, models: tuple[str, ...] | list[str] = MODELS) -> Expe
         else:
             cfg.init = s3rec_pretraining(setup, width_of(cfg))
         runs += seed_runs(setup, cfg, "embeddings" if m in EMBEDDING_MODELS else "encoder", f"{m}-pretrained")
+    end_of_runs(setup)
 
     protocol, errors = setup.protocol, len(setup.seeds) > 1
     stats = {metric: table(runs, models, protocol, metric) for metric in METRICS}

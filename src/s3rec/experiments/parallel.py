@@ -1,0 +1,114 @@
+"""`--jobs N`: an experiment's pre-trainings and runs in N worker processes, then its outputs.
+
+The experiment is first called in planning mode (Setup.plan is a list): pretraining() and seed_runs()
+record what is missing as Jobs instead of running it, and the experiment stops at end_of_runs().
+The jobs then run in a pool of fresh processes (a run waits for the pre-training its init checkpoint
+comes from), and the experiment is called again as usual: every run is finished, so it reuses them
+and writes its CSV, PNG and summary. Each run has the seed and options it has under `--jobs 1`
+(with fewer threads per run, floating-point sums may round differently).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import torch
+
+from s3rec.config import RunConfig
+from s3rec.errors import S3RecError
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, eq=False)  # compared by identity: a RunConfig is not hashable
+class Job:
+    """One missing pre-training ("pretrain") or fine-tuning run ("run") and the folder it writes."""
+
+    kind: str
+    cfg: RunConfig
+    folder: Path
+    after: Path | None = None  # the pre-training folder whose checkpoint this run starts from
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+
+class PlanComplete(Exception):
+    """Raised by end_of_runs() in planning mode: every job of the experiment is recorded."""
+
+
+def run_experiment(experiment: Callable[..., R], setup, jobs: int = 1) -> R:
+    """experiment(setup), with its missing pre-trainings and runs first done by `jobs` worker processes."""
+    if jobs > 1:
+        execute(plan(experiment, setup), jobs, setup.log)
+    return experiment(setup)
+
+
+def plan(experiment: Callable, setup) -> list[Job]:
+    """The jobs experiment(setup) would run, in the order it would run them (nothing is run or written)."""
+    planning = dataclasses.replace(setup, plan=[], log=lambda *a, **k: None)
+    try:
+        experiment(planning)
+    except PlanComplete:
+        pass
+    unique: dict[Path, Job] = {}
+    for job in planning.plan:
+        unique.setdefault(job.folder, job)  # a folder two parts of the experiment ask for (a shared pre-training): once
+    folders = {f for f, j in unique.items() if j.kind == "pretrain"}
+    return [dataclasses.replace(j, after=j.after if j.after in folders else None) for j in unique.values()]
+
+
+def execute(jobs: list[Job], n_workers: int, log=print) -> None:
+    """Run `jobs` in up to n_workers fresh processes, each run after its pre-training; stop all at the first error."""
+    if not jobs:
+        return
+    threads = max(1, torch.get_num_threads() // n_workers)
+    log(f"{len(jobs)} pre-trainings and runs to do, {min(n_workers, len(jobs))} at a time, "
+        f"{threads} thread{'s' * (threads > 1)} each")
+    pending, running, done = list(jobs), {}, set()
+    pool = multiprocessing.get_context("spawn").Pool(min(n_workers, len(jobs)), maxtasksperchild=1)
+    try:
+        while pending or running:
+            for job in [j for j in pending if j.after is None or j.after in done][: n_workers - len(running)]:
+                pending.remove(job)
+                running[job] = (pool.apply_async(work, (job, threads)), time.perf_counter())
+                log(f"started {job.name}")
+            time.sleep(0.2)
+            for job, (result, start) in list(running.items()):
+                if result.ready():
+                    del running[job]
+                    result.get()  # re-raises the worker's error here
+                    done.add(job.folder)
+                    log(f"finished {job.name} ({time.perf_counter() - start:.0f} s)")
+        pool.close()
+    except BaseException as e:
+        pool.terminate()  # the other jobs' folders stay resumable
+        if isinstance(e, S3RecError):
+            raise
+        if isinstance(e, Exception):
+            raise S3RecError(f"a job failed: {type(e).__name__}: {e}") from e
+        raise
+    finally:
+        pool.join()
+
+
+def work(job: Job, threads: int) -> None:
+    """One job in a worker process: pre-train or run into job.folder (resuming), warnings to stderr."""
+    from s3rec.runs import pretrain_or_reuse, run_or_reuse
+
+    torch.set_num_threads(threads)
+
+    def log(*args, **kwargs) -> None:
+        if args and str(args[0]).startswith("warning:"):
+            print(f"{job.name}: {args[0]}", *args[1:], file=sys.stderr)
+    if job.kind == "pretrain":
+        pretrain_or_reuse(job.cfg, job.folder, log=log)
+    else:
+        run_or_reuse(job.cfg, job.folder, log=log)
