@@ -254,3 +254,25 @@ def test_bad_model_at_recipe_columns_are_one_line_errors(tmp_path, capsys):
     with pytest.raises(S3RecError, match="--init names one pre-trained checkpoint but there are 2 S3-Rec columns"):
         compare(configs, SEEDS, tmp_path / "x", log=lambda *a: None)
     assert not (tmp_path / "x").exists()
+
+
+def test_jobs_do_the_missing_runs_first_with_the_table_of_one_job(tmp_path, capsys):
+    from s3rec.compare import missing_jobs
+
+    path = save_s3rec_format(make_synthetic(n_users=60, n_items=50, avg_len=8, n_attributes=8, n_topics=4, seed=3),
+                             tmp_path, "syn")
+    base = ["compare", "--data", str(path), "--models", "pop,s3rec", "--seeds", "1", *TINY]
+    assert main([*base, "--out", str(tmp_path / "one")]) == 0
+    (tmp_path / "two").mkdir()
+    (tmp_path / "two" / "pop-seed1").symlink_to(tmp_path / "one" / "pop-seed1")  # finished: not a job
+    from s3rec.cli import build_config, make_parser
+    args = make_parser().parse_args([*base, "--out", str(tmp_path / "two")])
+    configs = {m: build_config(args, m) for m in ("pop", "s3rec")}
+    jobs = missing_jobs(configs, [1], tmp_path / "two")
+    assert [(j.kind, j.name, j.after) for j in jobs] == [("pretrain", "pretrain", None),
+                                                         ("run", "s3rec-seed1", tmp_path / "two" / "pretrain")]
+    assert main([*base, "--out", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    strip = lambda p: [r for r in csv.DictReader(p.open()) if "seconds" not in r["metric"]]  # wall-clock differs
+    assert strip(tmp_path / "one" / "comparison.csv") == strip(tmp_path / "two" / "comparison.csv")
+    assert missing_jobs(configs, [1], tmp_path / "two") == []
+    assert main([*base, "--out", str(tmp_path / "two"), "--jobs", "0"]) == 2

@@ -243,7 +243,7 @@ def test_plan_lists_the_missing_work_with_each_run_after_its_pretraining(data_pa
     from functools import partial
 
     from s3rec.cli import build_config, make_parser
-    from s3rec.experiments.parallel import plan
+    from s3rec.parallel import plan
 
     args = make_parser().parse_args(["experiment", "ablation", "--data", data_path, *TINY])
     setup = experiments.Setup(lambda m: build_config(args, m), seeds=[1, 2], out=tmp_path / "a")
@@ -263,7 +263,7 @@ def test_plan_lists_the_missing_work_with_each_run_after_its_pretraining(data_pa
 
 def test_jobs_give_the_numbers_of_one_job_and_leave_nothing_to_do(data_path, tmp_path, capsys):
     from s3rec.cli import build_config, make_parser
-    from s3rec.experiments.parallel import plan
+    from s3rec.parallel import plan
 
     base = ["experiment", "convergence", "--data", data_path, *TINY]
     assert main([*base, "--out", str(tmp_path / "one")]) == 0
@@ -296,7 +296,7 @@ def test_a_pretraining_two_models_share_is_planned_once(data_path, tmp_path):
     from functools import partial
 
     from s3rec.cli import build_config, make_parser
-    from s3rec.experiments.parallel import plan
+    from s3rec.parallel import plan
 
     args = make_parser().parse_args(["experiment", "transfer", "--data", data_path, *TINY])
     setup = experiments.Setup(lambda m: build_config(args, m), seeds=[1], out=tmp_path)

@@ -32,7 +32,9 @@ from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import write_text
 from s3rec.recipes import RECIPES
 from s3rec.evaluation.significance import paired_tests
-from s3rec.runs import pretrain_or_reuse, run_or_reuse, run_seconds
+from s3rec.parallel import Job, execute
+from s3rec.runs import (check_pretrain_reusable, check_reusable, pretrain_or_reuse, run_or_reuse,
+                         run_seconds)
 from s3rec.training.pretrain import pretrain_seconds
 from s3rec.training.checkpoint import load_checkpoint
 
@@ -91,6 +93,8 @@ def add_parser(sub, add_run_args) -> None:
                    help="comma-separated models, the table's columns in this order; MODEL@RECIPE runs a model under "
                         f"another recipe, e.g. s3rec@best (default all: {','.join(PAPER_ORDER)})")
     p.add_argument("--seeds", default="1,2,3", help="seeds of every model (default 1,2,3)")
+    p.add_argument("--jobs", type=int, default=1, help="pre-trainings and runs done at once, each in its own process "
+                   "with its share of the threads (default 1); same seeds and options as --jobs 1")
     p.add_argument("--report", action="store_true",
                    help="train nothing: write the tables from the finished runs only (read a long comparison while it runs)")
     p.set_defaults(func=cmd_compare)
@@ -108,12 +112,14 @@ def cmd_compare(args) -> None:
         raise S3RecError(f"--models lists a model twice: {args.models}")
     if not seeds:
         raise S3RecError("--seeds needs at least one seed")
+    if args.jobs < 1:
+        raise S3RecError(f"--jobs takes a number >= 1, got {args.jobs}")
     configs = {c: build_config(_with_recipe(args, c), model_of(c)) for c in columns}
     first = configs[columns[0]]
     name = first.data.dataset or (Path(first.data.path).stem if first.data.path else "data")
     out = Path(args.out or f"runs/compare-{name}")
     log = console_log(args.quiet)
-    compare(configs, seeds, out, progress=not args.quiet, log=log, report_only=args.report)
+    compare(configs, seeds, out, progress=not args.quiet, log=log, report_only=args.report, jobs=args.jobs)
     print((out / "comparison.md").read_text(encoding="utf-8"), end="")
 
 
@@ -145,12 +151,13 @@ def _seed(text: str) -> int:
 
 
 def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, progress: bool = False,
-            log=print, report_only: bool = False) -> Comparison:
+            log=print, report_only: bool = False, jobs: int = 1) -> Comparison:
     """Run (or reuse) every column of `configs` (name -> config, seed ignored) with every seed; write the tables.
 
     A column is a model name or `model@recipe` (the config already holds that recipe's options).
     report_only: train nothing; the tables cover the finished runs only (a column without any is left out,
     and the Markdown and CSV say how many seeds each column has).
+    jobs: do the missing pre-trainings and runs that many at a time in worker processes first (s3rec.parallel).
     """
     if not configs or not seeds:
         raise S3RecError("compare needs at least one model and one seed")
@@ -168,20 +175,16 @@ def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, pr
     for column, path in given.items():
         if not report_only and any(not (out / f"{_folder(column)}-seed{s}" / "metrics.json").is_file() for s in seeds):
             load_checkpoint(path, stage="pretrain")  # a bad --init fails before any model runs
+    if jobs > 1 and not report_only:
+        execute(missing_jobs(configs, seeds, out), jobs, log)
     runs: dict[str, list[dict]] = {}
     dirs: dict[str, list[Path]] = {}
     pretrain_secs: dict[str, float] = {}
     for column, cfg in configs.items():
-        cfg = copy.deepcopy(cfg)
-        cfg.model = model_of(column)
-        if cfg.model != OURS:
-            cfg.init = None  # a pre-trained checkpoint (--init) is S3-Rec's alone
-        elif cfg.init is None:
-            pre = copy.deepcopy(cfg)
-            pre.seed = seeds[0]
-            pretrain_dir = out / _folder(column).replace(OURS, "pretrain", 1)
-            cfg.init = str(pretrain_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt" if report_only
-                           else pretrain_or_reuse(pre, pretrain_dir, progress=progress, log=log))
+        cfg, pre, pretrain_dir = _column_config(column, cfg, seeds, out)
+        if pre is not None:
+            if not report_only:
+                pretrain_or_reuse(pre, pretrain_dir, progress=progress, log=log)
             secs = pretrain_seconds(pretrain_dir)
             if secs is not None:
                 pretrain_secs[column] = secs
@@ -203,6 +206,43 @@ def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, pr
     write_text(out / "comparison.csv", to_csv(table))
     write_text(out / "comparison.tex", to_latex(table))
     return table
+
+
+def _column_config(column: str, cfg: RunConfig, seeds: list[int], out: Path):
+    """(the column's run config, its own pre-training's config and folder, or None, None)."""
+    cfg = copy.deepcopy(cfg)
+    cfg.model = model_of(column)
+    if cfg.model != OURS:
+        cfg.init = None  # a pre-trained checkpoint (--init) is S3-Rec's alone
+        return cfg, None, None
+    if cfg.init is not None:
+        return cfg, None, None
+    pre = copy.deepcopy(cfg)
+    pre.seed = seeds[0]
+    pretrain_dir = out / _folder(column).replace(OURS, "pretrain", 1)
+    cfg.init = str(pretrain_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt")
+    return cfg, pre, pretrain_dir
+
+
+def missing_jobs(configs: dict[str, RunConfig], seeds: list[int], out: str | Path) -> list[Job]:
+    """The pre-trainings and runs compare() would make, without the finished ones (options checked first)."""
+    out, jobs = Path(out), []
+    for column, cfg in configs.items():
+        cfg, pre, pretrain_dir = _column_config(column, cfg, seeds, out)
+        after = None
+        if pre is not None:
+            check_pretrain_reusable(pre, pretrain_dir)
+            if not Path(cfg.init).exists():
+                jobs.append(Job("pretrain", pre, pretrain_dir))
+                after = pretrain_dir
+        for seed in seeds:
+            run_cfg = copy.deepcopy(cfg)
+            run_cfg.seed = seed
+            run_dir = out / f"{_folder(column)}-seed{seed}"
+            check_reusable(run_cfg, run_dir)
+            if not (run_dir / "metrics.json").is_file():
+                jobs.append(Job("run", run_cfg, run_dir, after))
+    return jobs
 
 
 def summarize(runs: dict[str, list[dict]], dirs: dict[str, list[Path]], seeds: list[int],

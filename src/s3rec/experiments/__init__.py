@@ -8,10 +8,10 @@ it needs and writes <name>.csv, <name>.png and <name>.md into the output folder.
 from s3rec.experiments.ablation import ablation
 from s3rec.experiments.common import ExperimentResult, Setup
 from s3rec.experiments.convergence import convergence
-from s3rec.experiments.parallel import run_experiment
 from s3rec.experiments.pretrain_epochs import pretrain_epochs
 from s3rec.experiments.sparsity import sparsity
 from s3rec.experiments.transfer import transfer
+from s3rec.parallel import run_experiment
 
 __all__ = ["ExperimentResult", "Setup", "ablation", "convergence", "pretrain_epochs", "run_experiment", "sparsity",
            "transfer"]

@@ -22,7 +22,7 @@ from s3rec.config import RunConfig
 from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import atomic_path, write_text
-from s3rec.experiments.parallel import Job, PlanComplete
+from s3rec.parallel import Job, PlanComplete
 from s3rec.runs import check_pretrain_reusable, check_reusable, pretrain_or_reuse, run_or_reuse
 from s3rec.training.pretrain import stalled_in_log
 
@@ -41,7 +41,7 @@ class Setup:
     command: str = ""  # how the experiment was called, quoted in the summary
     progress: bool = False
     log: Callable[..., None] = print
-    plan: list | None = None  # planning mode (s3rec.experiments.parallel): record missing work, run nothing
+    plan: list | None = None  # planning mode (s3rec.parallel): record missing work, run nothing
 
     @property
     def planning(self) -> bool:

@@ -1,11 +1,12 @@
-"""`--jobs N`: an experiment's pre-trainings and runs in N worker processes, then its outputs.
+"""`--jobs N`: the missing pre-trainings and runs of a multi-run command in N worker processes.
 
-The experiment is first called in planning mode (Setup.plan is a list): pretraining() and seed_runs()
-record what is missing as Jobs instead of running it, and the experiment stops at end_of_runs().
-The jobs then run in a pool of fresh processes (a run waits for the pre-training its init checkpoint
-comes from), and the experiment is called again as usual: every run is finished, so it reuses them
-and writes its CSV, PNG and summary. Each run has the seed and options it has under `--jobs 1`
-(with fewer threads per run, floating-point sums may round differently).
+Each Job is one pre-training or fine-tuning run and its folder; execute() runs them in a pool of fresh
+processes, a run after the pre-training its init checkpoint comes from. `s3rec compare` lists its
+jobs itself (compare.missing_jobs). An experiment is first called in planning mode (Setup.plan is a
+list): pretraining() and seed_runs() record what is missing instead of running it, and the experiment
+stops at end_of_runs(); after the jobs it is called again as usual and, every run being finished,
+reuses them and writes its CSV, PNG and summary. Each run has the seed and options it has under
+`--jobs 1` (with fewer threads per run, floating-point sums may round differently).
 """
 
 from __future__ import annotations
