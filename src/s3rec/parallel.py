@@ -15,7 +15,9 @@ import dataclasses
 import multiprocessing
 import sys
 import time
+import traceback
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -73,35 +75,37 @@ def execute(jobs: list[Job], n_workers: int, log=print) -> None:
     threads = max(1, torch.get_num_threads() // n_workers)
     log(f"{len(jobs)} pre-trainings and runs to do, {min(n_workers, len(jobs))} at a time, "
         f"{threads} thread{'s' * (threads > 1)} each")
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch or thread state inherited
     pending, running, done = list(jobs), {}, set()
-    pool = multiprocessing.get_context("spawn").Pool(min(n_workers, len(jobs)), maxtasksperchild=1)
     try:
         while pending or running:
             for job in [j for j in pending if j.after is None or j.after in done][: n_workers - len(running)]:
                 pending.remove(job)
-                running[job] = (pool.apply_async(work, (job, threads)), time.perf_counter())
+                receive, send = spawn.Pipe(duplex=False)
+                proc = spawn.Process(target=work, args=(job, threads, send), name=f"s3rec {job.name}")
+                proc.start()
+                send.close()
+                running[job] = (proc, receive, time.perf_counter())
                 log(f"started {job.name}")
-            time.sleep(0.2)
-            for job, (result, start) in list(running.items()):
-                if result.ready():
-                    del running[job]
-                    result.get()  # re-raises the worker's error here
-                    done.add(job.folder)
-                    log(f"finished {job.name} ({time.perf_counter() - start:.0f} s)")
-        pool.close()
-    except BaseException as e:
-        pool.terminate()  # the other jobs' folders stay resumable
-        if isinstance(e, S3RecError):
-            raise
-        if isinstance(e, Exception):
-            raise S3RecError(f"a job failed: {type(e).__name__}: {e}") from e
-        raise
+            wait([proc.sentinel for proc, _, _ in running.values()])
+            for job, (proc, receive, start) in list(running.items()):
+                if proc.is_alive():
+                    continue
+                del running[job]
+                error = receive.recv() if receive.poll() else f"{job.folder}: its worker process ended with exit code {proc.exitcode}"
+                if error is not None:
+                    raise S3RecError(error)
+                done.add(job.folder)
+                log(f"finished {job.name} ({time.perf_counter() - start:.0f} s)")
     finally:
-        pool.join()
+        for proc, _, _ in running.values():  # after an error or Ctrl-C; their folders stay resumable
+            proc.terminate()
+        for proc, _, _ in running.values():
+            proc.join()
 
 
-def work(job: Job, threads: int) -> None:
-    """One job in a worker process: pre-train or run into job.folder (resuming), warnings to stderr."""
+def work(job: Job, threads: int, report: Connection) -> None:
+    """One job in a worker process: pre-train or run into job.folder (resuming); sends None, or the one-line error."""
     from s3rec.runs import pretrain_or_reuse, run_or_reuse
 
     torch.set_num_threads(threads)
@@ -109,7 +113,15 @@ def work(job: Job, threads: int) -> None:
     def log(*args, **kwargs) -> None:
         if args and str(args[0]).startswith("warning:"):
             print(f"{job.name}: {args[0]}", *args[1:], file=sys.stderr)
-    if job.kind == "pretrain":
-        pretrain_or_reuse(job.cfg, job.folder, log=log)
+    try:
+        if job.kind == "pretrain":
+            pretrain_or_reuse(job.cfg, job.folder, log=log)
+        else:
+            run_or_reuse(job.cfg, job.folder, log=log)
+    except S3RecError as e:
+        report.send(str(e))
+    except Exception as e:  # a bug or a resource limit: the traceback for the report, one line for the caller
+        traceback.print_exc()
+        report.send(f"{job.folder}: {type(e).__name__}: {e}")
     else:
-        run_or_reuse(job.cfg, job.folder, log=log)
+        report.send(None)
