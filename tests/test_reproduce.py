@@ -43,3 +43,17 @@ def test_a_missing_init_checkpoint_is_a_one_line_error_that_writes_nothing(tmp_p
                  "--init", str(tmp_path / "none.pt"), *TINY]) == 2
     assert capsys.readouterr().err.strip() == f"s3rec: error: {tmp_path / 'none.pt'}: checkpoint not found"
     assert not out.exists()
+
+
+def test_jobs_run_the_missing_pretraining_and_runs_first_with_the_same_table(tmp_path, capsys):
+    path = save_s3rec_format(make_synthetic(n_users=60, n_items=60, n_attributes=12, n_topics=6, seed=4), tmp_path, "syn")
+    base = ["reproduce", "--data", str(path), "--seeds", "1", *TINY]
+    assert main([*base, "--out", str(tmp_path / "one")]) == 0
+    assert main([*base, "--out", str(tmp_path / "two"), "--jobs", "3"]) == 0
+    capsys.readouterr()
+    one = json.loads((tmp_path / "one" / "reproduction.json").read_text())["runs"]
+    two = json.loads((tmp_path / "two" / "reproduction.json").read_text())["runs"]
+    assert [[r["test"] for r in one[m]] for m in one] == [[r["test"] for r in two[m]] for m in two]
+    assert main([*base, "--out", str(tmp_path / "bad"), "--jobs", "2", "--init", str(tmp_path / "none.pt")]) == 2
+    assert capsys.readouterr().err.strip() == f"s3rec: error: {tmp_path / 'none.pt'}: checkpoint not found"
+    assert not (tmp_path / "bad").exists()  # nothing started

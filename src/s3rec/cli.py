@@ -16,6 +16,7 @@ from s3rec.export import add_export_command
 from s3rec.serve import add_serve_command
 from s3rec.tensorboard_log import add_tensorboard_option
 from s3rec.models.factory import check_model_options, with_model_defaults
+from s3rec.parallel import add_jobs_option, check_jobs
 from s3rec.recipes import RECIPES, with_recipe
 
 OBJECTIVES = ("aap", "mip", "map", "sp")
@@ -189,7 +190,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     if not seeds:
         raise S3RecError("--seeds needs at least one seed")
     out = Path(args.out or f"runs/reproduce-{cfg.data.dataset or Path(cfg.data.path).stem}")
-    print(reproduce(cfg, seeds, out, init=args.init, progress=not args.quiet, log=_logger(args)))
+    print(reproduce(cfg, seeds, out, init=args.init, progress=not args.quiet, log=_logger(args),
+                    jobs=check_jobs(args.jobs)))
 
 
 def cmd_study(args: argparse.Namespace) -> None:
@@ -313,6 +315,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="the paper's S3-Rec table: one pre-training, S3-Rec and SASRec over seeds")
     _add_run_args(p, model_choice=False)
     p.add_argument("--seeds", default="1,2,3", help="fine-tuning seeds (default 1,2,3)")
+    add_jobs_option(p)
     p.set_defaults(func=cmd_reproduce)
     from s3rec.compare import add_parser as add_compare_parser  # `s3rec compare` (its own module)
     add_compare_parser(sub, _add_run_args)

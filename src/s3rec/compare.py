@@ -32,7 +32,7 @@ from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import write_text
 from s3rec.recipes import RECIPES
 from s3rec.evaluation.significance import paired_tests
-from s3rec.parallel import Job, execute
+from s3rec.parallel import Job, add_jobs_option, check_jobs, execute
 from s3rec.runs import (check_pretrain_reusable, check_reusable, pretrain_or_reuse, run_or_reuse,
                          run_seconds)
 from s3rec.training.pretrain import pretrain_seconds
@@ -93,8 +93,7 @@ def add_parser(sub, add_run_args) -> None:
                    help="comma-separated models, the table's columns in this order; MODEL@RECIPE runs a model under "
                         f"another recipe, e.g. s3rec@best (default all: {','.join(PAPER_ORDER)})")
     p.add_argument("--seeds", default="1,2,3", help="seeds of every model (default 1,2,3)")
-    p.add_argument("--jobs", type=int, default=1, help="pre-trainings and runs done at once, each in its own process "
-                   "with its share of the threads (default 1); same seeds and options as --jobs 1")
+    add_jobs_option(p)
     p.add_argument("--report", action="store_true",
                    help="train nothing: write the tables from the finished runs only (read a long comparison while it runs)")
     p.set_defaults(func=cmd_compare)
@@ -112,14 +111,12 @@ def cmd_compare(args) -> None:
         raise S3RecError(f"--models lists a model twice: {args.models}")
     if not seeds:
         raise S3RecError("--seeds needs at least one seed")
-    if args.jobs < 1:
-        raise S3RecError(f"--jobs takes a number >= 1, got {args.jobs}")
     configs = {c: build_config(_with_recipe(args, c), model_of(c)) for c in columns}
     first = configs[columns[0]]
     name = first.data.dataset or (Path(first.data.path).stem if first.data.path else "data")
     out = Path(args.out or f"runs/compare-{name}")
     log = console_log(args.quiet)
-    compare(configs, seeds, out, progress=not args.quiet, log=log, report_only=args.report, jobs=args.jobs)
+    compare(configs, seeds, out, progress=not args.quiet, log=log, report_only=args.report, jobs=check_jobs(args.jobs))
     print((out / "comparison.md").read_text(encoding="utf-8"), end="")
 
 

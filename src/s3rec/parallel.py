@@ -43,6 +43,19 @@ class Job:
         return self.folder.name
 
 
+def add_jobs_option(parser) -> None:
+    """`--jobs N` of the multi-run commands (compare, reproduce, experiment)."""
+    parser.add_argument("--jobs", type=int, default=1, help="pre-trainings and runs done at once, each in its own "
+                        "process with its share of the threads (default 1); same seeds and options as --jobs 1")
+
+
+def check_jobs(jobs: int) -> int:
+    """`jobs`, or a one-line S3RecError when it is below 1."""
+    if jobs < 1:
+        raise S3RecError(f"--jobs takes a number >= 1, got {jobs}")
+    return jobs
+
+
 class PlanComplete(Exception):
     """Raised by end_of_runs() in planning mode: every job of the experiment is recorded."""
 
@@ -92,7 +105,8 @@ def execute(jobs: list[Job], n_workers: int, log=print) -> None:
                 if proc.is_alive():
                     continue
                 del running[job]
-                error = receive.recv() if receive.poll() else f"{job.folder}: its worker process ended with exit code {proc.exitcode}"
+                error = (receive.recv() if receive.poll()
+                         else f"{job.folder}: its worker process ended with exit code {proc.exitcode}")
                 if error is not None:
                     raise S3RecError(error)
                 done.add(job.folder)

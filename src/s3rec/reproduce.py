@@ -13,7 +13,10 @@ import numpy as np
 from s3rec.config import RunConfig
 from s3rec.data.registry import get_spec
 from s3rec.io import write_json, write_text
-from s3rec.runs import pretrain_or_reuse, run_or_reuse, run_seconds
+from s3rec.parallel import Job, execute
+from s3rec.runs import (check_pretrain_reusable, check_reusable, pretrain_or_reuse, run_or_reuse,
+                         run_seconds)
+from s3rec.training.checkpoint import load_checkpoint
 
 # S3-Rec in the paper (Zhou et al. 2020), test split; only the figures our issues quote.
 PAPER_S3REC = {
@@ -26,24 +29,60 @@ SHOWN = ("HR@1", "HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "MRR"
 
 
 def reproduce(cfg: RunConfig, seeds: list[int], out: str | Path, init: str | None = None,
-              progress: bool = True, log=print) -> str:
-    """Run (or reuse) the pre-training and every fine-tuning; write reproduction.md/.json; return the table."""
+              progress: bool = True, log=print, jobs: int = 1) -> str:
+    """Run (or reuse) the pre-training and every fine-tuning; write reproduction.md/.json; return the table.
+
+    jobs: do the missing pre-training and runs that many at a time in worker processes first (s3rec.parallel).
+    """
     out = Path(out)  # made by the first run that writes (a bad --init leaves nothing behind)
+    if jobs > 1:
+        execute(missing_jobs(cfg, seeds, out, init), jobs, log)
     if init is None:
-        pre = copy.deepcopy(cfg)
-        pre.seed = seeds[0]
-        init = str(pretrain_or_reuse(pre, out / "pretrain", progress=progress, log=log))
+        init = str(pretrain_or_reuse(pretraining_config(cfg, seeds), out / "pretrain", progress=progress, log=log))
     results: dict[str, list[dict]] = {"s3rec": [], "sasrec": []}
-    for model in results:
-        for seed in seeds:
-            c = copy.deepcopy(cfg)
-            c.model, c.seed, c.init = model, seed, (init if model == "s3rec" else None)
-            results[model].append(run_or_reuse(c, out / f"{model}-seed{seed}", progress=progress, log=log))
+    for model, seed, c in run_configs(cfg, seeds, init):
+        results[model].append(run_or_reuse(c, out / f"{model}-seed{seed}", progress=progress, log=log))
     key = get_spec(cfg.data.dataset).key if cfg.data.dataset else "custom"
     table = format_table(key, results, seeds, init)
     write_text(out / "reproduction.md", table)
     write_json(out / "reproduction.json", {"dataset": key, "seeds": seeds, "init": init, "runs": results})
     return table
+
+
+def pretraining_config(cfg: RunConfig, seeds: list[int]) -> RunConfig:
+    """The one pre-training's config: the first seed."""
+    pre = copy.deepcopy(cfg)
+    pre.seed = seeds[0]
+    return pre
+
+
+def run_configs(cfg: RunConfig, seeds: list[int], init: str):
+    """(model, seed, config) of every fine-tuning: S3-Rec from `init`, SASRec from random weights."""
+    for model in ("s3rec", "sasrec"):
+        for seed in seeds:
+            c = copy.deepcopy(cfg)
+            c.model, c.seed, c.init = model, seed, (init if model == "s3rec" else None)
+            yield model, seed, c
+
+
+def missing_jobs(cfg: RunConfig, seeds: list[int], out: Path, init: str | None = None) -> list[Job]:
+    """The pre-training and runs reproduce() would make, without the finished ones (options checked first)."""
+    jobs, after = [], None
+    if init is not None:
+        load_checkpoint(init, stage="pretrain")  # a bad --init fails before any run starts
+    else:
+        pre, pre_dir = pretraining_config(cfg, seeds), out / "pretrain"
+        check_pretrain_reusable(pre, pre_dir)
+        init = str(pre_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt")
+        if not Path(init).exists():
+            jobs.append(Job("pretrain", pre, pre_dir))
+            after = pre_dir
+    for model, seed, c in run_configs(cfg, seeds, init):
+        run_dir = out / f"{model}-seed{seed}"
+        check_reusable(c, run_dir)
+        if not (run_dir / "metrics.json").is_file():
+            jobs.append(Job("run", c, run_dir, after if model == "s3rec" else None))
+    return jobs
 
 
 def mean_std(runs: list[dict], protocol: str, metric: str) -> tuple[float, float]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from s3rec.errors import S3RecError, console_log
+from s3rec.parallel import add_jobs_option, check_jobs
 
 HELP = {
     "ablation": "Fig. 2: S3-Rec with each pre-training objective removed, beside a baseline",
@@ -41,8 +42,7 @@ def add_experiment_command(sub: argparse._SubParsersAction,
         q.add_argument("--protocol", choices=["full", "sampled", "both"], help="evaluation protocol (default full; "
                        "plots use full ranking when it was run)")
         q.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines (warnings still go to stderr)")
-        q.add_argument("--jobs", type=int, default=1, help="pre-trainings and runs done at once, each in its own "
-                       "process with its share of the threads (default 1); same seeds and options as --jobs 1")
+        add_jobs_option(q)
         if name == "ablation":
             q.add_argument("--baseline", default="sasrec", help="baseline without pre-training (default sasrec)")
         elif name == "transfer":
@@ -69,8 +69,6 @@ def cmd_experiment(args: argparse.Namespace) -> None:
                               out=Path(args.out or f"runs/experiments/{args.experiment}-{dataset}"),
                               command=command_line(args), progress=not args.quiet,
                               log=console_log(args.quiet))
-    if args.jobs < 1:
-        raise S3RecError(f"--jobs takes a number >= 1, got {args.jobs}")
     if args.experiment == "ablation":
         experiment = partial(experiments.ablation, baseline=args.baseline)
     elif args.experiment == "transfer":
@@ -82,7 +80,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
         experiment = partial(experiments.pretrain_epochs, points=None if args.points is None else _ints(args.points, "--points"))
     else:
         experiment = partial(experiments.convergence, baselines=args.baselines.split(","))
-    result = experiments.run_experiment(experiment, setup, jobs=args.jobs)
+    result = experiments.run_experiment(experiment, setup, jobs=check_jobs(args.jobs))
     print(result.md.read_text(encoding="utf-8"), end="")
     print(f"wrote {result.csv}, {result.png}, {result.md}")
 
