@@ -130,3 +130,20 @@ def test_known_data_sets_show_the_published_figures():
     assert "| *paper's S3-Rec (published)* | | 0.0647 | 0.0327 |" in text
     assert "| *strongest public (published)* | | 0.1041 | 0.0614 |" in text
     assert "| SASRec-CE | 1 | 0.0500 ± 0.0000 |" in text
+
+
+def test_jobs_list_each_pretraining_once_and_fill_in_what_is_missing(tmp_path):
+    from s3rec.study import missing_jobs
+
+    path = save_s3rec_format(make_synthetic(n_users=60, n_items=50, n_attributes=8, n_topics=4, seed=1), tmp_path, "syn")
+    out, systems = tmp_path / "study", ["SASRec-BCE", "S3-Rec-BCE"]
+    jobs = missing_jobs(tiny_config(), [str(path)], [1, 2], out, systems)
+    assert [(j.kind, j.name, j.after) for j in jobs] == [
+        ("run", "SASRec-BCE-seed1", None), ("run", "SASRec-BCE-seed2", None),
+        ("pretrain", "pretrain-paper", None), ("run", "S3-Rec-BCE-seed1", out / "syn" / "pretrain-paper"),
+        ("run", "S3-Rec-BCE-seed2", out / "syn" / "pretrain-paper")]
+    assert not out.exists()
+    one = run_study(tiny_config(), [str(path)], [1, 2], tmp_path / "one", systems, log=lambda *a: None)
+    two = run_study(tiny_config(), [str(path)], [1, 2], out, systems, log=lambda *a: None, jobs=2)
+    assert [[m["test"] for m in r.metrics] for r in one] == [[m["test"] for m in r.metrics] for r in two]
+    assert not missing_jobs(tiny_config(), [str(path)], [1, 2], out, systems)

@@ -208,7 +208,8 @@ def cmd_study(args: argparse.Namespace) -> None:
     if set(systems) - set(SYSTEMS):
         raise S3RecError(f"--systems takes a subset of {','.join(SYSTEMS)}, got {args.systems!r}")
     out = Path(args.out or "runs/study")
-    run_study(cfg, datasets, seeds, out, systems, progress=not args.quiet, log=_logger(args), report_only=args.report)
+    run_study(cfg, datasets, seeds, out, systems, progress=not args.quiet, log=_logger(args), report_only=args.report,
+              jobs=check_jobs(args.jobs))
     print((out / "study.md").read_text())
 
 
@@ -326,6 +327,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--systems", help="subset of SASRec-BCE,SASRec-CE,S3-Rec-BCE,S3-Rec-best (default all)")
     p.add_argument("--report", action="store_true",
                    help="train nothing: write the tables from the runs that have finished (e.g. while the study runs)")
+    add_jobs_option(p)
     p.set_defaults(func=cmd_study)
     p = sub.add_parser("evaluate", help="re-evaluate a finished run directory")
     p.add_argument("--run", required=True, help="run directory")

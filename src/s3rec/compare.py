@@ -32,9 +32,8 @@ from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import write_text
 from s3rec.recipes import RECIPES
 from s3rec.evaluation.significance import paired_tests
-from s3rec.parallel import Job, add_jobs_option, check_jobs, execute
-from s3rec.runs import (check_pretrain_reusable, check_reusable, pretrain_or_reuse, run_or_reuse,
-                         run_seconds)
+from s3rec.parallel import JobList, add_jobs_option, check_jobs, execute
+from s3rec.runs import pretrain_or_reuse, run_or_reuse, run_seconds
 from s3rec.training.pretrain import pretrain_seconds
 from s3rec.training.checkpoint import load_checkpoint
 
@@ -221,24 +220,17 @@ def _column_config(column: str, cfg: RunConfig, seeds: list[int], out: Path):
     return cfg, pre, pretrain_dir
 
 
-def missing_jobs(configs: dict[str, RunConfig], seeds: list[int], out: str | Path) -> list[Job]:
+def missing_jobs(configs: dict[str, RunConfig], seeds: list[int], out: str | Path) -> JobList:
     """The pre-trainings and runs compare() would make, without the finished ones (options checked first)."""
-    out, jobs = Path(out), []
+    out, jobs = Path(out), JobList()
     for column, cfg in configs.items():
         cfg, pre, pretrain_dir = _column_config(column, cfg, seeds, out)
-        after = None
         if pre is not None:
-            check_pretrain_reusable(pre, pretrain_dir)
-            if not Path(cfg.init).exists():
-                jobs.append(Job("pretrain", pre, pretrain_dir))
-                after = pretrain_dir
+            jobs.pretraining(pre, pretrain_dir)
         for seed in seeds:
             run_cfg = copy.deepcopy(cfg)
             run_cfg.seed = seed
-            run_dir = out / f"{_folder(column)}-seed{seed}"
-            check_reusable(run_cfg, run_dir)
-            if not (run_dir / "metrics.json").is_file():
-                jobs.append(Job("run", run_cfg, run_dir, after))
+            jobs.run(run_cfg, out / f"{_folder(column)}-seed{seed}")
     return jobs
 
 

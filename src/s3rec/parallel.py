@@ -1,8 +1,8 @@
 """`--jobs N`: the missing pre-trainings and runs of a multi-run command in N worker processes.
 
 Each Job is one pre-training or fine-tuning run and its folder; execute() runs them in a pool of fresh
-processes, a run after the pre-training its init checkpoint comes from. `s3rec compare` lists its
-jobs itself (compare.missing_jobs). An experiment is first called in planning mode (Setup.plan is a
+processes, a run after the pre-training its init checkpoint comes from. reproduce, compare and study
+list their jobs themselves (their missing_jobs). An experiment is first called in planning mode (Setup.plan is a
 list): pretraining() and seed_runs() record what is missing instead of running it, and the experiment
 stops at end_of_runs(); after the jobs it is called again as usual and, every run being finished,
 reuses them and writes its CSV, PNG and summary. Each run has the seed and options it has under
@@ -25,6 +25,7 @@ import torch
 
 from s3rec.config import RunConfig
 from s3rec.errors import S3RecError
+from s3rec.runs import check_pretrain_reusable, check_reusable
 
 R = TypeVar("R")
 
@@ -44,7 +45,7 @@ class Job:
 
 
 def add_jobs_option(parser) -> None:
-    """`--jobs N` of the multi-run commands (compare, reproduce, experiment)."""
+    """`--jobs N` of the multi-run commands (reproduce, compare, study, experiment)."""
     parser.add_argument("--jobs", type=int, default=1, help="pre-trainings and runs done at once, each in its own "
                         "process with its share of the threads (default 1); same seeds and options as --jobs 1")
 
@@ -54,6 +55,39 @@ def check_jobs(jobs: int) -> int:
     if jobs < 1:
         raise S3RecError(f"--jobs takes a number >= 1, got {jobs}")
     return jobs
+
+
+class JobList:
+    """What a multi-run command still has to do; each folder's options are checked as it is added.
+
+    A run waits for the pre-training whose checkpoint it starts from (cfg.init) when that pre-training
+    is in the list; a folder added twice (a pre-training several runs share) is one job.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: dict[Path, Job] = {}
+
+    def pretraining(self, cfg: RunConfig, folder: Path) -> None:
+        """cfg's pre-training into `folder`, unless its last checkpoint is there."""
+        check_pretrain_reusable(cfg, folder)
+        if not (folder / f"pretrain-epoch{cfg.pretrain.epochs}.pt").exists():
+            self._jobs.setdefault(folder, Job("pretrain", cfg, folder))
+
+    def run(self, cfg: RunConfig, folder: Path) -> None:
+        """cfg's fine-tuning run into `folder`, unless it is finished."""
+        check_reusable(cfg, folder)
+        if not (folder / "metrics.json").is_file():
+            after = Path(cfg.init).parent if cfg.init else None
+            self._jobs.setdefault(folder, Job("run", cfg, folder, after if after in self else None))
+
+    def __iter__(self):
+        return iter(self._jobs.values())
+
+    def __contains__(self, folder: Path) -> bool:
+        return folder in self._jobs
+
+    def __len__(self) -> int:
+        return len(self._jobs)
 
 
 class PlanComplete(Exception):
@@ -69,19 +103,15 @@ def run_experiment(experiment: Callable[..., R], setup, jobs: int = 1) -> R:
 
 def plan(experiment: Callable, setup) -> list[Job]:
     """The jobs experiment(setup) would run, in the order it would run them (nothing is run or written)."""
-    planning = dataclasses.replace(setup, plan=[], log=lambda *a, **k: None)
+    planning = dataclasses.replace(setup, plan=JobList(), log=lambda *a, **k: None)
     try:
         experiment(planning)
     except PlanComplete:
         pass
-    unique: dict[Path, Job] = {}
-    for job in planning.plan:
-        unique.setdefault(job.folder, job)  # a folder two parts of the experiment ask for (a shared pre-training): once
-    folders = {f for f, j in unique.items() if j.kind == "pretrain"}
-    return [dataclasses.replace(j, after=j.after if j.after in folders else None) for j in unique.values()]
+    return list(planning.plan)
 
 
-def execute(jobs: list[Job], n_workers: int, log=print) -> None:
+def execute(jobs: list[Job] | JobList, n_workers: int, log=print) -> None:
     """Run `jobs` in up to n_workers fresh processes, each run after its pre-training; stop all at the first error."""
     if not jobs:
         return

@@ -13,9 +13,8 @@ import numpy as np
 from s3rec.config import RunConfig
 from s3rec.data.registry import get_spec
 from s3rec.io import write_json, write_text
-from s3rec.parallel import Job, execute
-from s3rec.runs import (check_pretrain_reusable, check_reusable, pretrain_or_reuse, run_or_reuse,
-                         run_seconds)
+from s3rec.parallel import JobList, execute
+from s3rec.runs import pretrain_or_reuse, run_or_reuse, run_seconds
 from s3rec.training.checkpoint import load_checkpoint
 
 # S3-Rec in the paper (Zhou et al. 2020), test split; only the figures our issues quote.
@@ -65,23 +64,17 @@ def run_configs(cfg: RunConfig, seeds: list[int], init: str):
             yield model, seed, c
 
 
-def missing_jobs(cfg: RunConfig, seeds: list[int], out: Path, init: str | None = None) -> list[Job]:
+def missing_jobs(cfg: RunConfig, seeds: list[int], out: Path, init: str | None = None) -> JobList:
     """The pre-training and runs reproduce() would make, without the finished ones (options checked first)."""
-    jobs, after = [], None
+    jobs = JobList()
     if init is not None:
         load_checkpoint(init, stage="pretrain")  # a bad --init fails before any run starts
     else:
-        pre, pre_dir = pretraining_config(cfg, seeds), out / "pretrain"
-        check_pretrain_reusable(pre, pre_dir)
-        init = str(pre_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt")
-        if not Path(init).exists():
-            jobs.append(Job("pretrain", pre, pre_dir))
-            after = pre_dir
+        pre = pretraining_config(cfg, seeds)
+        jobs.pretraining(pre, out / "pretrain")
+        init = str(out / "pretrain" / f"pretrain-epoch{pre.pretrain.epochs}.pt")
     for model, seed, c in run_configs(cfg, seeds, init):
-        run_dir = out / f"{model}-seed{seed}"
-        check_reusable(c, run_dir)
-        if not (run_dir / "metrics.json").is_file():
-            jobs.append(Job("run", c, run_dir, after if model == "s3rec" else None))
+        jobs.run(c, out / f"{model}-seed{seed}")
     return jobs
 
 

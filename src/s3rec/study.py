@@ -25,6 +25,7 @@ from s3rec.config import RunConfig
 from s3rec.errors import S3RecError
 from s3rec.evaluation.significance import paired_tests
 from s3rec.io import atomic_path, write_json, write_text
+from s3rec.parallel import JobList, execute
 from s3rec.recipes import apply_recipe
 from s3rec.runs import check_pretrain_reusable, check_reusable, pretrain_or_reuse, run_or_reuse, run_seconds
 from s3rec.training.pretrain import pretrain_seconds
@@ -80,55 +81,74 @@ def system_config(base: RunConfig, system: str, seed: int) -> RunConfig:
 
 
 def run_study(base: RunConfig, datasets: list[str], seeds: list[int], out: str | Path, systems: list[str] | None = None,
-              progress: bool = False, log=print, report_only: bool = False) -> list[SystemRuns]:
+              progress: bool = False, log=print, report_only: bool = False, jobs: int = 1) -> list[SystemRuns]:
     """Run (or reuse) every system x data set x seed; write study.md/.csv/.json and study.png into `out`.
 
     report_only: train nothing; the outputs cover the finished runs only (a system without any is left
     out, and each row says how many seeds it has), so a long study can be read while it runs.
+    jobs: do the missing pre-trainings and runs that many at a time in worker processes first (s3rec.parallel).
     """
     out = Path(out)
     systems = systems or list(SYSTEMS)
-    results = []
+    if jobs > 1 and not report_only:
+        execute(missing_jobs(base, datasets, seeds, out, systems), jobs, log)
+    results, found = [], {}
+    for label, system, seed, cfg, pre, pre_dir, run_dir in study_runs(base, datasets, seeds, out, systems):
+        pre_seconds = 0.0
+        if pre is not None:
+            if report_only:  # pretrain_or_reuse checks the folder's options itself
+                check_pretrain_reusable(pre, pre_dir)
+            else:
+                pretrain_or_reuse(pre, pre_dir, progress=progress, log=log)
+            pre_seconds = pretrain_seconds(pre_dir) or 0.0
+        if report_only:
+            if not (run_dir / "metrics.json").is_file():
+                continue
+            check_reusable(cfg, run_dir)  # a finished run made with other options is still an error
+            m = json.loads((run_dir / "metrics.json").read_text())
+        else:
+            log(f"{label} {system} seed {seed}: {run_dir}")
+            m = dict(run_or_reuse(cfg, run_dir, progress=progress, log=log))
+        m["pretrain_seconds"] = pre_seconds
+        dirs, metrics = found.setdefault((label, system), ([], []))
+        dirs.append(run_dir)
+        metrics.append(m)
+    results = [SystemRuns(label, system, dirs, metrics) for (label, system), (dirs, metrics) in found.items()]
+    if not results:  # only a report can find nothing
+        raise S3RecError(f"{out}: no finished run of these systems, data sets and seeds to report")
+    write_outputs(results, seeds, out)
+    return results
+
+
+def study_runs(base: RunConfig, datasets: list[str], seeds: list[int], out: Path, systems: list[str]):
+    """(data set label, system, seed, run config, pre-training config and folder or None, None, run folder)
+    of every run of the study, in order; S3-Rec's seeds share one pre-training per (data set, recipe)."""
     for dataset in datasets:
         label = Path(dataset).stem if Path(dataset).is_file() else dataset
         for system in systems:
-            dirs, metrics = [], []
             for seed in seeds:
                 cfg = system_config(base, system, seed)
                 if Path(dataset).is_file():  # your own file instead of a registry name
                     cfg.data.dataset, cfg.data.path = None, dataset
                 else:
                     cfg.data.dataset, cfg.data.path = dataset, None
-                pre_seconds = 0.0
+                pre = pre_dir = None
                 if cfg.model == "s3rec" and cfg.init is None:
-                    # one pre-training per (data set, recipe), shared by the fine-tuning seeds
                     pre = copy.deepcopy(cfg)
                     pre.seed = seeds[0]
                     pre_dir = out / label / f"pretrain-{pretraining_name(base, pre)}"
-                    if report_only:  # pretrain_or_reuse checks the folder's options itself
-                        check_pretrain_reusable(pre, pre_dir)
-                        cfg.init = str(pre_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt")
-                    else:
-                        cfg.init = str(pretrain_or_reuse(pre, pre_dir, progress=progress, log=log))
-                    pre_seconds = pretrain_seconds(pre_dir) or 0.0
-                run_dir = out / label / f"{system}-seed{seed}"
-                if report_only:
-                    if not (run_dir / "metrics.json").is_file():
-                        continue
-                    check_reusable(cfg, run_dir)  # a finished run made with other options is still an error
-                    m = json.loads((run_dir / "metrics.json").read_text())
-                else:
-                    log(f"{label} {system} seed {seed}: {run_dir}")
-                    m = dict(run_or_reuse(cfg, run_dir, progress=progress, log=log))
-                m["pretrain_seconds"] = pre_seconds
-                dirs.append(run_dir)
-                metrics.append(m)
-            if metrics:
-                results.append(SystemRuns(label, system, dirs, metrics))
-    if not results:  # only a report can find nothing
-        raise S3RecError(f"{out}: no finished run of these systems, data sets and seeds to report")
-    write_outputs(results, seeds, out)
-    return results
+                    cfg.init = str(pre_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt")
+                yield label, system, seed, cfg, pre, pre_dir, out / label / f"{system}-seed{seed}"
+
+
+def missing_jobs(base: RunConfig, datasets: list[str], seeds: list[int], out: Path, systems: list[str]) -> JobList:
+    """The pre-trainings and runs run_study() would make, without the finished ones (options checked first)."""
+    jobs = JobList()
+    for _, _, _, cfg, pre, pre_dir, run_dir in study_runs(base, datasets, seeds, out, systems):
+        if pre is not None:
+            jobs.pretraining(pre, pre_dir)  # once, shared by the seeds and by systems that pre-train alike
+        jobs.run(cfg, run_dir)
+    return jobs
 
 
 def pretraining_name(base: RunConfig, cfg: RunConfig) -> str:

@@ -22,8 +22,8 @@ from s3rec.config import RunConfig
 from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import atomic_path, write_text
-from s3rec.parallel import Job, PlanComplete
-from s3rec.runs import check_pretrain_reusable, check_reusable, pretrain_or_reuse, run_or_reuse
+from s3rec.parallel import JobList, PlanComplete
+from s3rec.runs import check_reusable, pretrain_or_reuse, run_or_reuse
 from s3rec.training.pretrain import stalled_in_log
 
 
@@ -41,7 +41,7 @@ class Setup:
     command: str = ""  # how the experiment was called, quoted in the summary
     progress: bool = False
     log: Callable[..., None] = print
-    plan: list | None = None  # planning mode (s3rec.parallel): record missing work, run nothing
+    plan: JobList | None = None  # planning mode (s3rec.parallel): record missing work, run nothing
 
     @property
     def planning(self) -> bool:
@@ -83,11 +83,8 @@ def pretraining(setup: Setup, cfg: RunConfig, name: str) -> str:
     pre.seed, pre.init = setup.seeds[0], None
     out_dir = setup.out / name
     if setup.planning:
-        check_pretrain_reusable(pre, out_dir)
-        done = out_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt"
-        if not done.exists():
-            setup.plan.append(Job("pretrain", pre, out_dir))
-        return str(done)
+        setup.plan.pretraining(pre, out_dir)
+        return str(out_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt")
     setup.log(f"pre-training {name}: {out_dir}")
     return str(pretrain_or_reuse(pre, out_dir, progress=setup.progress, log=setup.log))
 
@@ -118,11 +115,10 @@ def seed_runs(setup: Setup, cfg: RunConfig, label: str, name: str, x: float | No
         c = copy.deepcopy(cfg)
         c.seed = seed
         run_dir = setup.out / f"{name}-seed{seed}"
-        check_reusable(c, run_dir)
         if setup.planning:
-            if not (run_dir / "metrics.json").exists():
-                setup.plan.append(Job("run", c, run_dir, after=Path(c.init).parent if c.init else None))
+            setup.plan.run(c, run_dir)
             continue
+        check_reusable(c, run_dir)
         setup.log(f"{label} seed {seed}: {run_dir}")
         metrics = run_or_reuse(c, run_dir, progress=setup.progress, log=setup.log)
         runs.append(Run(label, c.model, seed, run_dir, metrics, x))

@@ -39,7 +39,7 @@ def pretrain_epochs(setup: Setup, points: list[int] | None = None) -> Experiment
     runs: list[Run] = seed_runs(setup, setup.config_for("sasrec"), NO_PRETRAINING, "sasrec", x=0)
     for k in epochs:
         checkpoint = folder / f"pretrain-epoch{k}.pt"
-        if not checkpoint.is_file() and not (setup.planning and any(j.folder == folder for j in setup.plan)):
+        if not checkpoint.is_file() and not (setup.planning and folder in setup.plan):
             raise S3RecError(f"{checkpoint}: not found; the pre-training in {folder} saved other epochs "
                              f"(pretrain.save_every was not {step}); use another --out")
         cfg.init = str(checkpoint)
