@@ -237,6 +237,7 @@ def save_png(fig: Figure, path: Path) -> None:
 def write_outputs(setup: Setup, name: str, rows: list[dict], fig: Figure, summary: str,
                   runs: list[Run]) -> ExperimentResult:
     """<out>/<name>.csv, .png and .md; returns them with the rows and the figure."""
+    end_of_runs(setup)  # planning writes nothing, even for an experiment that does not call end_of_runs itself
     paths = [setup.out / f"{name}.{ext}" for ext in ("csv", "png", "md")]
     write_csv(paths[0], rows)
     save_png(fig, paths[1])
