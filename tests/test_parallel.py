@@ -5,7 +5,7 @@ import pytest
 from s3rec.config import RunConfig
 from s3rec.errors import S3RecError
 from s3rec.io import write_json
-from s3rec.parallel import JobList, check_jobs, execute
+from s3rec.parallel import JobList, check_jobs, describe, execute
 
 
 def config(init=None, seed=1) -> RunConfig:
@@ -33,6 +33,8 @@ def test_a_run_waits_only_for_a_pretraining_that_is_listed(tmp_path):
                                                          ("run", "s3rec-b-seed1", None),
                                                          ("run", "sasrec-seed1", None)]
     assert len(jobs) == 4 and todo in jobs and done not in jobs
+    assert describe(list(jobs), 2, 1) == "1 pre-training and 3 runs to do, 2 at a time, 1 thread each"
+    assert describe(list(jobs)[1:2], 4, 2) == "1 run to do, 1 at a time, 2 threads each"
     execute([], 2)  # nothing to do: no process is started
 
 

@@ -113,13 +113,13 @@ def plan(experiment: Callable, setup) -> list[Job]:
 
 def execute(jobs: list[Job] | JobList, n_workers: int, log=print) -> None:
     """Run `jobs` in up to n_workers fresh processes, each run after its pre-training; stop all at the first error."""
+    jobs = list(jobs)
     if not jobs:
         return
     threads = max(1, torch.get_num_threads() // n_workers)
-    log(f"{len(jobs)} pre-trainings and runs to do, {min(n_workers, len(jobs))} at a time, "
-        f"{threads} thread{'s' * (threads > 1)} each")
+    log(describe(jobs, n_workers, threads))
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch or thread state inherited
-    pending, running, done = list(jobs), {}, set()
+    pending, running, done = jobs, {}, set()
     try:
         while pending or running:
             for job in [j for j in pending if j.after is None or j.after in done][: n_workers - len(running)]:
@@ -146,6 +146,13 @@ def execute(jobs: list[Job] | JobList, n_workers: int, log=print) -> None:
             proc.terminate()
         for proc, _, _ in running.values():
             proc.join()
+
+
+def describe(jobs: list[Job], n_workers: int, threads: int) -> str:
+    """The line execute() starts with, e.g. "1 pre-training and 4 runs to do, 2 at a time, 1 thread each"."""
+    n_pre = sum(j.kind == "pretrain" for j in jobs)
+    todo = [f"{n} {what}{'s' * (n != 1)}" for n, what in ((n_pre, "pre-training"), (len(jobs) - n_pre, "run")) if n]
+    return f"{' and '.join(todo)} to do, {min(n_workers, len(jobs))} at a time, {threads} thread{'s' * (threads > 1)} each"
 
 
 def work(job: Job, threads: int, report: Connection) -> None:
