@@ -92,7 +92,7 @@ def run_study(base: RunConfig, datasets: list[str], seeds: list[int], out: str |
     systems = systems or list(SYSTEMS)
     if jobs > 1 and not report_only:
         execute(missing_jobs(base, datasets, seeds, out, systems), jobs, log)
-    results, found = [], {}
+    found: dict[tuple[str, str], tuple[list[Path], list[dict]]] = {}
     for label, system, seed, cfg, pre, pre_dir, run_dir in study_runs(base, datasets, seeds, out, systems):
         pre_seconds = 0.0
         if pre is not None:
