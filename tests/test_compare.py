@@ -256,7 +256,7 @@ def test_bad_model_at_recipe_columns_are_one_line_errors(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_jobs_do_the_missing_runs_first_with_the_table_of_one_job(tmp_path, capsys):
+def test_jobs_do_the_missing_runs_first_with_the_table_of_one_job(tmp_path, capsys, one_thread):
     from s3rec.compare import missing_jobs
 
     path = save_s3rec_format(make_synthetic(n_users=60, n_items=50, avg_len=8, n_attributes=8, n_topics=4, seed=3),

@@ -261,7 +261,7 @@ def test_plan_lists_the_missing_work_with_each_run_after_its_pretraining(data_pa
     assert plan(partial(experiments.ablation, baseline="sasrec"), setup)  # still missing: nothing ran
 
 
-def test_jobs_give_the_numbers_of_one_job_and_leave_nothing_to_do(data_path, tmp_path, capsys):
+def test_jobs_give_the_numbers_of_one_job_and_leave_nothing_to_do(data_path, tmp_path, capsys, one_thread):
     from s3rec.cli import build_config, make_parser
     from s3rec.parallel import plan
 

@@ -45,7 +45,7 @@ def test_a_missing_init_checkpoint_is_a_one_line_error_that_writes_nothing(tmp_p
     assert not out.exists()
 
 
-def test_jobs_run_the_missing_pretraining_and_runs_first_with_the_same_table(tmp_path, capsys):
+def test_jobs_run_the_missing_pretraining_and_runs_first_with_the_same_table(tmp_path, capsys, one_thread):
     path = save_s3rec_format(make_synthetic(n_users=60, n_items=60, n_attributes=12, n_topics=6, seed=4), tmp_path, "syn")
     base = ["reproduce", "--data", str(path), "--seeds", "1", *TINY]
     assert main([*base, "--out", str(tmp_path / "one")]) == 0

@@ -132,7 +132,7 @@ def test_known_data_sets_show_the_published_figures():
     assert "| SASRec-CE | 1 | 0.0500 ± 0.0000 |" in text
 
 
-def test_jobs_list_each_pretraining_once_and_fill_in_what_is_missing(tmp_path):
+def test_jobs_list_each_pretraining_once_and_fill_in_what_is_missing(tmp_path, one_thread):
     from s3rec.study import missing_jobs
 
     path = save_s3rec_format(make_synthetic(n_users=60, n_items=50, n_attributes=8, n_topics=4, seed=1), tmp_path, "syn")

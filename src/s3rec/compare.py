@@ -33,7 +33,7 @@ from s3rec.io import write_text
 from s3rec.recipes import RECIPES
 from s3rec.evaluation.significance import paired_tests
 from s3rec.parallel import JobList, add_jobs_option, check_jobs, execute
-from s3rec.runs import pretrain_or_reuse, run_or_reuse, run_seconds
+from s3rec.runs import pretrain_or_reuse, pretrained_checkpoint, run_or_reuse, run_seconds
 from s3rec.training.pretrain import pretrain_seconds
 from s3rec.training.checkpoint import load_checkpoint
 
@@ -216,7 +216,7 @@ def _column_config(column: str, cfg: RunConfig, seeds: list[int], out: Path):
     pre = copy.deepcopy(cfg)
     pre.seed = seeds[0]
     pretrain_dir = out / _folder(column).replace(OURS, "pretrain", 1)
-    cfg.init = str(pretrain_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt")
+    cfg.init = str(pretrained_checkpoint(pre, pretrain_dir))
     return cfg, pre, pretrain_dir
 
 

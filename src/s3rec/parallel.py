@@ -25,7 +25,7 @@ import torch
 
 from s3rec.config import RunConfig
 from s3rec.errors import S3RecError
-from s3rec.runs import check_pretrain_reusable, check_reusable
+from s3rec.runs import check_pretrain_reusable, check_reusable, pretrained_checkpoint
 
 R = TypeVar("R")
 
@@ -70,7 +70,7 @@ class JobList:
     def pretraining(self, cfg: RunConfig, folder: Path) -> None:
         """cfg's pre-training into `folder`, unless its last checkpoint is there."""
         check_pretrain_reusable(cfg, folder)
-        if not (folder / f"pretrain-epoch{cfg.pretrain.epochs}.pt").exists():
+        if not pretrained_checkpoint(cfg, folder).exists():
             self._jobs.setdefault(folder, Job("pretrain", cfg, folder))
 
     def run(self, cfg: RunConfig, folder: Path) -> None:
@@ -152,7 +152,8 @@ def describe(jobs: list[Job], n_workers: int, threads: int) -> str:
     """The line execute() starts with, e.g. "1 pre-training and 4 runs to do, 2 at a time, 1 thread each"."""
     n_pre = sum(j.kind == "pretrain" for j in jobs)
     todo = [f"{n} {what}{'s' * (n != 1)}" for n, what in ((n_pre, "pre-training"), (len(jobs) - n_pre, "run")) if n]
-    return f"{' and '.join(todo)} to do, {min(n_workers, len(jobs))} at a time, {threads} thread{'s' * (threads > 1)} each"
+    return (f"{' and '.join(todo)} to do, {min(n_workers, len(jobs))} at a time, "
+            f"{threads} thread{'s' * (threads > 1)} each")
 
 
 def work(job: Job, threads: int, report: Connection) -> None:

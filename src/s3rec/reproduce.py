@@ -14,7 +14,7 @@ from s3rec.config import RunConfig
 from s3rec.data.registry import get_spec
 from s3rec.io import write_json, write_text
 from s3rec.parallel import JobList, execute
-from s3rec.runs import pretrain_or_reuse, run_or_reuse, run_seconds
+from s3rec.runs import pretrain_or_reuse, pretrained_checkpoint, run_or_reuse, run_seconds
 from s3rec.training.checkpoint import load_checkpoint
 
 # S3-Rec in the paper (Zhou et al. 2020), test split; only the figures our issues quote.
@@ -72,7 +72,7 @@ def missing_jobs(cfg: RunConfig, seeds: list[int], out: Path, init: str | None =
     else:
         pre = pretraining_config(cfg, seeds)
         jobs.pretraining(pre, out / "pretrain")
-        init = str(out / "pretrain" / f"pretrain-epoch{pre.pretrain.epochs}.pt")
+        init = str(pretrained_checkpoint(pre, out / "pretrain"))
     for model, seed, c in run_configs(cfg, seeds, init):
         jobs.run(c, out / f"{model}-seed{seed}")
     return jobs

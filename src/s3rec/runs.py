@@ -45,6 +45,11 @@ def run_or_reuse(cfg: RunConfig, run_dir: str | Path, progress: bool = False, lo
     return run(copy.deepcopy(cfg), out=run_dir, resume=True, progress=progress, log=log, echo=log)
 
 
+def pretrained_checkpoint(cfg: RunConfig, out_dir: str | Path) -> Path:
+    """The checkpoint cfg's pre-training ends with in `out_dir` (what pretrain_or_reuse returns)."""
+    return Path(out_dir) / f"pretrain-epoch{cfg.pretrain.epochs}.pt"
+
+
 def pretrain_or_reuse(cfg: RunConfig, out_dir: str | Path, progress: bool = False, log=print) -> Path:
     """The checkpoint after cfg.pretrain.epochs epochs in `out_dir`, pre-training (resuming) only if it is missing.
 
@@ -52,7 +57,7 @@ def pretrain_or_reuse(cfg: RunConfig, out_dir: str | Path, progress: bool = Fals
     The resolved config goes to `out_dir`/config.json beside the checkpoints (each checkpoint holds it too).
     """
     out_dir = Path(out_dir)
-    done = out_dir / f"pretrain-epoch{cfg.pretrain.epochs}.pt"
+    done = pretrained_checkpoint(cfg, out_dir)
     check_pretrain_reusable(cfg, out_dir)  # a pre-training made with other options is never reused
     if not done.exists():
         split = LeaveOneOut.from_data(load_data(cfg.data, progress=progress))

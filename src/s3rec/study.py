@@ -27,7 +27,8 @@ from s3rec.evaluation.significance import paired_tests
 from s3rec.io import atomic_path, write_json, write_text
 from s3rec.parallel import JobList, execute
 from s3rec.recipes import apply_recipe
-from s3rec.runs import check_pretrain_reusable, check_reusable, pretrain_or_reuse, run_or_reuse, run_seconds
+from s3rec.runs import (check_pretrain_reusable, check_reusable, pretrain_or_reuse, pretrained_checkpoint, run_or_reuse,
+                         run_seconds)
 from s3rec.training.pretrain import pretrain_seconds
 
 SYSTEMS = {  # name -> (model, recipe)
@@ -137,7 +138,7 @@ def study_runs(base: RunConfig, datasets: list[str], seeds: list[int], out: Path
                     pre = copy.deepcopy(cfg)
                     pre.seed = seeds[0]
                     pre_dir = out / label / f"pretrain-{pretraining_name(base, pre)}"
-                    cfg.init = str(pre_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt")
+                    cfg.init = str(pretrained_checkpoint(pre, pre_dir))
                 yield label, system, seed, cfg, pre, pre_dir, out / label / f"{system}-seed{seed}"
 
 

@@ -23,7 +23,7 @@ from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import atomic_path, write_text
 from s3rec.parallel import JobList, PlanComplete
-from s3rec.runs import check_reusable, pretrain_or_reuse, run_or_reuse
+from s3rec.runs import check_reusable, pretrain_or_reuse, pretrained_checkpoint, run_or_reuse
 from s3rec.training.pretrain import stalled_in_log
 
 
@@ -84,7 +84,7 @@ def pretraining(setup: Setup, cfg: RunConfig, name: str) -> str:
     out_dir = setup.out / name
     if setup.planning:
         setup.plan.pretraining(pre, out_dir)
-        return str(out_dir / f"pretrain-epoch{pre.pretrain.epochs}.pt")
+        return str(pretrained_checkpoint(pre, out_dir))
     setup.log(f"pre-training {name}: {out_dir}")
     return str(pretrain_or_reuse(pre, out_dir, progress=setup.progress, log=setup.log))
 
