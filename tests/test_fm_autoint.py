@@ -115,6 +115,20 @@ def test_autoint_chunked_full_ranking_equals_unchunked():
     torch.testing.assert_close(model.score_all(HIST, USERS), whole)
 
 
+def test_autoint_default_chunks_follow_the_device_and_change_no_score(monkeypatch):
+    from s3rec.models import autoint
+
+    assert autoint.pairs_per_chunk(torch.device("cpu")) < autoint.pairs_per_chunk(torch.device("cuda"))
+    model = make("autoint")
+    candidates = torch.arange(1, N_ITEMS + 1).repeat(HIST.size(0), 1)
+    whole, sampled = model.score_all(HIST, USERS, chunk_size=N_ITEMS + 1), model.score(HIST, candidates, USERS)
+    monkeypatch.setitem(autoint.PAIRS_PER_CHUNK, "cpu", 5)  # several chunks per batch, a ragged last one
+    assert candidates.numel() % 5
+    torch.testing.assert_close(model.score_all(HIST, USERS), whole)
+    torch.testing.assert_close(model.score(HIST, candidates, USERS), sampled)
+    torch.testing.assert_close(sampled, whole[:, 1:])
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_state_dict_round_trip(name):
     model = make(name, seed=0)
