@@ -67,7 +67,8 @@ def test_cpu_run_records_its_device_and_matches_auto(tmp_path, tiny):
         out = tmp_path / device
         args = ["run", "--model", "sasrec", "--data", str(tiny), "--epochs", "2", "--seed", "3", "--out", str(out), "--quiet"]
         assert main([*args, "--device", device]) == 0
-        assert json.loads((out / "config.json").read_text())["environment"]["device"] == str(resolve_device(device))
+        env = json.loads((out / "config.json").read_text())["environment"]
+        assert env["device"] == str(resolve_device(device)) and env["threads"] == torch.get_num_threads()
         metrics.append(json.loads((out / "metrics.json").read_text())["test"])
     if not torch.cuda.is_available():
         assert metrics[0] == metrics[1]

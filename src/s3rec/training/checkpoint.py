@@ -18,8 +18,8 @@ FORMAT = "s3rec-checkpoint"
 VERSION = 1
 
 
-def environment() -> dict[str, str]:
-    """Package versions and git commit, saved beside every result."""
+def environment() -> dict[str, str | int]:
+    """Package versions, git commit and CPU thread count, saved beside every result."""
     import s3rec
 
     commit = "unknown"
@@ -29,7 +29,9 @@ def environment() -> dict[str, str]:
     except (OSError, subprocess.SubprocessError):
         pass
     return {"s3rec": s3rec.__version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version(), "git_commit": commit}
+            "python": platform.python_version(), "git_commit": commit,
+            # the same seed gives slightly different floats with another thread count (summation order)
+            "threads": torch.get_num_threads()}
 
 
 def rng_state(gen: torch.Generator | None = None) -> dict[str, Any]:
