@@ -7,6 +7,9 @@ item table's geometry after pre-training: mean row norm and effective rank (exp 
 the centred singular-value spectrum; random N(0, 0.02) init of this size: ~29 of 32).
 
     OMP_NUM_THREADS=1 python benchmarks/diag_planted_pretraining.py --epochs 40 --out /tmp/diag-planted
+
+With --pretrain-epochs N --every K each variant is pre-trained N epochs and fine-tuned from its
+checkpoints after K, 2K, ... N epochs (does longer pre-training undo the collapse?).
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--epochs", type=int, default=40, help="fine-tuning epochs (2 optimiser steps each)")
     p.add_argument("--out", default="/tmp/diag-planted")
+    p.add_argument("--pretrain-epochs", type=int, default=8, help="pre-training epochs (the test's 8)")
+    p.add_argument("--every", type=int, default=0, help="also fine-tune from every K-th epoch's checkpoint")
+    p.add_argument("--variants", default=";".join(VARIANTS), help="names of VARIANTS, separated by ;")
     args = p.parse_args()
     split = LeaveOneOut.from_data(make_synthetic(n_users=500, n_items=150, avg_len=14, n_attributes=30,
                                                  n_topics=10, seed=0))
@@ -68,18 +74,21 @@ def main() -> None:
         return ndcg(model)
 
     print(f"valid NDCG@10 after {args.epochs} fine-tuning epochs; random init: {fine_tuned_ndcg('scratch', None):.3f}")
-    print("| pre-training | item rows: mean norm | effective rank | whole checkpoint | embeddings only |")
-    print("|---|---|---|---|---|")
-    for name, objectives in VARIANTS.items():
+    print("| pre-training | epochs | item rows: mean norm | effective rank | whole checkpoint | embeddings only |")
+    print("|---|---|---|---|---|---|")
+    every = args.every or args.pretrain_epochs
+    for name in args.variants.split(";"):
         folder = Path(args.out) / name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "")
-        ckpt = pretrain(split, PretrainConfig(epochs=8, batch_size=64, lr=5e-3, save_every=8,
-                                              objectives=ObjectiveConfig(**objectives)),
-                        ENC, folder, seed=0, resume=True, progress=False, log=lambda *a: None)
-        table = load_checkpoint(ckpt)["state_dict"]["encoder.M_I.weight"][1 : split.n_items + 1]
-        whole = fine_tuned_ndcg(folder.name + "-whole", ckpt)
-        embeddings = fine_tuned_ndcg(folder.name + "-embeddings", ckpt, blocks_too=False)
-        print(f"| {name} | {table.norm(dim=1).mean():.2f} | {effective_rank(table):.1f} | {whole:.3f} | {embeddings:.3f} |",
-              flush=True)
+        pretrain(split, PretrainConfig(epochs=args.pretrain_epochs, batch_size=64, lr=5e-3, save_every=every,
+                                       objectives=ObjectiveConfig(**VARIANTS[name])),
+                 ENC, folder, seed=0, resume=True, progress=False, log=lambda *a: None)
+        for epoch in sorted({*range(every, args.pretrain_epochs + 1, every), args.pretrain_epochs}):
+            ckpt = folder / f"pretrain-epoch{epoch}.pt"
+            table = load_checkpoint(ckpt)["state_dict"]["encoder.M_I.weight"][1 : split.n_items + 1]
+            whole = fine_tuned_ndcg(f"{folder.name}-{epoch}-whole", ckpt)
+            embeddings = fine_tuned_ndcg(f"{folder.name}-{epoch}-embeddings", ckpt, blocks_too=False)
+            print(f"| {name} | {epoch} | {table.norm(dim=1).mean():.2f} | {effective_rank(table):.1f} | {whole:.3f} "
+                  f"| {embeddings:.3f} |", flush=True)
     scale = torch.randn(split.n_items, ENC.d, generator=torch.Generator().manual_seed(0)) * ENC.init_std
     print(f"random init table: mean norm {scale.norm(dim=1).mean():.2f}, effective rank {effective_rank(scale):.1f}")
 
