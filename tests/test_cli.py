@@ -554,3 +554,15 @@ def test_zero_pretraining_epochs_is_a_one_line_error_that_writes_nothing(tiny, t
         assert main([*command, "--data", str(tiny), "--out", str(out), "--pretrain-epochs", "0", "--quiet"]) == 2
         assert "pretrain.epochs must be >= 1 (without pre-training: --model sasrec)" in one_line_error(capsys.readouterr().err)
         assert not out.exists()
+
+
+@pytest.mark.parametrize("flag", ["--epochs", "--pretrain-epochs"])
+def test_pretrain_epochs_flag_counts_pretraining_epochs(flag):
+    """`s3rec pretrain --epochs N` (the issue's spelling) sets pre-training epochs, not fine-tuning ones."""
+    from s3rec.cli import build_config, make_parser
+
+    args = make_parser().parse_args(["pretrain", "--dataset", "lastfm", flag, "7"])
+    cfg = build_config(args, "s3rec")
+    assert cfg.pretrain.epochs == 7 and cfg.finetune.epochs == 200
+    run = build_config(make_parser().parse_args(["run", "--dataset", "lastfm", "--epochs", "7"]), "s3rec")
+    assert run.finetune.epochs == 7 and run.pretrain.epochs == 100

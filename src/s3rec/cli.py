@@ -36,7 +36,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train-fraction", type=float, help="keep this fraction of each user's most recent training items")
 
 
-def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True) -> None:
+def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True, pretrain_only: bool = False) -> None:
     _add_data_args(p)
     if model_choice:
         p.add_argument("--model", default=None, help="s3rec (default), sasrec, pop, gru4rec, gru4recf, caser, bert4rec, hgn, sasrecf, fdsa, fm, autoint")
@@ -52,10 +52,14 @@ def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True) -> None
     p.add_argument("--protocol", choices=["full", "sampled", "both"], help="evaluation protocol (default full)")
     p.add_argument("--negatives", choices=["auto", "uniform", "popularity", "file"], help="sampled-protocol negatives")
     p.add_argument("--keep-history", action="store_true", help="do not exclude history items from full ranking")
-    p.add_argument("--epochs", type=int, help="maximum fine-tuning epochs (default 200, early stopping)")
-    p.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
-    p.add_argument("--loss", choices=["bce", "bpr", "ce", "sampled-softmax"], help="fine-tuning loss (default bce)")
-    p.add_argument("--pretrain-epochs", type=int, help="pre-training epochs (s3rec)")
+    if pretrain_only:  # `s3rec pretrain --epochs N` counts pre-training epochs (fine-tuning options would be ignored)
+        p.add_argument("--epochs", "--pretrain-epochs", dest="pretrain_epochs", type=int,
+                       help="pre-training epochs (default 100)")
+    else:
+        p.add_argument("--epochs", type=int, help="maximum fine-tuning epochs (default 200, early stopping)")
+        p.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
+        p.add_argument("--loss", choices=["bce", "bpr", "ce", "sampled-softmax"], help="fine-tuning loss (default bce)")
+        p.add_argument("--pretrain-epochs", type=int, help="pre-training epochs (s3rec)")
     p.add_argument("--objectives", help="comma-separated pre-training objectives to use (default aap,mip,map,sp)")
     p.add_argument("--init", help="pre-trained checkpoint to fine-tune from (s3rec; skips pre-training)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
@@ -306,7 +310,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_run_args(p)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("pretrain", help="S3-Rec self-supervised pre-training only")
-    _add_run_args(p, model_choice=False)
+    _add_run_args(p, model_choice=False, pretrain_only=True)
     p.set_defaults(func=cmd_pretrain)
     p = sub.add_parser("finetune", help="fine-tune S3-Rec from a pre-trained checkpoint (--init) and evaluate")
     _add_run_args(p, model_choice=False)
