@@ -566,3 +566,12 @@ def test_pretrain_epochs_flag_counts_pretraining_epochs(flag):
     assert cfg.pretrain.epochs == 7 and cfg.finetune.epochs == 200
     run = build_config(make_parser().parse_args(["run", "--dataset", "lastfm", "--epochs", "7"]), "s3rec")
     assert run.finetune.epochs == 7 and run.pretrain.epochs == 100
+
+
+def test_pretrain_rejects_init():
+    """--init (a checkpoint to fine-tune from) means nothing to `s3rec pretrain`: an error, not ignored."""
+    from s3rec.cli import make_parser
+
+    with pytest.raises(SystemExit) as e:
+        make_parser().parse_args(["pretrain", "--dataset", "lastfm", "--init", "x.pt"])
+    assert e.value.code != 0
