@@ -559,8 +559,6 @@ def test_zero_pretraining_epochs_is_a_one_line_error_that_writes_nothing(tiny, t
 @pytest.mark.parametrize("flag", ["--epochs", "--pretrain-epochs"])
 def test_pretrain_epochs_flag_counts_pretraining_epochs(flag):
     """`s3rec pretrain --epochs N` (the issue's spelling) sets pre-training epochs, not fine-tuning ones."""
-    from s3rec.cli import build_config, make_parser
-
     args = make_parser().parse_args(["pretrain", "--dataset", "lastfm", flag, "7"])
     cfg = build_config(args, "s3rec")
     assert cfg.pretrain.epochs == 7 and cfg.finetune.epochs == 200
@@ -570,8 +568,6 @@ def test_pretrain_epochs_flag_counts_pretraining_epochs(flag):
 
 def test_pretrain_rejects_init():
     """--init (a checkpoint to fine-tune from) means nothing to `s3rec pretrain`: an error, not ignored."""
-    from s3rec.cli import make_parser
-
     with pytest.raises(SystemExit) as e:
         make_parser().parse_args(["pretrain", "--dataset", "lastfm", "--init", "x.pt"])
     assert e.value.code != 0

@@ -54,7 +54,7 @@ def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True, pretrai
     p.add_argument("--keep-history", action="store_true", help="do not exclude history items from full ranking")
     if pretrain_only:  # `s3rec pretrain --epochs N` counts pre-training epochs (fine-tuning options would be ignored)
         p.add_argument("--epochs", "--pretrain-epochs", dest="pretrain_epochs", type=int,
-                       help="pre-training epochs (default 100)")
+                       help="pre-training epochs (default 100; 10 with --recipe fast)")
     else:
         p.add_argument("--epochs", type=int, help="maximum fine-tuning epochs (default 200, early stopping)")
         p.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
