@@ -571,3 +571,12 @@ def test_pretrain_rejects_init():
     with pytest.raises(SystemExit) as e:
         make_parser().parse_args(["pretrain", "--dataset", "lastfm", "--init", "x.pt"])
     assert e.value.code != 0
+
+
+@pytest.mark.parametrize("flag", [["--protocol", "both"], ["--negatives", "uniform"], ["--keep-history"]])
+def test_pretrain_rejects_evaluation_flags(flag, capsys):
+    """Pre-training evaluates nothing, so evaluation flags are an error rather than recorded and ignored."""
+    with pytest.raises(SystemExit) as e:
+        make_parser().parse_args(["pretrain", "--dataset", "lastfm", *flag])
+    assert e.value.code != 0 and flag[0] in capsys.readouterr().err
+    assert make_parser().parse_args(["finetune", "--dataset", "lastfm", "--init", "x.pt", *flag])

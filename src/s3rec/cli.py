@@ -49,9 +49,10 @@ def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True, pretrai
                    help="override any option, e.g. --set pretrain.objectives.sp=0.3 (repeatable)")
     p.add_argument("--out", help="run directory (default runs/<dataset>-<model>-seed<seed>)")
     p.add_argument("--seed", type=int, help="random seed (default 42)")
-    p.add_argument("--protocol", choices=["full", "sampled", "both"], help="evaluation protocol (default full)")
-    p.add_argument("--negatives", choices=["auto", "uniform", "popularity", "file"], help="sampled-protocol negatives")
-    p.add_argument("--keep-history", action="store_true", help="do not exclude history items from full ranking")
+    if not pretrain_only:  # pre-training evaluates nothing: these would be recorded and ignored
+        p.add_argument("--protocol", choices=["full", "sampled", "both"], help="evaluation protocol (default full)")
+        p.add_argument("--negatives", choices=["auto", "uniform", "popularity", "file"], help="sampled-protocol negatives")
+        p.add_argument("--keep-history", action="store_true", help="do not exclude history items from full ranking")
     if pretrain_only:  # `s3rec pretrain --epochs N` counts pre-training epochs (fine-tuning options would be ignored)
         p.add_argument("--epochs", "--pretrain-epochs", dest="pretrain_epochs", type=int,
                        help="pre-training epochs (default 100; 10 with --recipe fast)")
