@@ -579,4 +579,5 @@ def test_pretrain_rejects_evaluation_flags(flag, capsys):
     with pytest.raises(SystemExit) as e:
         make_parser().parse_args(["pretrain", "--dataset", "lastfm", *flag])
     assert e.value.code != 0 and flag[0] in capsys.readouterr().err
-    assert make_parser().parse_args(["finetune", "--dataset", "lastfm", "--init", "x.pt", *flag])
+    parsed = vars(make_parser().parse_args(["finetune", "--dataset", "lastfm", "--init", "x.pt", *flag]))
+    assert parsed[flag[0][2:].replace("-", "_")] == (flag[1] if len(flag) > 1 else True)

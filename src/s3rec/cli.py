@@ -49,21 +49,21 @@ def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True, pretrai
                    help="override any option, e.g. --set pretrain.objectives.sp=0.3 (repeatable)")
     p.add_argument("--out", help="run directory (default runs/<dataset>-<model>-seed<seed>)")
     p.add_argument("--seed", type=int, help="random seed (default 42)")
-    if not pretrain_only:  # pre-training evaluates nothing: these would be recorded and ignored
-        p.add_argument("--protocol", choices=["full", "sampled", "both"], help="evaluation protocol (default full)")
-        p.add_argument("--negatives", choices=["auto", "uniform", "popularity", "file"], help="sampled-protocol negatives")
-        p.add_argument("--keep-history", action="store_true", help="do not exclude history items from full ranking")
-    if pretrain_only:  # `s3rec pretrain --epochs N` counts pre-training epochs (fine-tuning options would be ignored)
+    # `s3rec pretrain --epochs N` counts pre-training epochs; evaluation, fine-tuning and --init flags,
+    # which it would record and ignore, are errors there
+    if pretrain_only:
         p.add_argument("--epochs", "--pretrain-epochs", dest="pretrain_epochs", type=int,
                        help="pre-training epochs (default 100; 10 with --recipe fast)")
     else:
+        p.add_argument("--protocol", choices=["full", "sampled", "both"], help="evaluation protocol (default full)")
+        p.add_argument("--negatives", choices=["auto", "uniform", "popularity", "file"], help="sampled-protocol negatives")
+        p.add_argument("--keep-history", action="store_true", help="do not exclude history items from full ranking")
         p.add_argument("--epochs", type=int, help="maximum fine-tuning epochs (default 200, early stopping)")
         p.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
         p.add_argument("--loss", choices=["bce", "bpr", "ce", "sampled-softmax"], help="fine-tuning loss (default bce)")
         p.add_argument("--pretrain-epochs", type=int, help="pre-training epochs (s3rec)")
-    p.add_argument("--objectives", help="comma-separated pre-training objectives to use (default aap,mip,map,sp)")
-    if not pretrain_only:
         p.add_argument("--init", help="pre-trained checkpoint to fine-tune from (s3rec; skips pre-training)")
+    p.add_argument("--objectives", help="comma-separated pre-training objectives to use (default aap,mip,map,sp)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines (warnings still go to stderr)")
 
