@@ -12,6 +12,7 @@ import s3rec
 from s3rec.config import RunConfig, set_path
 from s3rec.errors import DataError, S3RecError, console_log
 from s3rec.experiments.cli import add_experiment_command
+from s3rec.breakdown import add_parser as add_breakdown_command
 from s3rec.export import add_export_command
 from s3rec.serve import add_serve_command
 from s3rec.tensorboard_log import add_tensorboard_option
@@ -355,6 +356,7 @@ def make_parser() -> argparse.ArgumentParser:
     add_experiment_command(sub, _add_data_args)  # s3rec.experiments
     add_serve_command(sub)  # s3rec.serve
     add_export_command(sub)  # s3rec.export
+    add_breakdown_command(sub)  # s3rec.breakdown
     add_tensorboard_option(sub)  # --tensorboard DIR for run, pretrain, finetune
     return parser
 

@@ -1,0 +1,206 @@
+"""Metrics by target popularity: which users' hits a metric counts, and where a change comes from.
+
+Users are binned by how often their held-out item occurs in the training parts (items[:-2]) of all
+users; each bin gets the mean of a per-user metric (per_user.npz of the runs, averaged over a group's
+runs first) and, under full ranking, the geometric mean of the target's rank (1 / per-user MRR).
+Full-ranking top-k metrics live in the popular bins while the sampled protocol also rewards moving
+long-tail targets from rank 2,000 to 1,500; a breakdown shows which of the two a change did
+(docs/experiments.md, "Why sampled rises and full ranking does not").
+
+    s3rec breakdown --runs runs/pt/ft20-seed* --runs runs/pt/ft40-seed* --names "20 epochs,40 epochs"
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from s3rec.errors import S3RecError
+from s3rec.evaluation.metrics import METRIC_NAMES
+from s3rec.evaluation.significance import paired_tests
+from s3rec.io import write_text
+from s3rec.recommend import HISTORIES_FILE
+
+DEFAULT_EDGES = (1, 5, 20, 60)
+
+
+@dataclass
+class Breakdown:
+    """Per-bin values of one metric for groups of runs (the first group is the reference)."""
+
+    split: str
+    protocol: str
+    metric: str
+    labels: list[str]  # bin labels, e.g. "0", "1-4", "60+"
+    users: list[int]  # users per bin
+    names: list[str]  # group names
+    means: dict[str, list[float]]  # group -> per-bin mean of the metric
+    ranks: dict[str, list[float]]  # group -> per-bin geometric-mean rank (1-based; full ranking only)
+    share: list[float]  # per bin: the first group's share of the metric's total
+    p_values: dict[str, list[float]] = field(default_factory=dict)  # later group -> per-bin paired t-test p vs the first
+
+
+def target_counts(run_dir: Path, split: str) -> np.ndarray:
+    """(U,) training-part occurrences of each user's `split` target, from the run's histories.npz."""
+    path = Path(run_dir) / HISTORIES_FILE
+    try:
+        with np.load(path) as npz:
+            offsets, items = npz["offsets"].astype(np.int64), npz["items"].astype(np.int64)
+    except FileNotFoundError:
+        raise S3RecError(f"{path}: not found (runs before histories.npz was saved cannot be broken down)") from None
+    except KeyError as e:
+        raise S3RecError(f"{path}: has no {e.args[0]!r} array") from None
+    starts, ends = offsets[:-1], offsets[1:]
+    if np.any(ends - starts < 3):
+        raise S3RecError(f"{path}: a user has fewer than 3 items, not a leave-one-out run")
+    in_train = np.ones(len(items), dtype=bool)
+    in_train[ends - 1] = in_train[ends - 2] = False
+    counts = np.bincount(items[in_train], minlength=int(items.max()) + 1)
+    return counts[items[ends - (2 if split == "valid" else 1)]]
+
+
+def bin_labels(edges: tuple[int, ...]) -> list[str]:
+    """'0', '1-4', ..., '60+' for edges (1, 5, 20, 60)."""
+    bounds = [0, *edges]
+    labels = [f"{a}" if b - a == 1 else f"{a}-{b - 1}" for a, b in zip(bounds, bounds[1:])]
+    return labels + [f"{edges[-1]}+"]
+
+
+def check_edges(edges) -> tuple[int, ...]:
+    """Bin edges as strictly increasing positive integers."""
+    edges = tuple(int(e) for e in edges)
+    if not edges or edges[0] < 1 or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise S3RecError(f"--bins must be increasing positive integers, e.g. 1,5,20,60 (got {','.join(map(str, edges))})")
+    return edges
+
+
+def _per_user(run_dirs: list[Path], key: str, transform=None) -> np.ndarray:
+    """(U,) per-user `key` of per_user.npz averaged over the runs (after `transform`, if given)."""
+    arrays = []
+    for d in run_dirs:
+        path = Path(d) / "per_user.npz"
+        try:
+            with np.load(path) as npz:
+                a = np.asarray(npz[key], dtype=float)
+        except FileNotFoundError:
+            raise S3RecError(f"{path}: not found (is {d} a finished run directory?)") from None
+        except KeyError:
+            raise S3RecError(f"{path}: has no per-user values {key!r} (was the run evaluated under that protocol?)") from None
+        arrays.append(a if transform is None else transform(a))
+    if len({len(a) for a in arrays}) > 1:
+        raise S3RecError(f"the runs {', '.join(map(str, run_dirs))} evaluated different numbers of users")
+    return np.mean(arrays, axis=0)
+
+
+def breakdown(groups: dict[str, list[Path]], split: str = "test", protocol: str = "full", metric: str = "NDCG@10",
+              edges=DEFAULT_EDGES) -> Breakdown:
+    """Each group's per-bin mean of `metric` (users binned by their target's training count)."""
+    if not groups or any(not dirs for dirs in groups.values()):
+        raise S3RecError("breakdown needs at least one group of run directories")
+    if split not in ("test", "valid") or protocol not in ("full", "sampled"):
+        raise S3RecError(f"split must be test or valid and protocol full or sampled (got {split}, {protocol})")
+    if metric not in METRIC_NAMES:
+        raise S3RecError(f"unknown metric {metric!r} (one of {', '.join(METRIC_NAMES)})")
+    edges = check_edges(edges)
+    names = list(groups)
+    first_dir = groups[names[0]][0]
+    counts = target_counts(first_dir, split)
+    which = np.searchsorted(np.array(edges), counts, side="right")  # (U,) bin of each user
+    values, log_ranks = {}, {}
+    for name, dirs in groups.items():
+        v = _per_user(dirs, f"{split}/{protocol}/{metric}")
+        if len(v) != len(counts):
+            raise S3RecError(f"{dirs[0]} evaluated {len(v)} users, {first_dir}'s histories hold {len(counts)}: "
+                             "were they run on the same data?")
+        values[name] = v
+        if protocol == "full":  # rank = 1 / MRR; a target that could never be hit (MRR 0) has no rank
+            log_ranks[name] = _per_user(dirs, f"{split}/full/MRR", lambda a: -np.log(np.where(a > 0, a, np.nan)))
+    bins = [which == b for b in range(len(edges) + 1)]
+    total = values[names[0]].sum()
+    out = Breakdown(split, protocol, metric, bin_labels(edges), [int(b.sum()) for b in bins], names,
+                    {n: [_mean(values[n][b]) for b in bins] for n in names},
+                    {n: [math.exp(_mean(log_ranks[n][b], nan_ok=True)) for b in bins] for n in log_ranks},
+                    [float(values[names[0]][b].sum() / total) if total > 0 else math.nan for b in bins])
+    for n in names[1:]:
+        out.p_values[n] = [paired_tests(values[n][b], values[names[0]][b])[0] if b.sum() > 1 else math.nan for b in bins]
+    return out
+
+
+def _mean(a: np.ndarray, nan_ok: bool = False) -> float:
+    """Mean of a bin's values (NaN for an empty bin; NaNs ignored where nan_ok)."""
+    a = a[~np.isnan(a)] if nan_ok else a
+    return float(a.mean()) if len(a) else math.nan
+
+
+def format_breakdown(b: Breakdown) -> str:
+    """Markdown table: per bin the users, the first group's share, each group's metric and rank, changes."""
+    ref = b.names[0]
+    head = ["target's training count", "users", f"share of the {b.metric} total ({ref})"]
+    for n in b.names:
+        head.append(f"{n}: {b.metric}")
+        if n in b.ranks:
+            head.append(f"{n}: rank")
+    for n in b.names[1:]:
+        head += [f"{n} vs {ref}", "p"]
+    note = "; rank: geometric mean of the target's rank (1 = top)" if b.ranks else ""
+    lines = [f"{b.split} split, {b.protocol} ranking{note}", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for i, label in enumerate(b.labels):
+        cells = [label, f"{b.users[i]:,}", _pct(b.share[i])]
+        for n in b.names:
+            cells.append(_num(b.means[n][i]))
+            if n in b.ranks:
+                cells.append("–" if math.isnan(b.ranks[n][i]) else f"{b.ranks[n][i]:,.0f}")
+        for n in b.names[1:]:
+            cells += [_change(b.means[n][i], b.means[ref][i]), _num(b.p_values[n][i], 2)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _num(x: float, digits: int = 4) -> str:
+    return "–" if math.isnan(x) else (f"{x:.{digits}g}" if digits == 2 else f"{x:.{digits}f}")
+
+
+def _pct(x: float) -> str:
+    return "–" if math.isnan(x) else f"{100 * x:.1f}%"
+
+
+def _change(new: float, old: float) -> str:
+    if math.isnan(new) or math.isnan(old):
+        return "–"
+    return f"{new - old:+.4f}" if old == 0 else f"{100 * (new / old - 1):+.1f}%"
+
+
+def add_parser(sub) -> None:
+    """Register `s3rec breakdown`."""
+    p = sub.add_parser("breakdown", help="a metric by target popularity, for groups of finished runs")
+    p.add_argument("--runs", nargs="+", action="append", required=True, metavar="RUN_DIR",
+                   help="run directories of one group (their per-user values are averaged); repeat for more groups, "
+                        "the first is the reference")
+    p.add_argument("--names", help="comma-separated group names (default: group 1, group 2, ...)")
+    p.add_argument("--split", choices=("test", "valid"), default="test")
+    p.add_argument("--protocol", choices=("full", "sampled"), default="full")
+    p.add_argument("--metric", default="NDCG@10", help=f"one of {', '.join(METRIC_NAMES)} (default NDCG@10)")
+    p.add_argument("--bins", default=",".join(map(str, DEFAULT_EDGES)),
+                   help="training-count bin edges (default 1,5,20,60: bins 0, 1-4, 5-19, 20-59, 60+)")
+    p.add_argument("--out", help="also write the table to this file")
+    p.set_defaults(func=cmd_breakdown)
+
+
+def cmd_breakdown(args) -> None:
+    """Print (and optionally write) the breakdown table."""
+    names = [n.strip() for n in args.names.split(",")] if args.names else [f"group {i + 1}" for i in range(len(args.runs))]
+    if len(names) != len(args.runs) or len(set(names)) != len(names):
+        raise S3RecError(f"--names needs {len(args.runs)} distinct names, one per --runs (got {args.names!r})")
+    try:
+        edges = [int(x) for x in args.bins.split(",") if x.strip()]
+    except ValueError:
+        raise S3RecError(f"--bins must be comma-separated integers, e.g. 1,5,20,60 (got {args.bins!r})") from None
+    table = format_breakdown(breakdown({n: [Path(d) for d in dirs] for n, dirs in zip(names, args.runs)},
+                                       args.split, args.protocol, args.metric, edges))
+    if args.out:
+        write_text(args.out, table)
+    print(table, end="")
