@@ -20,7 +20,7 @@ import numpy as np
 
 from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
-from s3rec.evaluation.significance import paired_tests
+from s3rec.evaluation.significance import paired_tests, per_user_mean
 from s3rec.io import write_text
 from s3rec.recommend import HISTORIES_FILE
 
@@ -77,24 +77,6 @@ def check_edges(edges) -> tuple[int, ...]:
     return edges
 
 
-def _per_user(run_dirs: list[Path], key: str, transform=None) -> np.ndarray:
-    """(U,) per-user `key` of per_user.npz averaged over the runs (after `transform`, if given)."""
-    arrays = []
-    for d in run_dirs:
-        path = Path(d) / "per_user.npz"
-        try:
-            with np.load(path) as npz:
-                a = np.asarray(npz[key], dtype=float)
-        except FileNotFoundError:
-            raise S3RecError(f"{path}: not found (is {d} a finished run directory?)") from None
-        except KeyError:
-            raise S3RecError(f"{path}: has no per-user values {key!r} (was the run evaluated under that protocol?)") from None
-        arrays.append(a if transform is None else transform(a))
-    if len({len(a) for a in arrays}) > 1:
-        raise S3RecError(f"the runs {', '.join(map(str, run_dirs))} evaluated different numbers of users")
-    return np.mean(arrays, axis=0)
-
-
 def breakdown(groups: dict[str, list[Path]], split: str = "test", protocol: str = "full", metric: str = "NDCG@10",
               edges=DEFAULT_EDGES) -> Breakdown:
     """Each group's per-bin mean of `metric` (users binned by their target's training count)."""
@@ -111,13 +93,13 @@ def breakdown(groups: dict[str, list[Path]], split: str = "test", protocol: str 
     which = np.searchsorted(np.array(edges), counts, side="right")  # (U,) bin of each user
     values, log_ranks = {}, {}
     for name, dirs in groups.items():
-        v = _per_user(dirs, f"{split}/{protocol}/{metric}")
+        v = per_user_mean(dirs, f"{split}/{protocol}/{metric}")
         if len(v) != len(counts):
             raise S3RecError(f"{dirs[0]} evaluated {len(v)} users, {first_dir}'s histories hold {len(counts)}: "
                              "were they run on the same data?")
         values[name] = v
         if protocol == "full":  # rank = 1 / MRR; a target that could never be hit (MRR 0) has no rank
-            log_ranks[name] = _per_user(dirs, f"{split}/full/MRR", lambda a: -np.log(np.where(a > 0, a, np.nan)))
+            log_ranks[name] = per_user_mean(dirs, f"{split}/full/MRR", lambda a: -np.log(np.where(a > 0, a, np.nan)))
     bins = [which == b for b in range(len(edges) + 1)]
     total = values[names[0]].sum()
     out = Breakdown(split, protocol, metric, bin_labels(edges), [int(b.sum()) for b in bins], names,

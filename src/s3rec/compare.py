@@ -31,7 +31,7 @@ from s3rec.errors import S3RecError, console_log
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import write_text
 from s3rec.recipes import RECIPES
-from s3rec.evaluation.significance import paired_tests
+from s3rec.evaluation.significance import paired_tests, per_user_mean
 from s3rec.parallel import JobList, add_jobs_option, check_jobs, execute
 from s3rec.runs import pretrain_or_reuse, pretrained_checkpoint, run_or_reuse, run_seconds
 from s3rec.training.pretrain import pretrain_seconds
@@ -254,7 +254,7 @@ def summarize(runs: dict[str, list[dict]], dirs: dict[str, list[Path]], seeds: l
                 if row.mean[best] > 0:
                     row.improvement = row.mean[ours] / row.mean[best] - 1.0
                 key = f"test/{protocol}/{metric}"
-                mine, theirs = seed_mean(dirs[ours], key), seed_mean(dirs[best], key)
+                mine, theirs = per_user_mean(dirs[ours], key), per_user_mean(dirs[best], key)
                 if len(mine) != len(theirs):
                     raise S3RecError(f"{dirs[ours][0]} and {dirs[best][0]} evaluated different users "
                                      f"({len(mine)} vs {len(theirs)}); were they run on the same data?")
@@ -267,20 +267,3 @@ def summarize(runs: dict[str, list[dict]], dirs: dict[str, list[Path]], seeds: l
         seconds[m] = (float(secs.mean()), float(secs.std(ddof=1)) if len(secs) > 1 else 0.0)
     return Comparison(first["dataset"], models, list(seeds), rows, seconds, dict(pretrain_secs or {}), n_users,
                       {m: [str(d) for d in ds] for m, ds in dirs.items()})
-
-
-def seed_mean(run_dirs: list[Path], key: str) -> np.ndarray:
-    """(U,) each user's `key` value of per_user.npz (e.g. "test/full/NDCG@10"), averaged over the runs."""
-    arrays = []
-    for d in run_dirs:
-        path = d / "per_user.npz"
-        try:
-            with np.load(path) as npz:
-                arrays.append(np.asarray(npz[key], dtype=float))
-        except FileNotFoundError:
-            raise S3RecError(f"{path}: not found; delete {d} to redo the run") from None
-        except KeyError:
-            raise S3RecError(f"{path}: has no per-user values {key!r}") from None
-    if len({len(a) for a in arrays}) > 1:
-        raise S3RecError(f"the runs {', '.join(map(str, run_dirs))} evaluated different numbers of users")
-    return np.mean(arrays, axis=0)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from s3rec.config import RunConfig
 from s3rec.errors import S3RecError
-from s3rec.evaluation.significance import paired_tests
+from s3rec.evaluation.significance import paired_tests, per_user_mean
 from s3rec.io import atomic_path, write_json, write_text
 from s3rec.parallel import JobList, execute
 from s3rec.recipes import apply_recipe
@@ -66,7 +66,7 @@ class SystemRuns:
 
     def per_user(self, metric: str) -> np.ndarray:
         """Each user's test value averaged over seeds."""
-        return np.mean([np.load(d / "per_user.npz")[f"test/full/{metric}"] for d in self.run_dirs], axis=0)
+        return per_user_mean(self.run_dirs, f"test/full/{metric}")
 
     def seconds(self) -> float:
         """Mean wall-clock of one run (its pre-training included once per run directory)."""

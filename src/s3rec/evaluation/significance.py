@@ -1,10 +1,14 @@
-"""Paired significance tests over users (the paper's `*`: p < 0.01), shared by compare and study."""
+"""Paired significance tests over users (the paper's `*`: p < 0.01) and the per-user values they compare,
+shared by compare, study and breakdown."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
+
+from s3rec.errors import S3RecError
 
 
 def paired_tests(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -21,3 +25,21 @@ def paired_tests(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     else:
         p_t = float(stats.ttest_rel(a, b).pvalue)
     return p_t, float(stats.wilcoxon(d).pvalue)  # zero differences are dropped (Wilcoxon's own rule)
+
+
+def per_user_mean(run_dirs: list[Path], key: str, transform=None) -> np.ndarray:
+    """(U,) each user's `key` of per_user.npz (e.g. "test/full/NDCG@10"), after `transform`, averaged over the runs."""
+    arrays = []
+    for d in run_dirs:
+        path = Path(d) / "per_user.npz"
+        try:
+            with np.load(path) as npz:
+                a = np.asarray(npz[key], dtype=float)
+        except FileNotFoundError:
+            raise S3RecError(f"{path}: not found; is {d} a finished run directory?") from None
+        except KeyError:
+            raise S3RecError(f"{path}: has no per-user values {key!r} (was the run evaluated under that protocol?)") from None
+        arrays.append(a if transform is None else transform(a))
+    if len({len(a) for a in arrays}) > 1:
+        raise S3RecError(f"the runs {', '.join(map(str, run_dirs))} evaluated different numbers of users")
+    return np.mean(arrays, axis=0)
