@@ -1,11 +1,12 @@
-"""`s3rec breakdown`: users binned by their target's training count, per-bin means and ranks by hand."""
+"""`s3rec breakdown`: users binned by their target's training count or history length, per-bin means and
+ranks by hand."""
 
 import math
 
 import numpy as np
 import pytest
 
-from s3rec.breakdown import bin_labels, breakdown, target_counts
+from s3rec.breakdown import bin_labels, breakdown, user_keys
 from s3rec.cli import main
 from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
@@ -30,10 +31,20 @@ def make_run(path, ndcg, mrr, sampled=None):
     return path
 
 
-def test_target_counts_use_training_parts_only(tmp_path):
+def test_target_counts_use_training_parts_only_and_lengths_the_split_history(tmp_path):
     run = make_run(tmp_path / "a", [0] * 4, [0] * 4)
-    assert target_counts(run, "test").tolist() == [0, 4, 1, 3]
-    assert target_counts(run, "valid").tolist() == [1, 3, 0, 1]
+    assert user_keys(run, "test").tolist() == [0, 4, 1, 3]
+    assert user_keys(run, "valid").tolist() == [1, 3, 0, 1]
+    assert user_keys(run, "test", by="length").tolist() == [4, 3, 3, 3]
+    assert user_keys(run, "valid", by="length").tolist() == [3, 2, 2, 2]
+
+
+def test_breakdown_by_history_length(tmp_path):
+    run = make_run(tmp_path / "a", [0.1, 0.2, 0.3, 0.4], [0.5] * 4)
+    b = breakdown({"A": [run]}, by="length", edges=(4,))  # test histories 4, 3, 3, 3
+    assert b.labels == ["0-3", "4+"] and b.users == [3, 1]
+    assert b.means["A"] == pytest.approx([0.3, 0.1])
+    assert b.ranks["A"] == pytest.approx([2.0, 2.0])
 
 
 def test_bin_labels():
@@ -85,6 +96,7 @@ def test_cli_prints_and_writes_the_table(tmp_path, capsys):
     (["--bins", "5,3"], "--bins must be increasing"),
     (["--bins", "a"], "comma-separated integers"),
     (["--metric", "HR@3"], "unknown metric"),
+    (["--by", "length", "--bins", "0"], "--bins must be increasing positive"),
 ])
 def test_cli_rejects_bad_options(tmp_path, capsys, args, message):
     a = make_run(tmp_path / "a", [0.0] * 4, [0.1] * 4)

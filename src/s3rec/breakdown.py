@@ -1,11 +1,11 @@
-"""Metrics by target popularity: which users' hits a metric counts, and where a change comes from.
+"""Metrics by target popularity or history length: which users' hits a metric counts, where a change comes from.
 
 Users are binned by how often their held-out item occurs in the training parts (items[:-2]) of all
-users; each bin gets the mean of a per-user metric (per_user.npz of the runs, averaged over a group's
-runs first) and, under full ranking, the geometric mean of the target's rank (1 / per-user MRR).
-Full-ranking top-k metrics live in the popular bins while the sampled protocol also rewards moving
-long-tail targets from rank 2,000 to 1,500; a breakdown shows which of the two a change did
-(docs/experiments.md, "Why sampled rises and full ranking does not").
+users (`by="popularity"`) or by the length of their history for the split (`by="length"`); each bin
+gets the mean of a per-user metric (per_user.npz, averaged over a group's runs first) and, under full
+ranking, the geometric mean of the target's rank (1 / per-user MRR). Full-ranking top-k metrics live
+in the popular bins, while the sampled protocol also rewards moving long-tail targets from rank 2,000
+to 1,500; a breakdown shows which of the two a change did (docs/experiments.md, "Why sampled rises").
 
     s3rec breakdown --runs runs/pt/ft20-seed* --runs runs/pt/ft40-seed* --names "20 epochs,40 epochs"
 """
@@ -24,7 +24,8 @@ from s3rec.evaluation.significance import paired_tests, per_user_mean
 from s3rec.io import write_text
 from s3rec.recommend import HISTORIES_FILE
 
-DEFAULT_EDGES = (1, 5, 20, 60)
+DEFAULT_EDGES = {"popularity": (1, 5, 20, 60), "length": (5, 10, 20, 50)}
+BIN_TITLES = {"popularity": "target's training count", "length": "history length"}
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Breakdown:
     split: str
     protocol: str
     metric: str
+    by: str  # "popularity" or "length"
     labels: list[str]  # bin labels, e.g. "0", "1-4", "60+"
     users: list[int]  # users per bin
     names: list[str]  # group names
@@ -43,8 +45,9 @@ class Breakdown:
     p_values: dict[str, list[float]] = field(default_factory=dict)  # later group -> per-bin paired t-test p vs the first
 
 
-def target_counts(run_dir: Path, split: str) -> np.ndarray:
-    """(U,) training-part occurrences of each user's `split` target, from the run's histories.npz."""
+def user_keys(run_dir: Path, split: str, by: str = "popularity") -> np.ndarray:
+    """(U,) what users are binned by, from the run's histories.npz: the training-part occurrences of each
+    user's `split` target (popularity) or the length of the user's `split` history (length)."""
     path = Path(run_dir) / HISTORIES_FILE
     try:
         with np.load(path) as npz:
@@ -56,6 +59,8 @@ def target_counts(run_dir: Path, split: str) -> np.ndarray:
     starts, ends = offsets[:-1], offsets[1:]
     if np.any(ends - starts < 3):
         raise S3RecError(f"{path}: a user has fewer than 3 items, not a leave-one-out run")
+    if by == "length":
+        return ends - starts - (2 if split == "valid" else 1)
     in_train = np.ones(len(items), dtype=bool)
     in_train[ends - 1] = in_train[ends - 2] = False
     counts = np.bincount(items[in_train], minlength=int(items.max()) + 1)
@@ -78,18 +83,20 @@ def check_edges(edges) -> tuple[int, ...]:
 
 
 def breakdown(groups: dict[str, list[Path]], split: str = "test", protocol: str = "full", metric: str = "NDCG@10",
-              edges=DEFAULT_EDGES) -> Breakdown:
-    """Each group's per-bin mean of `metric` (users binned by their target's training count)."""
+              edges=None, by: str = "popularity") -> Breakdown:
+    """Each group's per-bin mean of `metric`, users binned `by` their target's training count or history length."""
     if not groups or any(not dirs for dirs in groups.values()):
         raise S3RecError("breakdown needs at least one group of run directories")
     if split not in ("test", "valid") or protocol not in ("full", "sampled"):
         raise S3RecError(f"split must be test or valid and protocol full or sampled (got {split}, {protocol})")
     if metric not in METRIC_NAMES:
         raise S3RecError(f"unknown metric {metric!r} (one of {', '.join(METRIC_NAMES)})")
-    edges = check_edges(edges)
+    if by not in BIN_TITLES:
+        raise S3RecError(f"unknown breakdown {by!r} (popularity or length)")
+    edges = check_edges(DEFAULT_EDGES[by] if edges is None else edges)
     names = list(groups)
     first_dir = groups[names[0]][0]
-    counts = target_counts(first_dir, split)
+    counts = user_keys(first_dir, split, by)
     which = np.searchsorted(np.array(edges), counts, side="right")  # (U,) bin of each user
     values, log_ranks = {}, {}
     for name, dirs in groups.items():
@@ -102,7 +109,7 @@ def breakdown(groups: dict[str, list[Path]], split: str = "test", protocol: str 
             log_ranks[name] = per_user_mean(dirs, f"{split}/full/MRR", lambda a: -np.log(np.where(a > 0, a, np.nan)))
     bins = [which == b for b in range(len(edges) + 1)]
     total = values[names[0]].sum()
-    out = Breakdown(split, protocol, metric, bin_labels(edges), [int(b.sum()) for b in bins], names,
+    out = Breakdown(split, protocol, metric, by, bin_labels(edges), [int(b.sum()) for b in bins], names,
                     {n: [_mean(values[n][b]) for b in bins] for n in names},
                     {n: [math.exp(_mean(log_ranks[n][b], nan_ok=True)) for b in bins] for n in log_ranks},
                     [float(values[names[0]][b].sum() / total) if total > 0 else math.nan for b in bins])
@@ -120,7 +127,7 @@ def _mean(a: np.ndarray, nan_ok: bool = False) -> float:
 def format_breakdown(b: Breakdown) -> str:
     """Markdown table: per bin the users, the first group's share, each group's metric and rank, changes."""
     ref = b.names[0]
-    head = ["target's training count", "users", f"share of the {b.metric} total ({ref})"]
+    head = [BIN_TITLES[b.by], "users", f"share of the {b.metric} total ({ref})"]
     for n in b.names:
         head.append(f"{n}: {b.metric}")
         if n in b.ranks:
@@ -158,7 +165,7 @@ def _change(new: float, old: float) -> str:
 
 def add_parser(sub) -> None:
     """Register `s3rec breakdown`."""
-    p = sub.add_parser("breakdown", help="a metric by target popularity, for groups of finished runs")
+    p = sub.add_parser("breakdown", help="a metric by target popularity or history length, for groups of finished runs")
     p.add_argument("--runs", nargs="+", action="append", required=True, metavar="RUN_DIR",
                    help="run directories of one group (their per-user values are averaged); repeat for more groups, "
                         "the first is the reference")
@@ -166,8 +173,10 @@ def add_parser(sub) -> None:
     p.add_argument("--split", choices=("test", "valid"), default="test")
     p.add_argument("--protocol", choices=("full", "sampled"), default="full")
     p.add_argument("--metric", default="NDCG@10", help=f"one of {', '.join(METRIC_NAMES)} (default NDCG@10)")
-    p.add_argument("--bins", default=",".join(map(str, DEFAULT_EDGES)),
-                   help="training-count bin edges (default 1,5,20,60: bins 0, 1-4, 5-19, 20-59, 60+)")
+    p.add_argument("--by", choices=tuple(BIN_TITLES), default="popularity",
+                   help="bin users by their target's training count (default) or their history length")
+    p.add_argument("--bins", help="bin edges (default: popularity 1,5,20,60, bins 0, 1-4, 5-19, 20-59, 60+; "
+                                  "length 5,10,20,50)")
     p.add_argument("--out", help="also write the table to this file")
     p.set_defaults(func=cmd_breakdown)
 
@@ -178,11 +187,11 @@ def cmd_breakdown(args) -> None:
     if len(names) != len(args.runs) or len(set(names)) != len(names):
         raise S3RecError(f"--names needs {len(args.runs)} distinct names, one per --runs (got {args.names!r})")
     try:
-        edges = [int(x) for x in args.bins.split(",") if x.strip()]
+        edges = None if args.bins is None else [int(x) for x in args.bins.split(",") if x.strip()]
     except ValueError:
         raise S3RecError(f"--bins must be comma-separated integers, e.g. 1,5,20,60 (got {args.bins!r})") from None
     table = format_breakdown(breakdown({n: [Path(d) for d in dirs] for n, dirs in zip(names, args.runs)},
-                                       args.split, args.protocol, args.metric, edges))
+                                       args.split, args.protocol, args.metric, edges, args.by))
     if args.out:
         write_text(args.out, table)
     print(table, end="")
