@@ -96,13 +96,13 @@ def breakdown(groups: dict[str, list[Path]], split: str = "test", protocol: str 
     edges = check_edges(DEFAULT_EDGES[by] if edges is None else edges)
     names = list(groups)
     first_dir = groups[names[0]][0]
-    counts = user_keys(first_dir, split, by)
-    which = np.searchsorted(np.array(edges), counts, side="right")  # (U,) bin of each user
+    keys = user_keys(first_dir, split, by)
+    which = np.searchsorted(np.array(edges), keys, side="right")  # (U,) bin of each user
     values, log_ranks = {}, {}
     for name, dirs in groups.items():
         v = per_user_mean(dirs, f"{split}/{protocol}/{metric}")
-        if len(v) != len(counts):
-            raise S3RecError(f"{dirs[0]} evaluated {len(v)} users, {first_dir}'s histories hold {len(counts)}: "
+        if len(v) != len(keys):
+            raise S3RecError(f"{dirs[0]} evaluated {len(v)} users, {first_dir}'s histories hold {len(keys)}: "
                              "were they run on the same data?")
         values[name] = v
         if protocol == "full":  # rank = 1 / MRR; a target that could never be hit (MRR 0) has no rank
