@@ -22,7 +22,7 @@ from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.evaluation.significance import paired_tests, per_user_mean
 from s3rec.io import write_text
-from s3rec.recommend import HISTORIES_FILE
+from s3rec.recommend import HISTORIES_FILE, read_histories
 
 DEFAULT_EDGES = {"popularity": (1, 5, 20, 60), "length": (5, 10, 20, 50)}
 BIN_TITLES = {"popularity": "target's training count", "length": "history length"}
@@ -49,13 +49,9 @@ def user_keys(run_dir: Path, split: str, by: str = "popularity") -> np.ndarray:
     """(U,) what users are binned by, from the run's histories.npz: the training-part occurrences of each
     user's `split` target (popularity) or the length of the user's `split` history (length)."""
     path = Path(run_dir) / HISTORIES_FILE
-    try:
-        with np.load(path) as npz:
-            offsets, items = npz["offsets"].astype(np.int64), npz["items"].astype(np.int64)
-    except FileNotFoundError:
-        raise S3RecError(f"{path}: not found (runs before histories.npz was saved cannot be broken down)") from None
-    except KeyError as e:
-        raise S3RecError(f"{path}: has no {e.args[0]!r} array") from None
+    if not path.is_file():
+        raise S3RecError(f"{path}: not found (runs before histories.npz was saved cannot be broken down)")
+    offsets, items = read_histories(path)
     starts, ends = offsets[:-1], offsets[1:]
     if np.any(ends - starts < 3):
         raise S3RecError(f"{path}: a user has fewer than 3 items, not a leave-one-out run")
@@ -144,13 +140,17 @@ def format_breakdown(b: Breakdown) -> str:
             if n in b.ranks:
                 cells.append("–" if math.isnan(b.ranks[n][i]) else f"{b.ranks[n][i]:,.0f}")
         for n in b.names[1:]:
-            cells += [_change(b.means[n][i], b.means[ref][i]), _num(b.p_values[n][i], 2)]
+            cells += [_change(b.means[n][i], b.means[ref][i]), _p(b.p_values[n][i])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _num(x: float, digits: int = 4) -> str:
-    return "–" if math.isnan(x) else (f"{x:.{digits}g}" if digits == 2 else f"{x:.{digits}f}")
+def _num(x: float) -> str:
+    return "–" if math.isnan(x) else f"{x:.4f}"
+
+
+def _p(x: float) -> str:
+    return "–" if math.isnan(x) else f"{x:.2g}"
 
 
 def _pct(x: float) -> str:

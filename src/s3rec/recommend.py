@@ -275,8 +275,10 @@ def check_k(k: Any) -> None:
         raise S3RecError(f"k must be a positive integer, got {k!r}")
 
 
-def read_histories(path: str | Path, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read and check histories.npz: `offsets` (n_users + 1,) from 0, non-decreasing; `items` in 1..n_items."""
+def read_histories(path: str | Path, n_users: int | None = None,
+                   n_items: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read and check histories.npz: `offsets` (n_users + 1,) from 0, non-decreasing; `items` in 1..n_items
+    (the counts are checked where given)."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -290,10 +292,10 @@ def read_histories(path: str | Path, n_users: int, n_items: int) -> tuple[np.nda
     if (offsets.ndim != 1 or items.ndim != 1 or not np.issubdtype(offsets.dtype, np.integer)
             or not np.issubdtype(items.dtype, np.integer)):
         raise DataError("'offsets' and 'items' must be 1-D integer arrays", path)
-    if len(offsets) != n_users + 1:
+    if n_users is not None and len(offsets) != n_users + 1:
         raise DataError(f"{len(offsets) - 1} users but id_maps/users.csv lists {n_users}", path)
     if offsets[0] != 0 or offsets[-1] != len(items) or np.any(np.diff(offsets) < 0):
         raise DataError("'offsets' must start at 0, not decrease and end at len(items)", path)
-    if len(items) and (items.min() < 1 or items.max() > n_items):
-        raise DataError(f"item ids must be in 1..{n_items}", path)
+    if len(items) and (items.min() < 1 or (n_items is not None and items.max() > n_items)):
+        raise DataError(f"item ids must be in 1..{n_items or 'n_items'}", path)
     return offsets.astype(np.int64), items.astype(np.int64)
