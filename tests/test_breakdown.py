@@ -117,3 +117,16 @@ def test_missing_files_and_other_data_are_one_line_errors(tmp_path, capsys):
     np.savez(other / "per_user.npz", **{"test/full/NDCG@10": np.zeros(3), "test/full/MRR": np.ones(3)})
     with pytest.raises(S3RecError, match="evaluated 3 users"):
         breakdown({"A": [a], "B": [other]})
+
+
+def test_a_file_among_the_run_directories_is_a_one_line_error(tmp_path, capsys):
+    """A shell glob like runs/ft-seed* also matches the runs' log files (ft-seed1.log)."""
+    a = make_run(tmp_path / "ft-seed1", [0.0] * 4, [0.1] * 4)
+    log = tmp_path / "ft-seed1.log"
+    log.write_text("done\n")
+    assert main(["breakdown", "--runs", str(a), str(log)]) == 2
+    err = capsys.readouterr().err
+    assert "ft-seed1.log/per_user.npz: not found" in err and err.count("\n") == 1
+    assert main(["breakdown", "--runs", str(log), str(a)]) == 2  # first: its histories.npz is read first
+    err = capsys.readouterr().err
+    assert "ft-seed1.log" in err and err.count("\n") == 1

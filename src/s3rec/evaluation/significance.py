@@ -35,7 +35,7 @@ def per_user_mean(run_dirs: list[Path], key: str, transform=None) -> np.ndarray:
         try:
             with np.load(path) as npz:
                 a = np.asarray(npz[key], dtype=float)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # NotADirectory: a glob also matched a file (run.log)
             raise S3RecError(f"{path}: not found; is {d} a finished run directory?") from None
         except KeyError:
             raise S3RecError(f"{path}: has no per-user values {key!r} (was the run evaluated under that protocol?)") from None
