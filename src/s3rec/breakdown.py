@@ -50,7 +50,8 @@ def user_keys(run_dir: Path, split: str, by: str = "popularity") -> np.ndarray:
     user's `split` target (popularity) or the length of the user's `split` history (length)."""
     path = Path(run_dir) / HISTORIES_FILE
     if not path.is_file():
-        raise S3RecError(f"{path}: not found (runs before histories.npz was saved cannot be broken down)")
+        raise S3RecError(f"{path}: not found; is {run_dir} a finished run directory? "
+                         "(runs from before histories.npz was saved cannot be broken down)")
     offsets, items = read_histories(path)
     starts, ends = offsets[:-1], offsets[1:]
     if np.any(ends - starts < 3):
