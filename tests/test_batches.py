@@ -7,10 +7,12 @@ import pytest
 import torch
 
 from s3rec.data.splits import LeaveOneOut
+from s3rec.errors import S3RecError
 from s3rec.data.synthetic import make_synthetic
 from s3rec.models.encoder import EncoderConfig, FastDropout
 from s3rec.models.factory import MODEL_NAMES, build_model
 from s3rec.models.sasrec import SASRec
+from s3rec.training.finetune import training_sequences
 from s3rec.training.batches import (INPUT_KEYS, TrainingSequences, batch_order, finetune_batch, finetune_micro_batches,
                                    length_groups, pretrain_batch)
 
@@ -87,6 +89,20 @@ def test_finetune_batch_targets_are_the_next_training_items():
         assert inputs == seq[:-3].tolist() and targets == seq[1:-2].tolist()
     real = b["targets"] != 0
     assert not seqs.seen.contains(users.unsqueeze(1).expand_as(real)[real], b["negatives"][real]).any()
+
+
+@pytest.mark.parametrize("exclude", ["train", "sequence"])
+def test_finetune_negatives_avoid_held_out_items_only_with_sequence_exclusion(exclude):
+    split, _ = make_seqs()
+    seqs = training_sequences(split, exclude)
+    users = torch.arange(split.n_users).repeat_interleave(50)  # 50 batches' worth of draws per user
+    b = finetune_batch(seqs, users, max_len=50, gen=torch.Generator().manual_seed(0))
+    held_out = torch.from_numpy(split.data.items[split.data.offsets[1:] - 1])[users]  # each user's test item
+    drawn = ((b["negatives"] == held_out.unsqueeze(1)) & (b["targets"] != 0)).sum()
+    # ~ 10 targets x 50 x 200 users / 80 items: thousands of test items drawn as negatives unless excluded
+    assert (drawn == 0) if exclude == "sequence" else (drawn > 100)
+    with pytest.raises(S3RecError, match="negatives_exclude"):
+        training_sequences(split, "all")
 
 
 def test_bucketed_batches_cover_every_sample_once():

@@ -68,6 +68,7 @@ class RunConfig:
             "finetune.loss": (self.finetune.loss, FINETUNE_LOSSES),
             "pretrain.samples": (self.pretrain.samples, ("prefixes", "random-prefix")),
             "finetune.samples": (self.finetune.samples, ("sequence", "prefixes")),
+            "finetune.negatives_exclude": (self.finetune.negatives_exclude, ("train", "sequence")),
             "finetune.optimizer": (self.finetune.optimizer, ("adam", "adamw")),
             "finetune.lr_schedule": (self.finetune.lr_schedule, ("constant", "linear")),
             "recipe": (self.recipe, tuple(RECIPES)),

@@ -25,6 +25,7 @@ from s3rec.training.optim import adam
 
 
 FINETUNE_SAMPLES = ("sequence", "prefixes")
+NEGATIVES_EXCLUDE = ("train", "sequence")
 
 
 @dataclass
@@ -41,6 +42,9 @@ class FinetuneConfig:
     n_negatives: int = 256  # for sampled-softmax
     label_smoothing: float = 0.0  # ce / sampled-softmax: weight of the uniform distribution in the target
     samples: str = "sequence"  # sequence: one row per user, every position a target | prefixes: one row per target
+    # negatives avoid the user's training items (train) or whole sequence (sequence: the authors' code,
+    # which tells the model its validation and test items are not negatives; docs/s3rec.md)
+    negatives_exclude: str = "train"
     patience: int = 10
     metric: str = "NDCG@10"
     bucket: bool = False  # length-sorted batches of equal token count: ~5x faster epochs, lower quality measured
@@ -58,6 +62,16 @@ class FinetuneResult:
     seconds_train: float
     seconds_valid: float
     best_step: int = 0
+
+
+def training_sequences(split: LeaveOneOut, negatives_exclude: str = "train") -> TrainingSequences:
+    """The training parts, with negatives drawn outside the user's training items or whole sequence."""
+    if negatives_exclude not in NEGATIVES_EXCLUDE:
+        raise S3RecError(f"finetune.negatives_exclude must be one of {', '.join(NEGATIVES_EXCLUDE)}, got {negatives_exclude!r}")
+    seqs = TrainingSequences(*split.train_sequences(), split.n_items)
+    if negatives_exclude == "sequence":  # authors' code: validation and test items are never negatives
+        seqs.seen = split.all_index()
+    return seqs
 
 
 def finetune(
@@ -78,6 +92,7 @@ def finetune(
         raise S3RecError(f"finetune.samples must be one of {', '.join(FINETUNE_SAMPLES)}, got {cfg.samples!r}")
     if cfg.samples == "prefixes" and "ends" not in inspect.signature(model.training_batch).parameters:
         raise S3RecError(f"{type(model).__name__} cannot train on prefix samples (finetune.samples=prefixes); use sequence")
+    seqs = training_sequences(split, cfg.negatives_exclude)  # checks the option before anything is written
     progress, log, on_epoch = distributed.main_only(progress, log, on_epoch)  # rank 0 alone prints and logs
     main = distributed.is_main()  # rank 0 alone writes files (s3rec.training.distributed)
     out_dir = Path(out_dir)
@@ -87,7 +102,6 @@ def finetune(
     gen = torch.Generator().manual_seed(seed)
     device = distributed.setup(model_device(model))  # batches go where the model is (see s3rec.device)
     opt = adam(model.parameters(), cfg.lr, cfg.weight_decay, decoupled=cfg.optimizer == "adamw")
-    seqs = TrainingSequences(*split.train_sequences(), split.n_items)
     meta = checkpoint_meta or {"config": {}, "data": {"n_items": split.n_items}}
     state_path = out_dir / "finetune_last.pt"
     best = {"epoch": 0, "step": 0, "metric": -1.0, "state": copy.deepcopy(model.state_dict()), "bad": 0}
