@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from s3rec.data.splits import LeaveOneOut
-from s3rec.errors import S3RecError
 from s3rec.data.synthetic import make_synthetic
+from s3rec.errors import S3RecError
 from s3rec.models.encoder import EncoderConfig, FastDropout
 from s3rec.models.factory import MODEL_NAMES, build_model
 from s3rec.models.sasrec import SASRec
