@@ -12,9 +12,9 @@ from s3rec.errors import S3RecError
 from s3rec.models.encoder import EncoderConfig, FastDropout
 from s3rec.models.factory import MODEL_NAMES, build_model
 from s3rec.models.sasrec import SASRec
-from s3rec.training.finetune import training_sequences
 from s3rec.training.batches import (INPUT_KEYS, TrainingSequences, batch_order, finetune_batch, finetune_micro_batches,
                                    length_groups, pretrain_batch)
+from s3rec.training.finetune import training_sequences
 
 
 def make_seqs(n_users=200, max_len=12):

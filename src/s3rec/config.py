@@ -58,6 +58,7 @@ class RunConfig:
         from s3rec.evaluation.metrics import METRIC_NAMES
         from s3rec.models.next_item_loss import FINETUNE_LOSSES
         from s3rec.recipes import RECIPES
+        from s3rec.training.finetune import NEGATIVES_EXCLUDE
         from s3rec.training.prefetch import check_prefetch
 
         _check_types(self)
@@ -68,7 +69,7 @@ class RunConfig:
             "finetune.loss": (self.finetune.loss, FINETUNE_LOSSES),
             "pretrain.samples": (self.pretrain.samples, ("prefixes", "random-prefix")),
             "finetune.samples": (self.finetune.samples, ("sequence", "prefixes")),
-            "finetune.negatives_exclude": (self.finetune.negatives_exclude, ("train", "sequence")),
+            "finetune.negatives_exclude": (self.finetune.negatives_exclude, NEGATIVES_EXCLUDE),
             "finetune.optimizer": (self.finetune.optimizer, ("adam", "adamw")),
             "finetune.lr_schedule": (self.finetune.lr_schedule, ("constant", "linear")),
             "recipe": (self.recipe, tuple(RECIPES)),
