@@ -259,13 +259,9 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate_run(run_dir: str | Path, progress: bool = True, log=print, eval_overrides: dict | None = None) -> dict:
-    """Re-evaluate a finished run from its saved model and config (no training).
-
-    `eval_overrides` (e.g. {"protocol": "sampled"}) evaluate it under another protocol: the metrics, the
-    per-user values and the evaluation config then go to evaluation-<protocol>.json / .npz in the run
-    directory (metrics.json, what the run itself measured, is never rewritten).
-    """
+def load_run(run_dir: str | Path, progress: bool = True, eval_overrides: dict | None = None,
+             ) -> tuple[RunConfig, SequenceData, LeaveOneOut, SequentialRecommender]:
+    """The config, data, split and trained model of a finished run directory (data reloaded from the config)."""
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.json"
     if not cfg_path.is_file():
@@ -284,6 +280,18 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, log=print, eval_ove
     model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives,
                         cfg.finetune.label_smoothing)
     model.load_state_dict(ck["state_dict"])
+    return cfg, data, split, model
+
+
+def evaluate_run(run_dir: str | Path, progress: bool = True, log=print, eval_overrides: dict | None = None) -> dict:
+    """Re-evaluate a finished run from its saved model and config (no training).
+
+    `eval_overrides` (e.g. {"protocol": "sampled"}) evaluate it under another protocol: the metrics, the
+    per-user values and the evaluation config then go to evaluation-<protocol>.json / .npz in the run
+    directory (metrics.json, what the run itself measured, is never rewritten).
+    """
+    run_dir = Path(run_dir)
+    cfg, data, split, model = load_run(run_dir, progress, eval_overrides)
     negatives = eval_negatives(split, cfg.eval)
     t0 = time.perf_counter()
     results = {which: evaluate(model, split, which, cfg.eval, cfg.encoder.max_len, negatives, progress) for which in ("valid", "test")}
