@@ -22,11 +22,12 @@ from s3rec.models.sasrec import SASRec
 from s3rec.pipeline import load_run
 
 
-def authors_ranks(model: SASRec, split, which: str, max_len: int, block: int = 1024) -> torch.Tensor:
-    """0-based rank of each user's target as the authors compute it: history scored 0, every embedding row a candidate."""
+def authors_ranks(model: SASRec, split, which: str, max_len: int, block: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """(0-based rank, score) of each user's target as the authors rank it: history scored 0, every embedding row a candidate."""
     offsets, hist_items = split.history_index(which)
     targets = split.target(which)
     ranks = torch.empty(split.n_users, dtype=torch.long)
+    target_scores = torch.empty(split.n_users)
     for users in torch.arange(split.n_users).split(block):
         with torch.no_grad():
             F_t = model.final_state(split.histories(which, max_len, users))  # (B, d)
@@ -35,7 +36,8 @@ def authors_ranks(model: SASRec, split, which: str, max_len: int, block: int = 1
         seen, rows = gather_ranges(hist_items, offsets[users], offsets[users + 1] - offsets[users])
         scores[rows, seen] = 0.0
         ranks[users] = (scores > s_target.unsqueeze(1)).sum(1)
-    return ranks
+        target_scores[users] = s_target
+    return ranks, target_scores
 
 
 def main() -> None:
@@ -49,10 +51,7 @@ def main() -> None:
             raise SystemExit(f"{run_dir}: a {cfg.model} run; this diagnostic needs a sasrec or s3rec run")
         model.eval()
         ours = full_ranking(lambda u, h: model.score_all(h, u), split, args.split, cfg.encoder.max_len).ranks
-        theirs = authors_ranks(model, split, args.split, cfg.encoder.max_len)
-        with torch.no_grad():
-            F_t = model.final_state(split.histories(args.split, cfg.encoder.max_len))
-        s_target = (F_t * model.encoder.M_I(split.target(args.split))).sum(1)
+        theirs, s_target = authors_ranks(model, split, args.split, cfg.encoder.max_len)
         print(f"{run_dir} ({args.split}, {split.n_users} users; target score < 0 for {(s_target < 0).float().mean():.1%})")
         for name, r in (("s3rec", ours), ("authors", theirs)):
             m = summarise(per_user_metrics(r))
