@@ -4,8 +4,8 @@ Which epoch the early-stopping rule picks decides much of a BCE run's test figur
 fixed number of epochs (patience off), ranks both the validation and the test split after each one,
 writes the trajectory to `--out` (JSON lines), and prints which epoch, and which test figures, each
 selection rule would have given on the same trajectory: validation NDCG@10 or NDCG@20 with
-patience 10 (s3rec's and the authors' rule), or the last epoch. Reading the test split every epoch
-is for diagnosis only; no selection here should be tuned on it. Usage:
+patience 10 (s3rec's and the authors' rule), NDCG@10 with patience 20, or the last epoch. Reading
+the test split every epoch is for diagnosis only; no selection here should be tuned on it. Usage:
 
     OMP_NUM_THREADS=1 python benchmarks/diag_test_by_epoch.py --dataset beauty --model sasrec --seed 1 \\
         --epochs 150 --out runs/diag-beauty-sasrec-1.jsonl [--init runs/pt/pretrain-epoch150.pt]
@@ -83,6 +83,7 @@ def main() -> None:
     print("rule                          epoch  valid NDCG@10  test HR@10  test NDCG@10  test HR@20")
     rules = [("valid NDCG@10, patience 10", select(log, "valid_NDCG@10", 10)),
              ("valid NDCG@20, patience 10", select(log, "valid_NDCG@20", 10)),
+             ("valid NDCG@10, patience 20", select(log, "valid_NDCG@10", 20)),
              ("last epoch", log[-1])]
     for name, r in rules:
         print(f"{name:<29} {r['epoch']:>5}  {r['valid_NDCG@10']:.4f}         {r['valid_test_HR@10']:.4f}      "
