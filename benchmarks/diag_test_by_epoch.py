@@ -64,7 +64,8 @@ def main() -> None:
     torch.manual_seed(cfg.seed)
     data = load_data(cfg.data, progress=False)
     split = LeaveOneOut.from_data(data)
-    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives)
+    model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives,
+                        cfg.finetune.label_smoothing)
     if args.init:
         load_pretrained(model, args.init, data)
     max_len = cfg.encoder.max_len
