@@ -482,7 +482,7 @@ def test_interaction_table_with_item_table_end_to_end(tmp_path, capsys):
 @pytest.mark.parametrize("option", ["eval.protocol=bogus", "eval.selection=test", "finetune.loss=hinge", "pretrain.objectives.aap_form=x",
                                     "encoder.n_heads=3", "pretrain.samples=all", "finetune.negatives_exclude=all", "encoder.d=-1", "finetune.lr=fast",
                                     "encoder.dropout=true", "encoder.dropout=1.5", "finetune.patience=abc",
-                                    "finetune.patience=0", "seed=abc", "finetune.metric=HR@7", "finetune.valid_every=-3",
+                                    "finetune.patience=0", "seed=abc", "finetune.metric=HR@7", "finetune.valid_every=-3", "finetune.ema_epochs=-2",
                                     "finetune.n_negatives=0", "pretrain.bucket=maybe", "data.attribute_cols=[1,x]",
                                     "init=5", "finetune.lr=-0.1"])
 def test_invalid_option_values_are_one_line_errors(option, tmp_path, capsys):

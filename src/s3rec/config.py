@@ -98,7 +98,8 @@ class RunConfig:
                     "finetune.valid_every": (self.finetune.valid_every, 0), "data.min_count": (self.data.min_count, 0),
                     "pretrain.lr": (self.pretrain.lr, 0), "finetune.lr": (self.finetune.lr, 0),
                     "pretrain.weight_decay": (self.pretrain.weight_decay, 0),
-                    "finetune.weight_decay": (self.finetune.weight_decay, 0), "encoder.init_std": (self.encoder.init_std, 0)}
+                    "finetune.weight_decay": (self.finetune.weight_decay, 0), "encoder.init_std": (self.encoder.init_std, 0),
+                    "finetune.ema_epochs": (self.finetune.ema_epochs, 0)}
         for name, (value, low) in at_least.items():
             if value < low:
                 raise ValueError(f"{name} must be >= {low}, got {value!r}")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from s3rec.data.splits import LeaveOneOut
@@ -50,6 +51,9 @@ class FinetuneConfig:
     bucket: bool = False  # length-sorted batches of equal token count: ~5x faster epochs, lower quality measured
     micro_batches: int = 8  # models with splits_rows run each batch as at most this many length-sorted parts (exact)
     valid_every: int = 0  # also validate every N steps within an epoch (large data); patience counts validations
+    # validate and keep an exponential moving average of the weights whose time constant is this many
+    # epochs (0: off, the authors' code); it damps the epoch-to-epoch noise of the kept model (docs/experiments.md)
+    ema_epochs: float = 0.0
 
 
 @dataclass
@@ -74,6 +78,14 @@ def training_sequences(split: LeaveOneOut, negatives_exclude: str = "train") -> 
     return seqs
 
 
+def weight_average(model: torch.nn.Module, ema_epochs: float, steps_per_epoch: float) -> AveragedModel | None:
+    """An exponential moving average of `model`'s weights with a time constant of `ema_epochs` epochs (None: off)."""
+    if ema_epochs <= 0:
+        return None
+    decay = max(0.0, 1.0 - 1.0 / (ema_epochs * steps_per_epoch))  # time constant 1 / (1 - decay) steps
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def finetune(
     model: SequentialRecommender, split: LeaveOneOut, cfg: FinetuneConfig, max_len: int, seed: int,
     validate: Callable[[SequentialRecommender], dict[str, float]], out_dir: str | Path,
@@ -81,6 +93,8 @@ def finetune(
     on_epoch: Callable[[dict], None] | None = None,
 ) -> FinetuneResult:
     """Train `model` on next-item targets, keep the weights of the best validation epoch (loaded at the end).
+
+    With `cfg.ema_epochs` the validated (and kept) weights are the moving average of the trained ones.
 
     `on_epoch` (e.g. TensorBoard) receives each epoch's log record with "stage": "finetune" and every
     validation metric as valid_<name>.
@@ -121,6 +135,13 @@ def finetune(
 
     after_step = kill_switch("finetune")  # fault-test hook, a no-op unless its variable is set
     owner, ends, lengths = training_samples(seqs, cfg.samples, max_len)
+    # the horizon in steps from the sample count, not from a batch order: that would draw random numbers
+    average = weight_average(model, cfg.ema_epochs, len(lengths) / (cfg.batch_size * distributed.world_size()))
+    if average is not None and resume and state_path.exists():
+        if "average" not in ck:
+            raise S3RecError(f"{state_path}: saved without finetune.ema_epochs; resume with the run's own settings")
+        average.load_state_dict(ck["average"])
+    validated = model if average is None else average.module
     parts = cfg.micro_batches if getattr(model, "splits_rows", False) and not cfg.bucket else 1  # buckets: little padding
 
     def check(epoch: int, step: int, total, n_batches: int, seconds_train: float, partial: bool) -> tuple[dict, float]:
@@ -128,13 +149,13 @@ def finetune(
         total, n_batches = distributed.sum_over_ranks(total, n_batches)  # the mean over every rank's batches
         loss = float(total) / max(int(n_batches), 1)
         t = time.perf_counter()
-        model.eval()
-        metrics = distributed.on_main(validate, model)  # rank 0 validates; all ranks stop on its numbers
-        model.train()
+        validated.eval()
+        metrics = distributed.on_main(validate, validated)  # rank 0 validates; all ranks stop on its numbers
+        validated.train()
         seconds = time.perf_counter() - t
         value = metrics[cfg.metric]
         if value > best["metric"]:
-            best.update(epoch=epoch, step=step, metric=value, state=copy.deepcopy(model.state_dict()), bad=0)
+            best.update(epoch=epoch, step=step, metric=value, state=copy.deepcopy(validated.state_dict()), bad=0)
         else:
             best["bad"] += 1
         record = {"epoch": epoch, "step": step, "loss": loss, f"valid_{cfg.metric}": value,
@@ -172,6 +193,8 @@ def finetune(
                 loss = loss + part_loss.detach()
             distributed.average_gradients(model)  # once per step, over every rank's batch
             opt.step()
+            if average is not None:
+                average.update_parameters(model)
             after_step()
             total, n_batches, step = total + loss.double(), n_batches + 1, step + 1  # on the device: no sync per batch
             # every rank takes the same number of steps (distributed.shard), so all validate together
@@ -190,7 +213,8 @@ def finetune(
             on_epoch({"stage": "finetune", **history[-1], **{f"valid_{k}": v for k, v in metrics.items()}})
         if main:
             save_checkpoint(state_path, stage="finetune", model=model, optimizer=opt.state_dict(), epoch=epoch + 1,
-                            rng=rng_state(gen), best=best, history=history, seconds=(t_train, t_valid), **meta)
+                            rng=rng_state(gen), best=best, history=history, seconds=(t_train, t_valid),
+                            **({} if average is None else {"average": average.state_dict()}), **meta)
     model.load_state_dict(best["state"])
     model.eval()
     return FinetuneResult(best["epoch"], best["metric"], history, t_train, t_valid, best.get("step", 0))

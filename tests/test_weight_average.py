@@ -1,0 +1,93 @@
+"""finetune.ema_epochs: validation sees (and the run keeps) a moving average of the weights; training is unchanged."""
+
+import copy
+
+import pytest
+import torch
+
+from s3rec.config import RunConfig
+from s3rec.data.splits import LeaveOneOut
+from s3rec.data.synthetic import make_synthetic
+from s3rec.errors import S3RecError
+from s3rec.models.encoder import EncoderConfig
+from s3rec.models.sasrec import SASRec
+from s3rec.training.checkpoint import load_checkpoint
+from s3rec.training.finetune import FinetuneConfig, finetune
+
+QUIET = {"progress": False, "log": lambda *a: None}
+
+
+@pytest.fixture(scope="module")
+def split():
+    return LeaveOneOut.from_data(make_synthetic(n_users=120, n_items=60, avg_len=10, n_attributes=8, n_topics=4, seed=5))
+
+
+def small_model():
+    torch.manual_seed(0)
+    return SASRec(60, EncoderConfig(d=16, n_heads=2, n_layers=1, max_len=10))
+
+
+def recorded(values, snapshots):
+    """A validate function that returns the next value and keeps a copy of the weights it saw."""
+    it = iter(values)
+
+    def validate(model):
+        snapshots.append(copy.deepcopy(model.state_dict()))
+        return {"NDCG@10": next(it)}
+
+    return validate
+
+
+def test_validated_weights_are_the_moving_average_of_the_trained_ones(split, tmp_path):
+    # 120 users in batches of 16: 7.5 steps an epoch; a time constant of 2 steps is decay 1/2
+    scores = [0.1, 0.3, 0.2, 0.5, 0.4, 0.1, 0.2, 0.2] * 2
+    live, averaged = [], []
+    cfg = FinetuneConfig(epochs=2, batch_size=16, valid_every=1, patience=100)
+    plain = small_model()
+    finetune(plain, split, cfg, 10, seed=0, validate=recorded(scores, live), out_dir=tmp_path / "a", **QUIET)
+    model = small_model()
+    cfg.ema_epochs = 2 / 7.5
+    finetune(model, split, cfg, 10, seed=0, validate=recorded(scores, averaged), out_dir=tmp_path / "b", **QUIET)
+    assert len(live) == len(averaged) == 16
+    expected = copy.deepcopy(live[0])  # the first update copies the weights
+    for step, (w, avg) in enumerate(zip(live, averaged)):
+        if step:
+            expected = {k: 0.5 * expected[k] + 0.5 * w[k] for k in w}
+        for k in w:
+            torch.testing.assert_close(avg[k], expected[k], rtol=1e-6, atol=1e-7)
+    assert not torch.equal(averaged[5]["encoder.M_I.weight"], live[5]["encoder.M_I.weight"])
+    best = scores.index(max(scores))  # the kept weights are the average at the best validation
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, averaged[best][k], rtol=0, atol=0)
+
+
+def test_fine_tuning_with_an_average_resumes_exactly(split, tmp_path):
+    def run(out, epochs, resume):
+        model = small_model()
+        cfg = FinetuneConfig(epochs=epochs, batch_size=32, patience=50, ema_epochs=1.5)
+        finetune(model, split, cfg, 10, seed=5, validate=lambda m: {"NDCG@10": float(m.encoder.M_I.weight.detach().sum())},
+                 out_dir=out, resume=resume, **QUIET)
+        return model.state_dict(), load_checkpoint(out / "finetune_last.pt")["average"]
+
+    kept_a, avg_a = run(tmp_path / "a", 3, False)
+    run(tmp_path / "b", 2, False)
+    kept_b, avg_b = run(tmp_path / "b", 3, True)
+    for k in kept_a:
+        torch.testing.assert_close(kept_a[k], kept_b[k], rtol=0, atol=0)
+    for k in avg_a:
+        torch.testing.assert_close(avg_a[k], avg_b[k], rtol=0, atol=0)
+
+
+def test_resuming_a_run_saved_without_the_average_fails(split, tmp_path):
+    finetune(small_model(), split, FinetuneConfig(epochs=1, batch_size=32), 10, seed=0,
+             validate=lambda m: {"NDCG@10": 0.1}, out_dir=tmp_path, **QUIET)
+    with pytest.raises(S3RecError, match="finetune_last.pt: saved without finetune.ema_epochs"):
+        finetune(small_model(), split, FinetuneConfig(epochs=2, batch_size=32, ema_epochs=1.0), 10, seed=0,
+                 validate=lambda m: {"NDCG@10": 0.1}, out_dir=tmp_path, resume=True, **QUIET)
+
+
+def test_a_negative_time_constant_is_rejected():
+    cfg = RunConfig()
+    cfg.finetune.ema_epochs = -1.0
+    with pytest.raises(ValueError, match="finetune.ema_epochs"):
+        cfg.validate()
