@@ -1,6 +1,7 @@
-"""finetune.ema_epochs: validation sees (and the run keeps) a moving average of the weights; training is unchanged."""
+"""finetune.ema_epochs: validation also scores a moving average of the weights; the better counts and is kept."""
 
 import copy
+import json
 
 import pytest
 import torch
@@ -38,27 +39,40 @@ def recorded(values, snapshots):
     return validate
 
 
-def test_validated_weights_are_the_moving_average_of_the_trained_ones(split, tmp_path):
+def test_validation_scores_the_trained_weights_and_their_moving_average(split, tmp_path):
     # 120 users in batches of 16: 7.5 steps an epoch; a time constant of 2 steps is decay 1/2
-    scores = [0.1, 0.3, 0.2, 0.5, 0.4, 0.1, 0.2, 0.2] * 2
-    live, averaged = [], []
+    live = []
     cfg = FinetuneConfig(epochs=2, batch_size=16, valid_every=1, patience=100)
-    plain = small_model()
-    finetune(plain, split, cfg, 10, seed=0, validate=recorded(scores, live), out_dir=tmp_path / "a", **QUIET)
+    finetune(small_model(), split, cfg, 10, seed=0, validate=recorded([0.1] * 16, live), out_dir=tmp_path / "a", **QUIET)
+    seen = []  # with the average: trained, average, trained, average, ...
+    scores = [0.1, 0.2, 0.3, 0.1, 0.2, 0.5, 0.4, 0.1] * 4  # the best (0.5) is an average's
     model = small_model()
     cfg.ema_epochs = 2 / 7.5
-    finetune(model, split, cfg, 10, seed=0, validate=recorded(scores, averaged), out_dir=tmp_path / "b", **QUIET)
-    assert len(live) == len(averaged) == 16
+    finetune(model, split, cfg, 10, seed=0, validate=recorded(scores, seen), out_dir=tmp_path / "b", **QUIET)
+    trained, averaged = seen[0::2], seen[1::2]
+    assert len(live) == len(trained) == len(averaged) == 16
     expected = copy.deepcopy(live[0])  # the first update copies the weights
-    for step, (w, avg) in enumerate(zip(live, averaged)):
+    for step, (w, mine, avg) in enumerate(zip(live, trained, averaged)):
         if step:
             expected = {k: 0.5 * expected[k] + 0.5 * w[k] for k in w}
         for k in w:
+            torch.testing.assert_close(mine[k], w[k], rtol=0, atol=0)  # averaging leaves training alone
             torch.testing.assert_close(avg[k], expected[k], rtol=1e-6, atol=1e-7)
     assert not torch.equal(averaged[5]["encoder.M_I.weight"], live[5]["encoder.M_I.weight"])
-    best = scores.index(max(scores))  # the kept weights are the average at the best validation
-    for k, v in model.state_dict().items():
-        torch.testing.assert_close(v, averaged[best][k], rtol=0, atol=0)
+    for k, v in model.state_dict().items():  # the run keeps the best-scoring weights, here an average
+        torch.testing.assert_close(v, seen[scores.index(max(scores))][k], rtol=0, atol=0)
+    log = [json.loads(line) for line in (tmp_path / "b" / "finetune_log.jsonl").read_text().splitlines()]
+    assert [r["valid_NDCG@10"] for r in log] == [max(scores[i], scores[i + 1]) for i in range(0, 32, 2)]
+    assert [r["valid_NDCG@10_average"] for r in log] == scores[1::2]
+
+
+@pytest.mark.parametrize("rising", ["trained", "average"])
+def test_patience_counts_the_better_of_the_two(split, tmp_path, rising):
+    up, down = [0.1 * i for i in range(1, 7)], [0.01 / i for i in range(1, 7)]
+    pairs = zip(up, down) if rising == "trained" else zip(down, up)
+    result = finetune(small_model(), split, FinetuneConfig(epochs=6, batch_size=32, patience=2, ema_epochs=1.0), 10,
+                      seed=0, validate=recorded([v for pair in pairs for v in pair], []), out_dir=tmp_path, **QUIET)
+    assert result.best_epoch == 6 and len(result.history) == 6
 
 
 def test_fine_tuning_with_an_average_resumes_exactly(split, tmp_path):

@@ -51,8 +51,8 @@ class FinetuneConfig:
     bucket: bool = False  # length-sorted batches of equal token count: ~5x faster epochs, lower quality measured
     micro_batches: int = 8  # models with splits_rows run each batch as at most this many length-sorted parts (exact)
     valid_every: int = 0  # also validate every N steps within an epoch (large data); patience counts validations
-    # validate and keep an exponential moving average of the weights whose time constant is this many
-    # epochs (0: off, the authors' code); it damps the epoch-to-epoch noise of the kept model (docs/experiments.md)
+    # also validate an exponential moving average of the weights whose time constant is this many epochs,
+    # and keep it where it scores better (0: off, the authors' code; docs/experiments.md)
     ema_epochs: float = 0.0
 
 
@@ -94,7 +94,8 @@ def finetune(
 ) -> FinetuneResult:
     """Train `model` on next-item targets, keep the weights of the best validation epoch (loaded at the end).
 
-    With `cfg.ema_epochs` the validated (and kept) weights are the moving average of the trained ones.
+    With `cfg.ema_epochs` each validation also scores a moving average of the weights; the better of the
+    two counts for early stopping and is what the run keeps.
 
     `on_epoch` (e.g. TensorBoard) receives each epoch's log record with "stage": "finetune" and every
     validation metric as valid_<name>.
@@ -141,7 +142,13 @@ def finetune(
         if "average" not in ck:
             raise S3RecError(f"{state_path}: saved without finetune.ema_epochs; resume with the run's own settings")
         average.load_state_dict(ck["average"])
-    validated = model if average is None else average.module
+
+    def scored(weights: torch.nn.Module) -> dict[str, float]:
+        """Validation metrics of `weights` (rank 0 validates; all ranks stop on its numbers)."""
+        weights.eval()
+        metrics = distributed.on_main(validate, weights)
+        weights.train()
+        return metrics
     parts = cfg.micro_batches if getattr(model, "splits_rows", False) and not cfg.bucket else 1  # buckets: little padding
 
     def check(epoch: int, step: int, total, n_batches: int, seconds_train: float, partial: bool) -> tuple[dict, float]:
@@ -149,16 +156,19 @@ def finetune(
         total, n_batches = distributed.sum_over_ranks(total, n_batches)  # the mean over every rank's batches
         loss = float(total) / max(int(n_batches), 1)
         t = time.perf_counter()
-        validated.eval()
-        metrics = distributed.on_main(validate, validated)  # rank 0 validates; all ranks stop on its numbers
-        validated.train()
+        metrics, weights, compared = scored(model), model, {}
+        if average is not None:  # the better of the two counts: averaging lags the trained weights where they move fast
+            averaged = scored(average.module)
+            compared = {f"valid_{cfg.metric}_trained": metrics[cfg.metric], f"valid_{cfg.metric}_average": averaged[cfg.metric]}
+            if averaged[cfg.metric] > metrics[cfg.metric]:
+                metrics, weights = averaged, average.module
         seconds = time.perf_counter() - t
         value = metrics[cfg.metric]
         if value > best["metric"]:
-            best.update(epoch=epoch, step=step, metric=value, state=copy.deepcopy(validated.state_dict()), bad=0)
+            best.update(epoch=epoch, step=step, metric=value, state=copy.deepcopy(weights.state_dict()), bad=0)
         else:
             best["bad"] += 1
-        record = {"epoch": epoch, "step": step, "loss": loss, f"valid_{cfg.metric}": value,
+        record = {"epoch": epoch, "step": step, "loss": loss, f"valid_{cfg.metric}": value, **compared,
                   "seconds_train": round(seconds_train, 3), "seconds_valid": round(seconds, 3),
                   **({"partial": True} if partial else {})}
         history.append(record)
