@@ -62,19 +62,24 @@ def test_pretraining_resumes_exactly(split, tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
 
 
-def test_finetuning_resumes_exactly(split, tmp_path):
+@pytest.mark.parametrize("ema_epochs", [0.0, 1.5])  # 1.5: the moving average of the weights resumes too
+def test_finetuning_resumes_exactly(split, tmp_path, ema_epochs):
     def run(out, epochs, resume):
         torch.manual_seed(0)
         model = SASRec(split.n_items, ENC)
-        finetune(model, split, FinetuneConfig(epochs=epochs, patience=50), ENC.max_len, seed=5,
+        finetune(model, split, FinetuneConfig(epochs=epochs, patience=50, ema_epochs=ema_epochs), ENC.max_len, seed=5,
                  validate=lambda m: {"NDCG@10": float(m.encoder.M_I.weight.detach().sum())}, out_dir=out, resume=resume, **QUIET)
-        return model.state_dict(), load_checkpoint(out / "finetune_last.pt")["state_dict"]
+        last = load_checkpoint(out / "finetune_last.pt")
+        return model.state_dict(), {**last["state_dict"], **{f"average.{k}": v for k, v in last.get("average", {}).items()}}
 
-    _, a = run(tmp_path / "a", 3, False)
+    kept_a, a = run(tmp_path / "a", 3, False)
     run(tmp_path / "b", 2, False)
-    _, b = run(tmp_path / "b", 3, True)
+    kept_b, b = run(tmp_path / "b", 3, True)
+    assert a.keys() == b.keys() and any(k.startswith("average.") for k in a) == (ema_epochs > 0)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    for k in kept_a:
+        torch.testing.assert_close(kept_a[k], kept_b[k], rtol=0, atol=0)
 
 
 def test_pretraining_with_the_batch_thread_is_the_same_run(split, tmp_path):

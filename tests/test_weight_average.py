@@ -12,8 +12,8 @@ from s3rec.data.synthetic import make_synthetic
 from s3rec.errors import S3RecError
 from s3rec.models.encoder import EncoderConfig
 from s3rec.models.sasrec import SASRec
-from s3rec.training.checkpoint import load_checkpoint
 from s3rec.training.finetune import FinetuneConfig, finetune
+from test_valid_every import scripted
 
 QUIET = {"progress": False, "log": lambda *a: None}
 
@@ -28,27 +28,16 @@ def small_model():
     return SASRec(60, EncoderConfig(d=16, n_heads=2, n_layers=1, max_len=10))
 
 
-def recorded(values, snapshots):
-    """A validate function that returns the next value and keeps a copy of the weights it saw."""
-    it = iter(values)
-
-    def validate(model):
-        snapshots.append(copy.deepcopy(model.state_dict()))
-        return {"NDCG@10": next(it)}
-
-    return validate
-
-
 def test_validation_scores_the_trained_weights_and_their_moving_average(split, tmp_path):
     # 120 users in batches of 16: 7.5 steps an epoch; a time constant of 2 steps is decay 1/2
     live = []
     cfg = FinetuneConfig(epochs=2, batch_size=16, valid_every=1, patience=100)
-    finetune(small_model(), split, cfg, 10, seed=0, validate=recorded([0.1] * 16, live), out_dir=tmp_path / "a", **QUIET)
+    finetune(small_model(), split, cfg, 10, seed=0, validate=scripted([0.1] * 16, live), out_dir=tmp_path / "a", **QUIET)
     seen = []  # with the average: trained, average, trained, average, ...
     scores = [0.1, 0.2, 0.3, 0.1, 0.2, 0.5, 0.4, 0.1] * 4  # the best (0.5) is an average's
     model = small_model()
     cfg.ema_epochs = 2 / 7.5
-    finetune(model, split, cfg, 10, seed=0, validate=recorded(scores, seen), out_dir=tmp_path / "b", **QUIET)
+    finetune(model, split, cfg, 10, seed=0, validate=scripted(scores, seen), out_dir=tmp_path / "b", **QUIET)
     trained, averaged = seen[0::2], seen[1::2]
     assert len(live) == len(trained) == len(averaged) == 16
     expected = copy.deepcopy(live[0])  # the first update copies the weights
@@ -71,25 +60,8 @@ def test_patience_counts_the_better_of_the_two(split, tmp_path, rising):
     up, down = [0.1 * i for i in range(1, 7)], [0.01 / i for i in range(1, 7)]
     pairs = zip(up, down) if rising == "trained" else zip(down, up)
     result = finetune(small_model(), split, FinetuneConfig(epochs=6, batch_size=32, patience=2, ema_epochs=1.0), 10,
-                      seed=0, validate=recorded([v for pair in pairs for v in pair], []), out_dir=tmp_path, **QUIET)
+                      seed=0, validate=scripted([v for pair in pairs for v in pair], []), out_dir=tmp_path, **QUIET)
     assert result.best_epoch == 6 and len(result.history) == 6
-
-
-def test_fine_tuning_with_an_average_resumes_exactly(split, tmp_path):
-    def run(out, epochs, resume):
-        model = small_model()
-        cfg = FinetuneConfig(epochs=epochs, batch_size=32, patience=50, ema_epochs=1.5)
-        finetune(model, split, cfg, 10, seed=5, validate=lambda m: {"NDCG@10": float(m.encoder.M_I.weight.detach().sum())},
-                 out_dir=out, resume=resume, **QUIET)
-        return model.state_dict(), load_checkpoint(out / "finetune_last.pt")["average"]
-
-    kept_a, avg_a = run(tmp_path / "a", 3, False)
-    run(tmp_path / "b", 2, False)
-    kept_b, avg_b = run(tmp_path / "b", 3, True)
-    for k in kept_a:
-        torch.testing.assert_close(kept_a[k], kept_b[k], rtol=0, atol=0)
-    for k in avg_a:
-        torch.testing.assert_close(avg_a[k], avg_b[k], rtol=0, atol=0)
 
 
 def test_resuming_a_run_saved_without_the_average_fails(split, tmp_path):
