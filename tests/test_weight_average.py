@@ -1,4 +1,4 @@
-"""finetune.ema_epochs: validation also scores a moving average of the weights; the better counts and is kept."""
+"""finetune.ema_epochs: validation also scores a moving average of the weights; patience watches both curves."""
 
 import copy
 import json
@@ -55,13 +55,22 @@ def test_validation_scores_the_trained_weights_and_their_moving_average(split, t
     assert [r["valid_NDCG@10_average"] for r in log] == scores[1::2]
 
 
-@pytest.mark.parametrize("rising", ["trained", "average"])
-def test_patience_counts_the_better_of_the_two(split, tmp_path, rising):
-    up, down = [0.1 * i for i in range(1, 7)], [0.01 / i for i in range(1, 7)]
-    pairs = zip(up, down) if rising == "trained" else zip(down, up)
+LOW = [0.5, 0.1, 0.1, 0.1, 0.1, 0.1]  # an early peak, then flat
+
+
+@pytest.mark.parametrize("trained, average, validations, best_epoch", [
+    ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0.05, 0.04, 0.03, 0.02, 0.01, 0.0], 6, 6),  # the trained weights keep improving
+    ([0.05, 0.04, 0.03, 0.02, 0.01, 0.0], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], 6, 6),  # the average keeps improving
+    (LOW, [0.1, 0.15, 0.2, 0.25, 0.3, 0.35], 6, 1),  # the average rises below the trained weights' peak: go on
+    (LOW, [0.3, 0.2, 0.1, 0.1, 0.1, 0.1], 3, 1),  # neither improves on its own best: stop after patience 2
+])
+def test_patience_counts_validations_in_which_neither_kind_improved(split, tmp_path, trained, average, validations,
+                                                                     best_epoch):
+    scores = [v for pair in zip(trained, average) for v in pair]
     result = finetune(small_model(), split, FinetuneConfig(epochs=6, batch_size=32, patience=2, ema_epochs=1.0), 10,
-                      seed=0, validate=scripted([v for pair in pairs for v in pair], []), out_dir=tmp_path, **QUIET)
-    assert result.best_epoch == 6 and len(result.history) == 6
+                      seed=0, validate=scripted(scores, []), out_dir=tmp_path, **QUIET)
+    assert len(result.history) == validations and result.best_epoch == best_epoch
+    assert result.best_metric == max(scores[:2 * validations])
 
 
 def test_resuming_a_run_saved_without_the_average_fails(split, tmp_path):

@@ -52,7 +52,7 @@ class FinetuneConfig:
     micro_batches: int = 8  # models with splits_rows run each batch as at most this many length-sorted parts (exact)
     valid_every: int = 0  # also validate every N steps within an epoch (large data); patience counts validations
     # also validate an exponential moving average of the weights whose time constant is this many epochs,
-    # and keep it where it scores better (0: off, the authors' code; docs/experiments.md)
+    # and keep it where it scores best (0: off, the authors' code; docs/experiments.md)
     ema_epochs: float = 0.0
 
 
@@ -94,8 +94,8 @@ def finetune(
 ) -> FinetuneResult:
     """Train `model` on next-item targets, keep the weights of the best validation epoch (loaded at the end).
 
-    With `cfg.ema_epochs` each validation also scores a moving average of the weights; the better of the
-    two counts for early stopping and is what the run keeps.
+    With `cfg.ema_epochs` each validation also scores a moving average of the weights: the run keeps the
+    best-scoring weights of either kind, and stops when neither kind has improved for `patience` validations.
 
     `on_epoch` (e.g. TensorBoard) receives each epoch's log record with "stage": "finetune" and every
     validation metric as valid_<name>.
@@ -156,18 +156,21 @@ def finetune(
         total, n_batches = distributed.sum_over_ranks(total, n_batches)  # the mean over every rank's batches
         loss = float(total) / max(int(n_batches), 1)
         t = time.perf_counter()
-        metrics, weights, compared = scored(model), model, {}
-        if average is not None:  # the better of the two counts: averaging lags the trained weights where they move fast
-            averaged = scored(average.module)
-            compared = {f"valid_{cfg.metric}_trained": metrics[cfg.metric], f"valid_{cfg.metric}_average": averaged[cfg.metric]}
-            if averaged[cfg.metric] > metrics[cfg.metric]:
-                metrics, weights = averaged, average.module
+        weights = {"trained": model} if average is None else {"trained": model, "average": average.module}
+        scores = {name: scored(w) for name, w in weights.items()}
         seconds = time.perf_counter() - t
+        # patience counts validations in which no curve beat its own best: the average lags the trained
+        # weights, so it can still be rising after their peak, or falling while they change fast
+        curves = best.setdefault("curves", {"trained": best["metric"]})
+        progress = [name for name in scores if scores[name][cfg.metric] > curves.get(name, -1.0)]
+        curves.update({name: scores[name][cfg.metric] for name in progress})
+        name = max(scores, key=lambda n: scores[n][cfg.metric])  # the trained weights win a tie
+        metrics = scores[name]
         value = metrics[cfg.metric]
         if value > best["metric"]:
-            best.update(epoch=epoch, step=step, metric=value, state=copy.deepcopy(weights.state_dict()), bad=0)
-        else:
-            best["bad"] += 1
+            best.update(epoch=epoch, step=step, metric=value, state=copy.deepcopy(weights[name].state_dict()))
+        best["bad"] = 0 if progress else best["bad"] + 1
+        compared = {} if average is None else {f"valid_{cfg.metric}_{n}": scores[n][cfg.metric] for n in scores}
         record = {"epoch": epoch, "step": step, "loss": loss, f"valid_{cfg.metric}": value, **compared,
                   "seconds_train": round(seconds_train, 3), "seconds_valid": round(seconds, 3),
                   **({"partial": True} if partial else {})}
