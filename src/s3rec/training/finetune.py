@@ -149,6 +149,7 @@ def finetune(
         metrics = distributed.on_main(validate, weights)
         weights.train()
         return metrics
+
     parts = cfg.micro_batches if getattr(model, "splits_rows", False) and not cfg.bucket else 1  # buckets: little padding
 
     def check(epoch: int, step: int, total, n_batches: int, seconds_train: float, partial: bool) -> tuple[dict, float]:
