@@ -7,35 +7,21 @@ import pytest
 import torch
 
 from s3rec.config import RunConfig
-from s3rec.data.splits import LeaveOneOut
-from s3rec.data.synthetic import make_synthetic
 from s3rec.errors import S3RecError
-from s3rec.models.encoder import EncoderConfig
-from s3rec.models.sasrec import SASRec
 from s3rec.training.finetune import FinetuneConfig, finetune
-from test_valid_every import scripted
+from test_valid_every import scripted, small_model, split  # noqa: F401 (split: the same module-scoped fixture)
 
 QUIET = {"progress": False, "log": lambda *a: None}
-
-
-@pytest.fixture(scope="module")
-def split():
-    return LeaveOneOut.from_data(make_synthetic(n_users=120, n_items=60, avg_len=10, n_attributes=8, n_topics=4, seed=5))
-
-
-def small_model():
-    torch.manual_seed(0)
-    return SASRec(60, EncoderConfig(d=16, n_heads=2, n_layers=1, max_len=10))
 
 
 def test_validation_scores_the_trained_weights_and_their_moving_average(split, tmp_path):
     # 120 users in batches of 16: 7.5 steps an epoch; a time constant of 2 steps is decay 1/2
     live = []
     cfg = FinetuneConfig(epochs=2, batch_size=16, valid_every=1, patience=100)
-    finetune(small_model(), split, cfg, 10, seed=0, validate=scripted([0.1] * 16, live), out_dir=tmp_path / "a", **QUIET)
+    finetune(small_model(split), split, cfg, 10, seed=0, validate=scripted([0.1] * 16, live), out_dir=tmp_path / "a", **QUIET)
     seen = []  # with the average: trained, average, trained, average, ...
     scores = [0.1, 0.2, 0.3, 0.1, 0.2, 0.5, 0.4, 0.1] * 4  # the best (0.5) is an average's
-    model = small_model()
+    model = small_model(split)
     cfg.ema_epochs = 2 / 7.5
     finetune(model, split, cfg, 10, seed=0, validate=scripted(scores, seen), out_dir=tmp_path / "b", **QUIET)
     trained, averaged = seen[0::2], seen[1::2]
@@ -67,17 +53,17 @@ LOW = [0.5, 0.1, 0.1, 0.1, 0.1, 0.1]  # an early peak, then flat
 def test_patience_counts_validations_in_which_neither_kind_improved(split, tmp_path, trained, average, validations,
                                                                      best_epoch):
     scores = [v for pair in zip(trained, average) for v in pair]
-    result = finetune(small_model(), split, FinetuneConfig(epochs=6, batch_size=32, patience=2, ema_epochs=1.0), 10,
+    result = finetune(small_model(split), split, FinetuneConfig(epochs=6, batch_size=32, patience=2, ema_epochs=1.0), 10,
                       seed=0, validate=scripted(scores, []), out_dir=tmp_path, **QUIET)
     assert len(result.history) == validations and result.best_epoch == best_epoch
     assert result.best_metric == max(scores[:2 * validations])
 
 
 def test_resuming_a_run_saved_without_the_average_fails(split, tmp_path):
-    finetune(small_model(), split, FinetuneConfig(epochs=1, batch_size=32), 10, seed=0,
+    finetune(small_model(split), split, FinetuneConfig(epochs=1, batch_size=32), 10, seed=0,
              validate=lambda m: {"NDCG@10": 0.1}, out_dir=tmp_path, **QUIET)
     with pytest.raises(S3RecError, match="finetune_last.pt: saved without finetune.ema_epochs"):
-        finetune(small_model(), split, FinetuneConfig(epochs=2, batch_size=32, ema_epochs=1.0), 10, seed=0,
+        finetune(small_model(split), split, FinetuneConfig(epochs=2, batch_size=32, ema_epochs=1.0), 10, seed=0,
                  validate=lambda m: {"NDCG@10": 0.1}, out_dir=tmp_path, resume=True, **QUIET)
 
 

@@ -119,7 +119,8 @@ def finetune(
     opt = adam(model.parameters(), cfg.lr, cfg.weight_decay, decoupled=cfg.optimizer == "adamw")
     meta = checkpoint_meta or {"config": {}, "data": {"n_items": split.n_items}}
     state_path = out_dir / "finetune_last.pt"
-    best = {"epoch": 0, "step": 0, "metric": -1.0, "state": copy.deepcopy(model.state_dict()), "bad": 0}
+    # "curves": each kind of weights' own best score (trained; with cfg.ema_epochs also the average)
+    best = {"epoch": 0, "step": 0, "metric": -1.0, "state": copy.deepcopy(model.state_dict()), "bad": 0, "curves": {}}
     history: list[dict] = []
     start_epoch, t_train, t_valid = 0, 0.0, 0.0
     if main and not (resume and state_path.exists()):
@@ -130,6 +131,7 @@ def finetune(
         opt.load_state_dict(ck["optimizer"])
         set_rng_state(ck["rng"], gen)
         best, history, start_epoch = ck["best"], ck["history"], ck["epoch"]
+        best.setdefault("curves", {"trained": best["metric"]})  # saved before curves were kept: the same rule
         t_train, t_valid = ck["seconds"]
         log(f"resumed fine-tuning from {state_path} after epoch {start_epoch}")
     distributed.broadcast_parameters(model)  # every rank starts from rank 0's weights
@@ -162,7 +164,7 @@ def finetune(
         seconds = time.perf_counter() - t
         # patience counts validations in which no curve beat its own best: the average lags the trained
         # weights, so it can still be rising after their peak, or falling while they change fast
-        curves = best.setdefault("curves", {"trained": best["metric"]})
+        curves = best["curves"]
         progress = [name for name in scores if scores[name][cfg.metric] > curves.get(name, -1.0)]
         curves.update({name: scores[name][cfg.metric] for name in progress})
         name = max(scores, key=lambda n: scores[n][cfg.metric])  # the trained weights win a tie
