@@ -532,6 +532,17 @@ def test_evaluate_rejects_a_bad_protocol_override(tiny, tmp_path, capsys):
         main(["evaluate", "--run", str(out), "--protocol", "half"])
 
 
+def test_summary_names_the_weights_a_run_with_the_moving_average_kept(tiny, tmp_path):
+    out = tmp_path / "run_ema"
+    assert main(["run", "--model", "sasrec", "--data", str(tiny), "--set", "finetune.ema_epochs=1", "--set", "encoder.d=16",
+                 "--epochs", "4", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    log = {r["epoch"]: r for r in map(json.loads, (out / "finetune_log.jsonl").read_text().splitlines())}
+    best = log[summary["best_epoch"]]
+    kept = "trained" if best["valid_NDCG@10_trained"] >= best["valid_NDCG@10_average"] else "average"
+    assert summary["best_weights"] == kept and best[f"valid_NDCG@10_{kept}"] == summary["best_valid"]
+
+
 def test_selection_sampled_validates_on_sampled_and_tests_on_full(tiny, tmp_path):
     """eval.selection=sampled picks the best epoch on the sampled validation; the test keeps --protocol."""
     out = tmp_path / "run_selection"

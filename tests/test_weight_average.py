@@ -23,7 +23,8 @@ def test_validation_scores_the_trained_weights_and_their_moving_average(split, t
     scores = [0.1, 0.2, 0.3, 0.1, 0.2, 0.5, 0.4, 0.1] * 4  # the best (0.5) is an average's
     model = small_model(split)
     cfg.ema_epochs = 2 / 7.5
-    finetune(model, split, cfg, 10, seed=0, validate=scripted(scores, seen), out_dir=tmp_path / "b", **QUIET)
+    result = finetune(model, split, cfg, 10, seed=0, validate=scripted(scores, seen), out_dir=tmp_path / "b", **QUIET)
+    assert result.best_weights == "average"
     trained, averaged = seen[0::2], seen[1::2]
     assert len(live) == len(trained) == len(averaged) == 16
     expected = copy.deepcopy(live[0])  # the first update copies the weights
@@ -57,6 +58,7 @@ def test_patience_counts_validations_in_which_neither_kind_improved(split, tmp_p
                       seed=0, validate=scripted(scores, []), out_dir=tmp_path, **QUIET)
     assert len(result.history) == validations and result.best_epoch == best_epoch
     assert result.best_metric == max(scores[:2 * validations])
+    assert result.best_weights == ("trained" if max(trained[:validations]) >= max(average[:validations]) else "average")
 
 
 def test_resuming_a_run_saved_without_the_average_fails(split, tmp_path):

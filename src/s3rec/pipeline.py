@@ -177,6 +177,8 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
                        epochs_run=max((r["epoch"] for r in result.history), default=0))
         if cfg.finetune.valid_every:
             summary["best_step"] = result.best_step
+        if cfg.finetune.ema_epochs:
+            summary["best_weights"] = result.best_weights  # what model.pt holds: the trained weights or their average
 
     if not main:  # the other ranks wait while rank 0 evaluates and writes, and return its metrics
         return distributed.broadcast(None)

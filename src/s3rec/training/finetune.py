@@ -58,7 +58,7 @@ class FinetuneConfig:
 
 @dataclass
 class FinetuneResult:
-    """Best validation epoch (and step), its metric, and the log of every validation."""
+    """Best validation epoch (and step), its metric, which weights scored it, and the log of every validation."""
 
     best_epoch: int
     best_metric: float
@@ -66,6 +66,7 @@ class FinetuneResult:
     seconds_train: float
     seconds_valid: float
     best_step: int = 0
+    best_weights: str = "trained"  # or "average" (finetune.ema_epochs): the weights the model now holds
 
 
 def training_sequences(split: LeaveOneOut, negatives_exclude: str = "train") -> TrainingSequences:
@@ -171,7 +172,7 @@ def finetune(
         metrics = scores[name]
         value = metrics[cfg.metric]
         if value > best["metric"]:
-            best.update(epoch=epoch, step=step, metric=value, state=copy.deepcopy(weights[name].state_dict()))
+            best.update(epoch=epoch, step=step, metric=value, weights=name, state=copy.deepcopy(weights[name].state_dict()))
         best["bad"] = 0 if progress else best["bad"] + 1
         compared = {} if average is None else {f"valid_{cfg.metric}_{n}": scores[n][cfg.metric] for n in scores}
         record = {"epoch": epoch, "step": step, "loss": loss, f"valid_{cfg.metric}": value, **compared,
@@ -233,7 +234,8 @@ def finetune(
                             **({} if average is None else {"average": average.state_dict()}), **meta)
     model.load_state_dict(best["state"])
     model.eval()
-    return FinetuneResult(best["epoch"], best["metric"], history, t_train, t_valid, best.get("step", 0))
+    return FinetuneResult(best["epoch"], best["metric"], history, t_train, t_valid, best.get("step", 0),
+                          best.get("weights", "trained"))
 
 
 def training_samples(seqs: TrainingSequences, samples: str, max_len: int
