@@ -126,3 +126,11 @@ def test_sampled_negatives_never_in_history_distinct_and_seeded(how):
         assert not set(row) & set(seq)
     assert torch.equal(negs, sample_eval_negatives(split, k=99, how=how, seed=3))
     assert not torch.equal(negs, sample_eval_negatives(split, k=99, how=how, seed=4))
+
+
+def test_a_nan_target_is_never_a_hit():
+    # nan >= nan is False: a diverged model's nan target used to rank first, with NDCG 1/log2(1) = inf
+    scores = torch.tensor([[float("nan")] * 4, [0.1, float("nan"), 0.3, 0.2]])
+    ranks = target_rank(scores, torch.tensor([0, 1]))
+    m = summarise(per_user_metrics(ranks))
+    assert m["HR@1"] == 0.0 and m["NDCG@20"] == 0.0 and m["MRR"] == pytest.approx(0.0, abs=1e-12)

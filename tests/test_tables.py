@@ -10,7 +10,7 @@ import pytest
 
 from s3rec.data.dataset import SequenceData
 from s3rec.data.tables import load_id_maps, load_table, save_id_maps
-from s3rec.errors import DataError
+from s3rec.errors import DataError, S3RecError
 
 
 def write(path: Path, text: str) -> Path:
@@ -195,3 +195,57 @@ def test_item_table_errors_name_the_item_table(tmp_path):
         load_table(log, item_table=meta, min_count=1)
     with pytest.raises(DataError, match=r"meta\.csv:3: missing value in column 'item_id'"):
         load_table(log, item_table=write(tmp_path / "meta.csv", "item_id,brand\na,x\n,y\n"), attribute_cols="brand", min_count=1)
+
+
+def test_a_stray_quote_that_swallows_rows_is_an_error_at_its_line(tmp_path):
+    # `"i5 12in` opens a quoted field that runs on to the next quote: rows silently vanished into one id
+    rows = ["user_id\titem_id\ttimestamp"] + [f"u{u}\ti{t}\t{10 * t + u}" for u in range(1, 4) for t in range(4)]
+    rows[3] = 'u1\t"i5 12in\t21'
+    rows[9] = 'u2\ti9"\t99'
+    with pytest.raises(DataError, match=r"log\.tsv:4: a field of column 'item_id' runs over several lines"):
+        load_table(write(tmp_path / "log.tsv", "\n".join(rows) + "\n"), min_count=1)
+    quoted = write(tmp_path / "ok.tsv", 'user_id\titem_id\ttimestamp\nu\t"12"" vinyl"\t1\nu\tb\t2\nu\tc\t3\n')
+    assert sequences(load_table(quoted, min_count=1))["u"][0] == '12" vinyl'  # a quoted field as pandas writes it
+
+
+def test_one_column_in_two_roles_is_an_error(tmp_path):
+    log = write(tmp_path / "log.csv", TABLE + "u,a,1\nu,b,2\nu,c,3\n")
+    with pytest.raises(S3RecError, match=r"must be different columns, got 'user_id', 'item_id', 'item_id'"):
+        load_table(log, time_col="item_id", min_count=1)
+    with pytest.raises(S3RecError, match="must be different columns"):
+        load_table(log, item_col="user_id", min_count=1)
+
+
+def test_an_item_table_that_names_no_item_of_the_interactions_is_an_error(tmp_path):
+    log = write(tmp_path / "log.csv", TABLE + "u,a,1\nu,b,2\nu,c,3\n")
+    meta = write(tmp_path / "meta.csv", "item_id,categories\nx1,c1\nx2,c2\n")
+    with pytest.raises(DataError, match=r"meta\.csv: no item id in column 'item_id' is an item of the interactions"):
+        load_table(log, item_table=meta, min_count=1)
+
+
+def test_parquet_list_cells_are_multi_valued_attributes(tmp_path):
+    log = write(tmp_path / "log.csv", TABLE + "u,a,1\nu,b,2\nu,c,3\n")
+    meta = tmp_path / "meta.parquet"
+    pd.DataFrame({"item_id": ["a", "b", "c"], "categories": [["x", "y"], ["y"], []]}).to_parquet(meta)
+    data = load_table(log, item_table=meta, min_count=1)
+    text = write(tmp_path / "meta.csv", "item_id,categories\na,x|y\nb,y\nc,\n")
+    assert_same(data, load_table(log, item_table=text, min_count=1))
+    assert list(data.attribute_names[1:]) == ["categories=x", "categories=y"]
+
+
+def test_a_date_among_numeric_timestamps_is_an_error_at_its_line(tmp_path):
+    # ISO 8601 also reads 1001 as a year: the column used to become dates, the numbers years
+    log = write(tmp_path / "log.csv", TABLE + "u,a,1001\nu,b,1002\nu,c,2020-01-01\nu,d,1003\n")
+    with pytest.raises(DataError, match=r"log\.csv:4: cannot parse timestamp '2020-01-01' in column 'timestamp' \(expected a number\)"):
+        load_table(log, min_count=1)
+
+
+def test_too_short_users_are_named(tmp_path):
+    log = write(tmp_path / "log.csv", TABLE + "u,a,1\nu,b,2\nu,c,3\nw,a,1\nw,b,2\n")
+    with pytest.raises(DataError, match=r"1 users have fewer than 3 interactions .* \(e\.g\. user 'w' with 2\)"):
+        load_table(log, min_count=1)
+
+
+def test_blanks_around_ids_are_not_part_of_them(tmp_path):
+    spaced = load_table(write(tmp_path / "a.csv", TABLE + "u, a,1\nu ,b,2\n u,a ,3\n"), min_count=1)
+    assert sequences(spaced) == {"u": ["a", "b", "a"]} and spaced.n_items == 2

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 import s3rec
-from s3rec.config import RunConfig, set_path
+from s3rec.config import RunConfig, check_types, set_path
 from s3rec.errors import DataError, S3RecError, console_log
 from s3rec.experiments.cli import add_experiment_command
 from s3rec.breakdown import add_parser as add_breakdown_command
@@ -82,7 +82,12 @@ def _build_config(args: argparse.Namespace, model: str | None) -> RunConfig:
     options = _read_config_file(args.config) if args.config else {}
     # the model's paper defaults go below the file, --set and flags (s3rec.models.factory)
     name = _model_name(args, model, options)
-    cfg = RunConfig.from_dict(with_model_defaults(with_recipe(options, args.recipe, name), name))
+    try:
+        cfg = RunConfig.from_dict(with_model_defaults(with_recipe(options, args.recipe, name), name))
+        if args.config:
+            check_types(cfg)  # a wrong type in the file is named with the file, before --set and flags apply
+    except (ValueError, TypeError) as e:
+        raise S3RecError(f"{args.config}: bad option: {e}" if args.config else f"bad option: {e}") from None
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
@@ -140,7 +145,10 @@ def _read_config_file(path: str) -> dict:
     try:
         d = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise S3RecError(f"{p}: not valid YAML/JSON ({(str(e).splitlines() or [type(e).__name__])[0]})") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+        what = getattr(e, "problem", None) or (str(e).splitlines() or [type(e).__name__])[0]
+        raise S3RecError(f"{where}: not valid YAML/JSON ({what})") from None
     except (ValueError, TypeError, LookupError, AttributeError, RecursionError) as e:
         # PyYAML's constructors fail with plain exceptions on bad values (a date 2020-13-45, `!!int x`, deep nesting).
         raise S3RecError(f"{p}: not valid YAML/JSON ({type(e).__name__}: {' '.join(str(e).split())})") from None
@@ -370,6 +378,10 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except S3RecError as e:
         print(f"s3rec: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an output path that is a folder, a file where a folder goes, no permission, a full disk
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"s3rec: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("s3rec: interrupted", file=sys.stderr)

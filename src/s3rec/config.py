@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,7 +62,7 @@ class RunConfig:
         from s3rec.training.finetune import NEGATIVES_EXCLUDE
         from s3rec.training.prefetch import check_prefetch
 
-        _check_types(self)
+        check_types(self)
         choices = {
             "finetune.metric": (self.finetune.metric, METRIC_NAMES),
             "eval.protocol": (self.eval.protocol, ("full", "sampled", "both")),
@@ -84,13 +85,13 @@ class RunConfig:
                     "pretrain.save_every": self.pretrain.save_every, "eval.n_negatives": self.eval.n_negatives,
                     "eval.batch_size": self.eval.batch_size}
         for name, value in positive.items():
-            if value < 1:  # an integer: _check_types
+            if value < 1:  # an integer: check_types
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.encoder.d % self.encoder.n_heads:
             raise ValueError(f"encoder.d ({self.encoder.d}) must be divisible by encoder.n_heads ({self.encoder.n_heads})")
         for name, value in (("pretrain.epochs", self.pretrain.epochs), ("finetune.epochs", self.finetune.epochs),
                             ("pretrain.micro_batches", self.pretrain.micro_batches)):
-            if value < 0:  # an integer: _check_types
+            if value < 0:  # an integer: check_types
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if self.model == "s3rec" and self.init is None and self.pretrain.epochs < 1:
             raise ValueError("S3-Rec pre-trains first: pretrain.epochs must be >= 1 (without pre-training: --model sasrec)")
@@ -166,13 +167,13 @@ _SUBCONFIGS = {"data": DataConfig, "encoder": EncoderConfig, "pretrain": Pretrai
                "eval": EvalConfig, "objectives": ObjectiveConfig}
 
 
-def _check_types(cfg: Any, prefix: str = "") -> None:
+def check_types(cfg: Any, prefix: str = "") -> None:
     """ValueError naming the first option whose value is not of its declared type (e.g. patience 'abc')."""
     hints = typing.get_type_hints(type(cfg))
     for f in dataclasses.fields(cfg):
         value, hint, name = getattr(cfg, f.name), hints[f.name], prefix + f.name
         if dataclasses.is_dataclass(value):
-            _check_types(value, name + ".")
+            check_types(value, name + ".")
         elif not _is_a(value, hint):
             raise ValueError(f"{name} must be {_describe(hint)}, got {value!r}")
 
@@ -184,8 +185,9 @@ def _is_a(value: Any, hint: Any) -> bool:
         return any(_is_a(value, h) for h in typing.get_args(hint))
     if hint is type(None):
         return value is None
-    if hint in (int, float):  # bool is an int in Python, never a number here
-        return isinstance(value, int if hint is int else (int, float)) and not isinstance(value, bool)
+    if hint in (int, float):  # bool is an int in Python, never a number here; nan and inf are no settings
+        return (isinstance(value, int if hint is int else (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value))
     return isinstance(value, hint)
 
 
@@ -194,7 +196,7 @@ def _describe(hint: Any) -> str:
         return f"a list of {_describe(typing.get_args(hint)[0]).removeprefix('a ')}"
     if typing.get_args(hint):
         return " or ".join(_describe(h) for h in typing.get_args(hint))
-    return {int: "an integer", float: "a number", str: "text", bool: "true or false", type(None): "null"}.get(
+    return {int: "an integer", float: "a finite number", str: "text", bool: "true or false", type(None): "null"}.get(
         hint, getattr(hint, "__name__", str(hint)))
 
 

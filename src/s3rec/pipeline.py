@@ -24,7 +24,7 @@ from s3rec.config import EvalConfig, RunConfig
 from s3rec.data.dataset import SequenceData
 from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut, keep_train_fraction
-from s3rec.data.tables import save_id_maps
+from s3rec.data.tables import load_id_maps, save_id_maps
 from s3rec.device import model_device, resolve_device
 from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
@@ -36,7 +36,7 @@ from s3rec.models.factory import build_model, load_pretrained
 from s3rec.training import distributed
 from s3rec.training.checkpoint import environment, load_checkpoint, save_checkpoint
 from s3rec.training.finetune import finetune
-from s3rec.training.pretrain import pretrain, pretrain_seconds
+from s3rec.training.pretrain import check_same_data_info, data_info_of, pretrain, pretrain_seconds
 from s3rec.transfer import load_transferred
 
 
@@ -130,6 +130,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     np.random.seed(cfg.seed % 2**32)
     data = load_data(cfg.data, progress=progress) if data is None else keep_train_fraction(data, cfg.data.train_fraction)
     split = LeaveOneOut.from_data(data)
+    warn_without_attributes(cfg, data, log)
     negatives = eval_negatives(split, cfg.eval)
     model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives,
                         cfg.finetune.label_smoothing).to(device)
@@ -146,6 +147,10 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     if main:
         out.mkdir(parents=True, exist_ok=True)
         lock = hold_folder(out)  # noqa: F841 (held while this function runs: one process per run directory)
+        if resume:
+            check_same_data(data, out, "resume")  # before the folder's config is rewritten
+        else:
+            clear_results(out)  # a fresh run: no model or metrics of an earlier run may outlive its config
         write_json(out / "config.json", config)
         save_id_maps(data, out / "id_maps")
         save_histories(data, out / "histories.npz")
@@ -161,7 +166,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
             seconds["pretrain"] = pretrain_seconds(out / "pretrain") or time.perf_counter() - t0
             load_pretrained(model, init, data)
         log(f"fine-tuning from {init}")
-    data_info = {"name": data.name, "n_items": data.n_items, "n_attributes": data.n_attributes, "n_users": data.n_users}
+    data_info = data_info_of(data)
     summary: dict = {}
     if model.trainable:
         selection = cfg.eval.selection_protocol()
@@ -194,6 +199,41 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     return distributed.broadcast(metrics)
 
 
+RESULT_FILES = ("metrics.json", "summary.json", "model.pt", "per_user.npz", "finetune_last.pt")
+
+
+def clear_results(out: Path) -> None:
+    """Delete an earlier run's results (and its resume state) from run directory `out`."""
+    for name in RESULT_FILES:
+        (out / name).unlink(missing_ok=True)
+    for path in out.glob("evaluation-*"):
+        path.unlink(missing_ok=True)
+
+
+def check_same_data(data: SequenceData, run_dir: Path, action: str) -> None:
+    """Fail unless `data` are the sequences and raw ids a run saved (histories.npz, id_maps/; absent: not compared)."""
+    same = True
+    if (run_dir / "histories.npz").is_file():
+        with np.load(run_dir / "histories.npz") as saved:
+            same = np.array_equal(saved["offsets"], data.offsets) and np.array_equal(saved["items"], data.items)
+    if same and (run_dir / "id_maps").is_dir():  # the same sequences under other raw ids are other data
+        maps = load_id_maps(run_dir / "id_maps")
+        same = (maps["users"]["raw_id"].tolist() == [str(u) for u in data.user_ids]
+                and maps["items"]["raw_id"].tolist() == [str(i) for i in data.item_ids[1:]])
+    if not same:
+        hint = " (a relative data path is read from the current folder)" if action == "evaluate" else ""
+        raise S3RecError(f"{run_dir}: cannot {action}: the data loaded now ({data.name}, {data.n_users:,} users, "
+                         f"{data.n_items:,} items) are not the data this run was made on{hint}")
+
+
+def warn_without_attributes(cfg: RunConfig, data: SequenceData, log) -> None:
+    """S3-Rec on data without item attributes: AAP and MAP have nothing to learn, say so."""
+    if cfg.model == "s3rec" and cfg.init is None and data.n_attributes == 0 and (
+            cfg.pretrain.objectives.aap > 0 or cfg.pretrain.objectives.map > 0):
+        log(f"warning: {data.name} has no item attributes, so the AAP and MAP objectives learn nothing "
+            "(an interaction table takes them from --item-table FILE --attribute-cols COLS)")
+
+
 def pretrain_run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, progress: bool = True,
                  log=print, data: SequenceData | None = None, on_epoch: Callable[[dict], None] | None = None,
                  device: str | torch.device = "auto") -> Path:
@@ -209,9 +249,12 @@ def pretrain_run(cfg: RunConfig, out: str | Path | None = None, resume: bool = F
     progress, log, _, on_epoch = distributed.main_only(progress, log, log, on_epoch)
     data = load_data(cfg.data, progress=progress) if data is None else keep_train_fraction(data, cfg.data.train_fraction)
     split = LeaveOneOut.from_data(data)  # bad data fails before anything is written
+    warn_without_attributes(dataclasses.replace(cfg, model="s3rec", init=None), data, log)
     out = Path(out) if out is not None else default_run_dir(cfg, data.name) / "pretrain"
     config = {**cfg.to_dict(), "environment": {**environment(), "device": str(device), **distributed.describe()}}
     if distributed.is_main():  # under torchrun rank 0 alone writes files
+        if resume and (out / "last.pt").is_file():  # before the folder's config is rewritten
+            check_same_data_info(load_checkpoint(out / "last.pt", stage="pretrain"), out / "last.pt", data_info_of(data))
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", config)
     return pretrain(split, cfg.pretrain, cfg.encoder, out, cfg.seed, resume=resume, progress=progress,
@@ -278,10 +321,14 @@ def load_run(run_dir: str | Path, progress: bool = True, eval_overrides: dict | 
         raise S3RecError(f"{cfg_path}: unreadable config ({' '.join(str(e).split())})") from None
     ck = load_checkpoint(run_dir / "model.pt", stage="model")
     data = load_data(cfg.data, progress=progress)
+    check_same_data(data, run_dir, "evaluate")
     split = LeaveOneOut.from_data(data)
     model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives,
                         cfg.finetune.label_smoothing)
-    model.load_state_dict(ck["state_dict"])
+    try:
+        model.load_state_dict(ck["state_dict"])
+    except RuntimeError as e:  # the weights of another model or data set than config.json describes
+        raise S3RecError(f"{run_dir / 'model.pt'}: does not fit {cfg_path} ({str(e).splitlines()[0].rstrip(':.')})") from None
     return cfg, data, split, model
 
 

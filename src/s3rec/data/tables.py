@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from s3rec.data.dataset import SequenceData
-from s3rec.errors import DataError
+from s3rec.errors import DataError, S3RecError
 from s3rec.io import atomic_path
 
 _SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
@@ -101,7 +101,10 @@ def from_dataframes(
 
 
 def _columns(user_col: str, item_col: str, time_col: str | None) -> list[str]:
-    return [user_col, item_col] + ([time_col] if time_col is not None else [])
+    columns = [user_col, item_col] + ([time_col] if time_col is not None else [])
+    if len(set(columns)) < len(columns):
+        raise S3RecError(f"the user, item and time columns must be different columns, got {', '.join(map(repr, columns))}")
+    return columns
 
 
 def _sequence_data(table: _Table, read_items, user_col: str, item_col: str, time_col: str | None, items_col: str,
@@ -149,9 +152,11 @@ def build_sequences(
     lengths = np.bincount(rows_of, minlength=len(kept_users))
     short = int((lengths < _MIN_SPLIT_LENGTH).sum())
     if short:
+        first = int(np.flatnonzero(lengths < _MIN_SPLIT_LENGTH)[0])
         raise DataError(
             f"{short} users have fewer than {_MIN_SPLIT_LENGTH} interactions after filtering and cannot be split "
-            f"leave-one-out; use --min-count {_MIN_SPLIT_LENGTH} or larger",
+            f"leave-one-out (e.g. user {str(user_raw[kept_users[first]])!r} with {int(lengths[first])}); "
+            f"use --min-count {_MIN_SPLIT_LENGTH} or larger",
             path,
         )
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
@@ -237,10 +242,22 @@ def _read_text(path: Path, columns: list[str], sep: str, quoting: int = csv.QUOT
     if not isinstance(frame.index, pd.RangeIndex):  # pandas made the first field an index: rows are one field too long
         kind = "TSV" if sep == "\t" else "CSV"
         raise DataError(f"cannot parse {kind}: the first data row has {len(header) + 1} fields, the header {len(header)}", path)
+    _check_one_line_fields(path, frame[columns])
     frame = frame.dropna(how="all")[columns]
     if frame.empty:
         raise DataError("table has no rows", path)
     return _Table(path, frame, parquet=False)
+
+
+def _check_one_line_fields(path: Path, frame: pd.DataFrame) -> None:
+    """No field may span lines: a stray quote (`"i5 12in`) opens a quoted field that swallows the rows up to
+    the next quote, silently, when one follows."""
+    for col in frame.columns:
+        spans = frame[col].str.contains("\n", regex=False, na=False).to_numpy()
+        if spans.any():
+            row = int(np.flatnonzero(spans)[0])
+            raise DataError(f"a field of column {col!r} runs over several lines, from here: an unclosed quote (\")?",
+                            path, row + 2)  # lines before it are one row each
 
 
 def _read_parquet(path: Path, columns: list[str]) -> _Table:
@@ -280,9 +297,10 @@ def _one_line(error: BaseException) -> str:
 
 
 def _id_column(table: _Table, col: str) -> pd.Series:
-    """Column `col` as strings; a missing or blank value is an error at its row."""
-    values = table.frame[col].astype("string")
-    bad = values.isna() | (values.str.strip() == "")
+    """Column `col` as strings without surrounding blanks (`u1, i1` names item `i1`); a missing or blank value
+    is an error at its row."""
+    values = table.frame[col].astype("string").str.strip()
+    bad = values.isna() | (values == "")
     if bad.any():
         raise table.error(f"missing value in column {col!r}", int(values.index[bad.to_numpy(dtype=bool)][0]))
     return values
@@ -298,7 +316,8 @@ def _time_key(table: _Table, col: str) -> np.ndarray:
         if numbers.notna().all():
             # uint64 (values beyond int64) would wrap around as int64: order those as floats
             return numbers.to_numpy(dtype=np.int64 if pd.api.types.is_signed_integer_dtype(numbers) else np.float64)
-        dates = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+        # a plain number is never read as a date: in a mixed column, 1001 would otherwise become the year 1001
+        dates = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601").where(numbers.isna())
         # Report bad values under whichever reading fits more of the column.
         parsed, kind = (dates, "date") if dates.notna().sum() > numbers.notna().sum() else (numbers, "number")
     bad = parsed.isna().to_numpy()
@@ -333,9 +352,20 @@ def _read_attributes(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(attr_offsets, attr_values, attribute_names) for items 1..n_items from a read item table."""
     item_of = item_rows(item_ids, _id_column(table, item_col))
+    if not (item_of > 0).any():
+        raise DataError(f"no item id in column {item_col!r} is an item of the interactions "
+                        f"(e.g. {str(table.frame[item_col].iloc[0])!r}; the interactions have {str(item_ids[1])!r})", table.path)
     known = table.frame[item_of > 0]  # rows of items not in the filtered interactions are ignored
-    columns = [(col, known[col].astype("string").str.split(sep, regex=False).explode()) for col in attribute_cols]
+    columns = [(col, _split_cells(known[col], sep)) for col in attribute_cols]
     return attribute_vocabulary(len(item_ids) - 1, item_of, columns)
+
+
+def _split_cells(cells: pd.Series, sep: str) -> pd.Series:
+    """One row per value of multi-valued cells: `a|b|c` text, or Parquet lists (list<string>) as they are."""
+    present = cells.dropna()
+    if len(present) and isinstance(present.iloc[0], (list, tuple, np.ndarray)):
+        return cells.explode()
+    return cells.astype("string").str.split(sep, regex=False).explode()
 
 
 def item_rows(item_ids: np.ndarray, raw_items: pd.Series) -> pd.Series:

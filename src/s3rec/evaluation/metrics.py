@@ -14,10 +14,12 @@ UNREACHABLE = 2**62  # rank of a target that was excluded (-inf score): it can n
 
 
 def target_rank(scores: torch.Tensor, target_col: torch.Tensor) -> torch.Tensor:
-    """(B,) rank of scores[b, target_col[b]]: how many other columns score >= it; UNREACHABLE for -inf targets."""
+    """(B,) rank of scores[b, target_col[b]]: how many other columns score >= it; UNREACHABLE for -inf or nan targets."""
     target = scores.gather(1, target_col.unsqueeze(1))  # (B, 1)
     ranks = count_true(scores >= target) - 1
-    return torch.where(target.squeeze(1) == -torch.inf, UNREACHABLE, ranks)
+    # a nan target compares False with everything: it would rank first, a hit, with NDCG 1/log2(1) = inf
+    lost = (target.squeeze(1) == -torch.inf) | target.squeeze(1).isnan()
+    return torch.where(lost, UNREACHABLE, ranks)
 
 
 def count_true(mask: torch.Tensor, chunk: int = 128) -> torch.Tensor:

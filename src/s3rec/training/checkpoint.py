@@ -83,9 +83,13 @@ def load_checkpoint(path: str | Path, stage: str | None = None) -> dict[str, Any
     return payload
 
 
-def check_compatible(payload: dict, path: str | Path, n_items: int, n_attributes: int | None = None) -> None:
-    """The checkpoint must have been made on a data set with the same vocabularies."""
+def check_compatible(payload: dict, path: str | Path, n_items: int, n_attributes: int | None = None,
+                     n_users: int | None = None) -> None:
+    """The checkpoint must have been made on a data set with the same vocabularies (and users, when given)."""
     data = payload["data"]
+    if n_users is not None and data.get("n_users") not in (None, n_users):  # equal catalogues, other data
+        raise S3RecError(f"{path}: checkpoint was made on {data.get('n_users')} users ({data.get('name')!r}) "
+                         f"but the data set has {n_users}")
     if data.get("n_items") != n_items:
         raise S3RecError(f"{path}: checkpoint has {data.get('n_items')} items but the data set has {n_items} "
                          f"(made on {data.get('name')!r})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +160,9 @@ def finetune(
         """Validate now; update `best`, `history` and the log; return the metrics and the seconds taken."""
         total, n_batches = distributed.sum_over_ranks(total, n_batches)  # the mean over every rank's batches
         loss = float(total) / max(int(n_batches), 1)
+        if not math.isfinite(loss):  # checked once per validation: a check per batch would sync every step
+            raise S3RecError(f"fine-tuning diverged: mean training loss {loss} in epoch {epoch} "
+                             f"(lower finetune.lr, now {cfg.lr:g})")
         t = time.perf_counter()
         weights = {"trained": model} if average is None else {"trained": model, "average": average.module}
         scores = {name: scored(w) for name, w in weights.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -77,7 +78,7 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
     model.to(device)
     opt = adam(model.parameters(), cfg.lr, cfg.weight_decay)
     seqs = TrainingSequences(*split.train_sequences(), data.n_items)
-    data_info = {"name": data.name, "n_items": data.n_items, "n_attributes": data.n_attributes, "n_users": data.n_users}
+    data_info = data_info_of(data)
     config = run_config or {"pretrain": asdict(cfg), "encoder": asdict(enc_cfg), "seed": seed}
     last = out_dir / "last.pt"
     start_epoch = 0
@@ -85,6 +86,7 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
         (out_dir / "pretrain_log.jsonl").unlink(missing_ok=True)  # a fresh run starts a fresh log
     if resume and last.exists():
         ck = load_checkpoint(last, stage="pretrain")
+        check_same_data_info(ck, last, data_info)
         model.load_state_dict(ck["state_dict"])
         opt.load_state_dict(ck["optimizer"])
         set_rng_state(ck["rng"], gen)
@@ -125,6 +127,10 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
         seconds = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "seconds": round(seconds, 3), "samples": len(user),
                   **{k: float(v) / len(user) for k, v in totals.items()}}
+        diverged = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+        if diverged:  # checked once per epoch: a check per batch would sync every step
+            raise S3RecError(f"pre-training diverged: {', '.join(diverged)} loss not finite in epoch {epoch + 1} "
+                             f"(lower pretrain.lr, now {cfg.lr:g})")
         if main:
             append_jsonl(out_dir / "pretrain_log.jsonl", record)
         if on_epoch is not None:
@@ -146,6 +152,18 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
                                 data=data_info, model=model, **state)
     distributed.barrier()  # the other ranks may read the final checkpoint once rank 0 has written it
     return out_dir / f"pretrain-epoch{cfg.epochs}.pt"
+
+
+def data_info_of(data) -> dict:
+    """What a pre-training checkpoint records of its data set."""
+    return {"name": data.name, "n_items": data.n_items, "n_attributes": data.n_attributes, "n_users": data.n_users}
+
+
+def check_same_data_info(ck: dict, path: Path, data_info: dict) -> None:
+    """A pre-training resumes only on the data set it started on."""
+    saved = ck.get("data", {})
+    if any(saved.get(k, v) != v for k, v in data_info.items()):
+        raise S3RecError(f"{path}: cannot resume: made on {saved}, the data now are {data_info}")
 
 
 def stalled_objectives(first: dict, now: dict, rel_tol: float = 1e-3) -> list[str]:

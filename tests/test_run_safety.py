@@ -1,0 +1,134 @@
+"""A run directory never mixes two runs, diverged training is an error, and OS errors are one line (CLI)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from s3rec.cli import main
+
+
+def write_log(path: Path, users: int, prefix: str = "u") -> Path:
+    """users x 8 interactions over 20 items, in time order."""
+    rows = ["user_id,item_id,timestamp"]
+    rows += [f"{prefix}{u},i{(u + 3 * t) % 20},{1000 + 10 * t + u}" for u in range(users) for t in range(8)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def sasrec(data: Path, out: Path, *extra: str) -> int:
+    return main(["run", "--model", "sasrec", "--data", str(data), "--min-count", "1", "--set", "encoder.d=16",
+                 "--epochs", "2", "--out", str(out), "--quiet", *extra])
+
+
+def error_line(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("warning: ")]
+    assert len(err) == 1 and err[0].startswith("s3rec: error: "), err
+    return err[0]
+
+
+def test_diverged_fine_tuning_is_an_error_and_leaves_no_results_of_the_folder_s_earlier_run(tmp_path, capsys):
+    data, out = write_log(tmp_path / "log.csv", 40), tmp_path / "run"
+    assert sasrec(data, out) == 0
+    assert (out / "metrics.json").is_file() and (out / "model.pt").is_file()
+    capsys.readouterr()
+    assert sasrec(data, out, "--set", "finetune.lr=1e6") == 2
+    assert "fine-tuning diverged" in error_line(capsys)
+    # config.json now describes the failed run: the earlier model and metrics must not outlive it
+    assert not any((out / name).exists() for name in ("metrics.json", "model.pt", "summary.json", "per_user.npz"))
+    assert json.loads((out / "config.json").read_text())["finetune"]["lr"] == 1e6
+
+
+@pytest.mark.parametrize("value", ["nan", ".nan", "inf"])
+def test_a_non_finite_number_is_a_bad_option(tmp_path, capsys, value):
+    assert sasrec(write_log(tmp_path / "log.csv", 40), tmp_path / "run", "--set", f"finetune.lr={value}") == 2
+    assert "finetune.lr must be a finite number" in error_line(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_on_other_data_is_an_error_that_rewrites_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert sasrec(write_log(tmp_path / "a.csv", 40), out) == 0
+    config = (out / "config.json").read_text()
+    capsys.readouterr()
+    assert sasrec(write_log(tmp_path / "b.csv", 40, prefix="x"), out, "--resume") == 2
+    assert "cannot resume" in error_line(capsys)
+    assert (out / "config.json").read_text() == config and (out / "metrics.json").is_file()
+
+
+def test_evaluate_refuses_data_that_are_not_the_run_s(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_log(Path("log.csv"), 40)
+    assert sasrec(Path("log.csv"), tmp_path / "run") == 0  # config.json keeps the relative path
+    elsewhere = tmp_path / "elsewhere"
+    write_log(elsewhere / "log.csv", 60, prefix="x")
+    monkeypatch.chdir(elsewhere)  # the relative path now names other data
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(tmp_path / "run"), "--quiet"]) == 2
+    line = error_line(capsys)
+    assert "cannot evaluate" in line and "relative data path" in line
+
+
+def test_evaluate_with_weights_that_do_not_fit_the_config_is_one_line(tmp_path, capsys):
+    data = write_log(tmp_path / "log.csv", 40)
+    assert sasrec(data, tmp_path / "a") == 0 and sasrec(data, tmp_path / "b", "--set", "encoder.d=32") == 0
+    (tmp_path / "a" / "model.pt").write_bytes((tmp_path / "b" / "model.pt").read_bytes())
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(tmp_path / "a"), "--quiet"]) == 2
+    assert "model.pt: does not fit" in error_line(capsys)
+
+
+def test_fine_tuning_from_a_checkpoint_of_other_data_is_an_error(tmp_path, capsys):
+    pt = tmp_path / "pt"
+    assert main(["pretrain", "--data", str(write_log(tmp_path / "other.csv", 60, prefix="x")), "--min-count", "1",
+                 "--set", "encoder.d=16", "--epochs", "1", "--out", str(pt), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["finetune", "--data", str(write_log(tmp_path / "log.csv", 40)), "--min-count", "1",
+                 "--init", str(pt / "pretrain-epoch1.pt"), "--set", "encoder.d=16", "--epochs", "1",
+                 "--out", str(tmp_path / "ft"), "--quiet"]) == 2
+    assert "checkpoint was made on 60 users ('other') but the data set has 40" in error_line(capsys)
+
+
+def test_s3rec_without_attributes_warns_that_aap_and_map_learn_nothing(tmp_path, capsys):
+    assert main(["pretrain", "--data", str(write_log(tmp_path / "log.csv", 40)), "--min-count", "1",
+                 "--set", "encoder.d=16", "--epochs", "1", "--out", str(tmp_path / "pt"), "--quiet"]) == 0
+    assert "warning: log has no item attributes, so the AAP and MAP objectives learn nothing" in capsys.readouterr().err
+
+
+def test_os_errors_on_output_paths_are_one_line(tmp_path, capsys):
+    data = write_log(tmp_path / "log.csv", 40)
+    assert main(["run", "--model", "pop", "--data", str(data), "--min-count", "1", "--out", str(data), "--quiet"]) == 2
+    assert error_line(capsys) == f"s3rec: error: {data}: File exists"
+    assert main(["run", "--model", "pop", "--data", str(data), "--min-count", "1", "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    (tmp_path / "folder").mkdir()
+    capsys.readouterr()
+    assert main(["recommend", "--run", str(tmp_path / "r"), "--users", "u1", "--out", str(tmp_path / "folder")]) == 2
+    assert "folder" in error_line(capsys)
+
+
+def test_config_file_errors_name_the_file_and_line(tmp_path, capsys):
+    data = write_log(tmp_path / "log.csv", 40)
+    bad_yaml = tmp_path / "indent.yaml"
+    bad_yaml.write_text("finetune:\n  epochs: 1\n lr: 0.1\n")
+    assert sasrec(data, tmp_path / "r1", "--config", str(bad_yaml)) == 2
+    assert error_line(capsys).startswith(f"s3rec: error: {bad_yaml}:3: not valid YAML/JSON")
+    bad_value = tmp_path / "value.yaml"
+    bad_value.write_text("finetune:\n  patience: one\n")
+    assert sasrec(data, tmp_path / "r2", "--config", str(bad_value)) == 2
+    assert error_line(capsys) == (f"s3rec: error: {bad_value}: bad option: finetune.patience must be an integer, "
+                                  "got 'one'")
+
+
+def test_pretraining_resumed_on_other_data_is_an_error_that_rewrites_nothing(tmp_path, capsys):
+    pt = tmp_path / "pt"
+    args = ["--min-count", "1", "--set", "encoder.d=16", "--epochs", "1", "--out", str(pt), "--quiet"]
+    assert main(["pretrain", "--data", str(write_log(tmp_path / "a.csv", 40)), *args]) == 0
+    config = (pt / "config.json").read_text()
+    capsys.readouterr()
+    assert main(["pretrain", "--data", str(write_log(tmp_path / "b.csv", 30)), *args, "--resume"]) == 2
+    assert "last.pt: cannot resume: made on" in error_line(capsys)
+    assert (pt / "config.json").read_text() == config
