@@ -132,3 +132,18 @@ def test_pretraining_resumed_on_other_data_is_an_error_that_rewrites_nothing(tmp
     assert main(["pretrain", "--data", str(write_log(tmp_path / "b.csv", 30)), *args, "--resume"]) == 2
     assert "last.pt: cannot resume: made on" in error_line(capsys)
     assert (pt / "config.json").read_text() == config
+
+
+def test_data_options_that_would_be_ignored_are_errors(tmp_path, capsys):
+    data = write_log(tmp_path / "log.csv", 40)
+    assert main(["run", "--model", "pop", "--data", str(data), "--min-count", "1", "--attribute-cols", "brand",
+                 "--out", str(tmp_path / "r1"), "--quiet"]) == 2
+    assert "--attribute-cols names columns of --item-table FILE" in error_line(capsys)
+    seqs = tmp_path / "Toy.txt"
+    seqs.write_text("".join(f"{u} 1 2 3 4\n" for u in range(1, 6)))
+    assert main(["run", "--model", "pop", "--data", str(seqs), "--item-table", str(data), "--out", str(tmp_path / "r2"),
+                 "--quiet"]) == 2
+    assert f"{seqs}: --item-table is for interaction tables" in error_line(capsys)
+    assert main(["run", "--model", "pop", "--data", str(tmp_path), "--out", str(tmp_path / "r3"), "--quiet"]) == 2
+    assert error_line(capsys) == f"s3rec: error: {tmp_path}: is a folder, not a file"
+    assert not any((tmp_path / r).exists() for r in ("r1", "r2", "r3"))

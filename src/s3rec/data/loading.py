@@ -36,6 +36,8 @@ def load_data(cfg: DataConfig, progress: bool = True) -> SequenceData:
     if (cfg.dataset is None) == (cfg.path is None):
         raise S3RecError("give exactly one of --dataset NAME or --data PATH")
     if cfg.dataset is not None:
+        if cfg.item_table is not None:
+            raise S3RecError(f"--item-table is for --data tables; {cfg.dataset} brings its own attributes")
         spec = get_spec(cfg.dataset)
         files = resolve_dataset(cfg.dataset, data_dir=cfg.data_dir, progress=progress)
         data = load_s3rec_format(files.interactions, files.attributes, files.sample, name=spec.upstream)
@@ -47,10 +49,13 @@ def load_data(cfg: DataConfig, progress: bool = True) -> SequenceData:
 def load_path(cfg: DataConfig) -> SequenceData:
     """A user's file: S3-Rec format for `.txt` without tabs (attributes/sample files found beside it)."""
     path = Path(cfg.path)
-    if not path.exists():
-        raise DataError("file not found", path)
+    if not path.is_file():
+        raise DataError("is a folder, not a file" if path.is_dir() else "file not found", path)
     if path.suffix.lower() == ".txt" and not _has_tab(path):
         attrs = path.with_name(f"{path.stem}_item2attributes.json")
+        if cfg.item_table is not None:  # it would be ignored
+            raise DataError(f"--item-table is for interaction tables; an S3-Rec file takes its attributes from "
+                            f"{attrs.name} beside it", path)
         sample = path.with_name(f"{path.stem}_sample.txt")
         return load_s3rec_format(path, attrs if attrs.exists() else None, sample if sample.exists() else None)
     if path.suffix.lower() == ".inter":  # RecBole atomic files: `<stem>.item` beside it (or --item-table)
