@@ -31,6 +31,11 @@ def test_pretraining_logs_the_warning_at_epoch_3(tmp_path, monkeypatch):
              progress=False, log=seen.append)
     warnings = [line for line in seen if line.startswith("warning:")]
     assert len(warnings) == 1 and "the sp loss has not moved since epoch 1" in warnings[0]
+    assert "pretrain.bucket" not in warnings[0]
+    seen.clear()  # with length buckets the warning names them: SP stalled with them on Beauty and Sports
+    pretrain(split, PretrainConfig(epochs=3, bucket=True), EncoderConfig(d=8, n_layers=1, n_heads=2, max_len=8),
+             tmp_path / "bucketed", seed=0, progress=False, log=seen.append)
+    assert "SP stalled so with pretrain.bucket=true" in next(line for line in seen if line.startswith("warning:"))
 
 
 def test_the_warning_reaches_stderr_under_quiet(tmp_path, monkeypatch, capsys):

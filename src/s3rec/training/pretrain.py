@@ -139,11 +139,9 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
         if main and (epoch + 1 == 3 or (epoch + 1) % 10 == 0):
             with open(out_dir / "pretrain_log.jsonl", encoding="utf-8") as f:
                 first = json.loads(f.readline())
-            why = " (its double sigmoid may be saturated; pair_loss=bpr cannot saturate)" \
-                if cfg.objectives.pair_loss == "faithful" else ""
             for k in stalled_objectives(first, record):
                 log(f"warning: the {k} loss has not moved since epoch 1 ({first[k]:.4f} -> {record[k]:.4f}): "
-                    f"that objective is not learning{why}")
+                    f"that objective is not learning{stall_hint(k, cfg)}")
         state = {"optimizer": opt.state_dict(), "epoch": epoch + 1, "rng": rng_state(gen)}
         if main:
             save_checkpoint(last, stage="pretrain", config=config, data=data_info, model=model, **state)
@@ -164,6 +162,15 @@ def check_same_data_info(ck: dict, path: Path, data_info: dict) -> None:
     saved = ck.get("data", {})
     if any(saved.get(k, v) != v for k, v in data_info.items()):
         raise S3RecError(f"{path}: cannot resume: made on {saved}, the data now are {data_info}")
+
+
+def stall_hint(objective: str, cfg: PretrainConfig) -> str:
+    """What the stall warning adds about a likely cause."""
+    if cfg.objectives.pair_loss != "faithful":
+        return ""
+    buckets = ("; SP stalled so with pretrain.bucket=true on Beauty and Sports, not with random batches, docs/s3rec.md"
+               if objective == "sp" and cfg.bucket else "")
+    return f" (its double sigmoid may be saturated; pair_loss=bpr cannot saturate{buckets})"
 
 
 def stalled_objectives(first: dict, now: dict, rel_tol: float = 1e-3) -> list[str]:
