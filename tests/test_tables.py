@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from s3rec.data.dataset import SequenceData
+from s3rec.config import EvalConfig
 from s3rec.data.tables import load_id_maps, load_table, save_id_maps
+from s3rec.pipeline import describe_protocol
 from s3rec.errors import DataError, S3RecError
 
 
@@ -249,3 +251,13 @@ def test_too_short_users_are_named(tmp_path):
 def test_blanks_around_ids_are_not_part_of_them(tmp_path):
     spaced = load_table(write(tmp_path / "a.csv", TABLE + "u, a,1\nu ,b,2\n u,a ,3\n"), min_count=1)
     assert sequences(spaced) == {"u": ["a", "b", "a"]} and spaced.n_items == 2
+
+
+def test_the_k_core_filter_says_what_it_kept_and_the_protocol_prints_it(tmp_path):
+    rows = [f"u{u},i{t},{t}" for u in range(3) for t in range(5)] + ["lone,i0,9", "u0,rare,10"]
+    data = load_table(write(tmp_path / "log.csv", TABLE + "\n".join(rows) + "\n"), min_count=3)
+    assert data.extra["k_core"] == {"min_count": 3, "users": [3, 4], "items": [5, 6], "interactions": [15, 17]}
+    assert "  3-core filter: kept 3 of 4 users, 5 of 6 items, 15 of 17 interactions" in describe_protocol(
+        EvalConfig(), data, max_len=50).splitlines()
+    everything = load_table(write(tmp_path / "all.csv", TABLE + "\n".join(rows[:15]) + "\n"), min_count=3)
+    assert "core filter" not in describe_protocol(EvalConfig(), everything, max_len=50)  # nothing removed: no line

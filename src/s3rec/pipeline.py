@@ -47,6 +47,11 @@ def describe_protocol(ev: EvalConfig, data: SequenceData, max_len: int) -> str:
         "test = last item (history items[:-1]), validation = second last (history items[:-2]), training = items[:-2]",
         f"  model input: last {max_len} history items, left-padded",
     ]
+    k_core = data.extra.get("k_core")
+    if k_core and k_core["interactions"][0] < k_core["interactions"][1]:  # say what the filter removed
+        lines.insert(1, f"  {k_core['min_count']}-core filter: kept " + ", ".join(
+            f"{kept:,} of {read:,} {what}" for what in ("users", "items", "interactions")
+            for kept, read in [k_core[what]]))
     if "full" in ev.protocols():
         excl = ("history items excluded (score -inf, also when the target repeats one: it can then not be hit)"
                 if ev.exclude_history else "history items kept as candidates")

@@ -46,7 +46,7 @@ def load_atomic(
     users = _id_column(table, USER_FIELD)
     items = _id_column(table, ITEM_FIELD)
     time_key = _time_key(table, TIME_FIELD) if has_time else np.arange(len(users))
-    offsets, seq_items, user_ids, item_ids = build_sequences(inter_path, users, items, time_key, min_count)
+    offsets, seq_items, user_ids, item_ids, k_core = build_sequences(inter_path, users, items, time_key, min_count)
 
     if item_path is not None:
         attr_offsets, attr_values, attribute_names = _read_item_features(Path(item_path), item_ids)
@@ -58,6 +58,7 @@ def load_atomic(
         name=name or inter_path.stem, offsets=offsets, items=seq_items, n_items=len(item_ids) - 1,
         attr_offsets=attr_offsets, attr_values=attr_values, n_attributes=len(attribute_names) - 1,
         user_ids=user_ids, item_ids=item_ids, attribute_names=attribute_names, source=str(inter_path),
+        extra={"k_core": k_core},
     )
 
 

@@ -117,7 +117,7 @@ def _sequence_data(table: _Table, read_items, user_col: str, item_col: str, time
     else:
         time_key = np.arange(len(users))  # file order is the time order
 
-    offsets, seq_items, user_ids, item_ids = build_sequences(table.path, users, items, time_key, min_count)
+    offsets, seq_items, user_ids, item_ids, k_core = build_sequences(table.path, users, items, time_key, min_count)
 
     if read_items is not None:
         attr_offsets, attr_values, attribute_names = _read_attributes(read_items(), items_col, attribute_cols,
@@ -130,14 +130,15 @@ def _sequence_data(table: _Table, read_items, user_col: str, item_col: str, time
         name=name, offsets=offsets, items=seq_items, n_items=len(item_ids) - 1,
         attr_offsets=attr_offsets, attr_values=attr_values, n_attributes=len(attribute_names) - 1,
         user_ids=user_ids, item_ids=item_ids,
-        attribute_names=attribute_names, source=str(table.path),
+        attribute_names=attribute_names, source=str(table.path), extra={"k_core": k_core},
     )
 
 
 def build_sequences(
     path: Path, users: pd.Series, items: pd.Series, time_key: np.ndarray, min_count: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(offsets, items, user_ids, item_ids): k-core filtered, stably time-ordered, contiguously remapped sequences."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+    """(offsets, items, user_ids, item_ids, k_core): k-core filtered, stably time-ordered, contiguously remapped
+    sequences, and what the filter kept ({"min_count", "users", "items", "interactions"}: [kept, read])."""
     user_codes, user_raw = pd.factorize(users)
     item_codes, item_raw = pd.factorize(items)
     keep = np.flatnonzero(_k_core(user_codes, item_codes, min_count))
@@ -162,7 +163,9 @@ def build_sequences(
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     item_ids = np.concatenate([[None], item_raw.to_numpy(dtype=object)[kept_items]])
-    return offsets, item_ids_new + 1, user_raw.to_numpy(dtype=object)[kept_users], item_ids
+    k_core = {"min_count": int(min_count), "users": [len(kept_users), len(user_raw)],
+              "items": [len(kept_items), len(item_raw)], "interactions": [len(keep), len(users)]}
+    return offsets, item_ids_new + 1, user_raw.to_numpy(dtype=object)[kept_users], item_ids, k_core
 
 
 def save_id_maps(data: SequenceData, directory: str | Path) -> None:
