@@ -33,10 +33,12 @@ from s3rec.evaluation.ranking import EvalResult, full_ranking, sampled_ranking
 from s3rec.io import atomic_path, hold_folder, write_json
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.factory import build_model, load_pretrained
+from s3rec.models.s3rec import ObjectiveConfig
 from s3rec.training import distributed
-from s3rec.training.checkpoint import environment, load_checkpoint, save_checkpoint
+from s3rec.training.checkpoint import (check_same_data_info, data_info_of, environment, load_checkpoint,
+                                      save_checkpoint)
 from s3rec.training.finetune import finetune
-from s3rec.training.pretrain import check_same_data_info, data_info_of, pretrain, pretrain_seconds
+from s3rec.training.pretrain import pretrain, pretrain_seconds
 from s3rec.transfer import load_transferred
 
 
@@ -50,8 +52,7 @@ def describe_protocol(ev: EvalConfig, data: SequenceData, max_len: int) -> str:
     k_core = data.extra.get("k_core")
     if k_core and k_core["interactions"][0] < k_core["interactions"][1]:  # say what the filter removed
         lines.insert(1, f"  {k_core['min_count']}-core filter: kept " + ", ".join(
-            f"{kept:,} of {read:,} {what}" for what in ("users", "items", "interactions")
-            for kept, read in [k_core[what]]))
+            f"{k_core[what][0]:,} of {k_core[what][1]:,} {what}" for what in ("users", "items", "interactions")))
     if "full" in ev.protocols():
         excl = ("history items excluded (score -inf, also when the target repeats one: it can then not be hit)"
                 if ev.exclude_history else "history items kept as candidates")
@@ -135,7 +136,8 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     np.random.seed(cfg.seed % 2**32)
     data = load_data(cfg.data, progress=progress) if data is None else keep_train_fraction(data, cfg.data.train_fraction)
     split = LeaveOneOut.from_data(data)
-    warn_without_attributes(cfg, data, log)
+    if cfg.model == "s3rec" and cfg.init is None:  # this run pre-trains
+        warn_without_attributes(cfg.pretrain.objectives, data, log)
     negatives = eval_negatives(split, cfg.eval)
     model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives,
                         cfg.finetune.label_smoothing).to(device)
@@ -231,10 +233,9 @@ def check_same_data(data: SequenceData, run_dir: Path, action: str) -> None:
                          f"{data.n_items:,} items) are not the data this run was made on{hint}")
 
 
-def warn_without_attributes(cfg: RunConfig, data: SequenceData, log) -> None:
-    """S3-Rec on data without item attributes: AAP and MAP have nothing to learn, say so."""
-    if cfg.model == "s3rec" and cfg.init is None and data.n_attributes == 0 and (
-            cfg.pretrain.objectives.aap > 0 or cfg.pretrain.objectives.map > 0):
+def warn_without_attributes(objectives: ObjectiveConfig, data: SequenceData, log) -> None:
+    """A pre-training on data without item attributes: AAP and MAP have nothing to learn, say so."""
+    if data.n_attributes == 0 and (objectives.aap > 0 or objectives.map > 0):
         log(f"warning: {data.name} has no item attributes, so the AAP and MAP objectives learn nothing "
             "(an interaction table takes them from --item-table FILE --attribute-cols COLS)")
 
@@ -254,7 +255,7 @@ def pretrain_run(cfg: RunConfig, out: str | Path | None = None, resume: bool = F
     progress, log, _, on_epoch = distributed.main_only(progress, log, log, on_epoch)
     data = load_data(cfg.data, progress=progress) if data is None else keep_train_fraction(data, cfg.data.train_fraction)
     split = LeaveOneOut.from_data(data)  # bad data fails before anything is written
-    warn_without_attributes(dataclasses.replace(cfg, model="s3rec", init=None), data, log)
+    warn_without_attributes(cfg.pretrain.objectives, data, log)
     out = Path(out) if out is not None else default_run_dir(cfg, data.name) / "pretrain"
     config = {**cfg.to_dict(), "environment": {**environment(), "device": str(device), **distributed.describe()}}
     if distributed.is_main():  # under torchrun rank 0 alone writes files

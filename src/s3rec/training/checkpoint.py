@@ -83,6 +83,18 @@ def load_checkpoint(path: str | Path, stage: str | None = None) -> dict[str, Any
     return payload
 
 
+def data_info_of(data) -> dict:
+    """What a checkpoint records of its data set (the `data` entry that check_compatible reads)."""
+    return {"name": data.name, "n_items": data.n_items, "n_attributes": data.n_attributes, "n_users": data.n_users}
+
+
+def check_same_data_info(payload: dict, path: str | Path, data_info: dict) -> None:
+    """A resumed checkpoint must have been made on this very data set (name and sizes)."""
+    saved = payload.get("data", {})
+    if any(saved.get(k, v) != v for k, v in data_info.items()):
+        raise S3RecError(f"{path}: cannot resume: made on {saved}, the data now are {data_info}")
+
+
 def check_compatible(payload: dict, path: str | Path, n_items: int, n_attributes: int | None = None,
                      n_users: int | None = None) -> None:
     """The checkpoint must have been made on a data set with the same vocabularies (and users, when given)."""

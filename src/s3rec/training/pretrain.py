@@ -21,7 +21,8 @@ from s3rec.models.encoder import EncoderConfig, SequenceEncoder
 from s3rec.models.s3rec import ObjectiveConfig, S3RecPretrainer
 from s3rec.training import distributed
 from s3rec.training.batches import TrainingSequences, batch_order, micro_batches, pretrain_batch
-from s3rec.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from s3rec.training.checkpoint import (check_same_data_info, data_info_of, load_checkpoint, rng_state,
+                                      save_checkpoint, set_rng_state)
 from s3rec.training.faults import kill_switch
 from s3rec.training.optim import adam
 from s3rec.training.prefetch import prefetched, use_prefetch
@@ -150,18 +151,6 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
                                 data=data_info, model=model, **state)
     distributed.barrier()  # the other ranks may read the final checkpoint once rank 0 has written it
     return out_dir / f"pretrain-epoch{cfg.epochs}.pt"
-
-
-def data_info_of(data) -> dict:
-    """What a pre-training checkpoint records of its data set."""
-    return {"name": data.name, "n_items": data.n_items, "n_attributes": data.n_attributes, "n_users": data.n_users}
-
-
-def check_same_data_info(ck: dict, path: Path, data_info: dict) -> None:
-    """A pre-training resumes only on the data set it started on."""
-    saved = ck.get("data", {})
-    if any(saved.get(k, v) != v for k, v in data_info.items()):
-        raise S3RecError(f"{path}: cannot resume: made on {saved}, the data now are {data_info}")
 
 
 def stall_hint(objective: str, cfg: PretrainConfig) -> str:
