@@ -370,6 +370,11 @@ def _set_unknown_leaf(d: Path) -> tuple[list[str], tuple[str, ...]]:
     return ["run", "--model", "pop", "--data", str(txt), "--set", "eval.nosuch=1"], ("eval.nosuch",)
 
 
+def _set_a_group(d: Path) -> tuple[list[str], tuple[str, ...]]:
+    txt = write_tiny(d)
+    return ["run", "--model", "pop", "--data", str(txt), "--set", "data=3"], ("data is a group of options", "data.dataset=")
+
+
 def _set_without_equals(d: Path) -> tuple[list[str], tuple[str, ...]]:
     txt = write_tiny(d)
     return ["run", "--model", "pop", "--data", str(txt), "--set", "eval.protocol"], ("KEY=VALUE",)
@@ -395,6 +400,7 @@ BAD_INPUTS = {
     "finetune-missing-init": _finetune_missing_init,
     "set-unknown-leaf": _set_unknown_leaf,
     "set-without-equals": _set_without_equals,
+    "set-a-group": _set_a_group,
     "train-fraction-zero": _train_fraction_zero,
     "too-many-negatives": _too_many_negatives,
 }

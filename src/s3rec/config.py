@@ -214,4 +214,8 @@ def set_path(cfg: Any, dotted: str, value: Any) -> None:
         obj = getattr(obj, p)
     if not dataclasses.is_dataclass(obj) or not hasattr(obj, last):
         raise ValueError(f"unknown option {dotted}")
+    group = getattr(obj, last)
+    if dataclasses.is_dataclass(group):
+        example = dataclasses.fields(group)[0].name
+        raise ValueError(f"{dotted} is a group of options, not one: set one of them, e.g. {dotted}.{example}=...")
     setattr(obj, last, _typed(type(obj), last, value, dotted))
