@@ -375,6 +375,17 @@ def _set_a_group(d: Path) -> tuple[list[str], tuple[str, ...]]:
     return ["run", "--model", "pop", "--data", str(txt), "--set", "data=3"], ("data is a group of options", "data.dataset=")
 
 
+def _objectives_without_pretraining(d: Path) -> tuple[list[str], tuple[str, ...]]:
+    txt = write_tiny(d)
+    return ["run", "--model", "sasrec", "--data", str(txt), "--objectives", "mip"], ("--objectives", "sasrec does not pre-train")
+
+
+def _pretrain_epochs_with_init(d: Path) -> tuple[list[str], tuple[str, ...]]:
+    txt = write_tiny(d)
+    return (["finetune", "--data", str(txt), "--init", str(d / "missing.pt"), "--pretrain-epochs", "5"],
+            ("--pretrain-epochs", "fine-tunes from --init"))
+
+
 def _set_without_equals(d: Path) -> tuple[list[str], tuple[str, ...]]:
     txt = write_tiny(d)
     return ["run", "--model", "pop", "--data", str(txt), "--set", "eval.protocol"], ("KEY=VALUE",)
@@ -401,6 +412,8 @@ BAD_INPUTS = {
     "set-unknown-leaf": _set_unknown_leaf,
     "set-without-equals": _set_without_equals,
     "set-a-group": _set_a_group,
+    "objectives-without-pretraining": _objectives_without_pretraining,
+    "pretrain-epochs-with-init": _pretrain_epochs_with_init,
     "train-fraction-zero": _train_fraction_zero,
     "too-many-negatives": _too_many_negatives,
 }

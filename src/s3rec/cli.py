@@ -174,6 +174,11 @@ def cmd_run(args: argparse.Namespace, model: str | None = None) -> None:
     from s3rec.training import distributed
 
     cfg = build_config(args, model)
+    pretrains = cfg.model == "s3rec" and cfg.init is None
+    for flag, given in (("--objectives", args.objectives), ("--pretrain-epochs", getattr(args, "pretrain_epochs", None))):
+        if given is not None and not pretrains:  # else silently ignored
+            why = "fine-tunes from --init" if cfg.model == "s3rec" else f"{cfg.model} does not pre-train"
+            raise S3RecError(f"{flag} sets the pre-training, and this run has none: it {why}")
     # --tensorboard DIR (under torchrun, rank 0's alone)
     with epoch_logger(getattr(args, "tensorboard", None) if distributed.is_main() else None) as on_epoch:
         run(cfg, out=args.out, resume=args.resume, progress=not args.quiet, log=_logger(args), on_epoch=on_epoch,
