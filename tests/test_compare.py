@@ -75,7 +75,9 @@ def test_compare_end_to_end_numbers_marks_and_reuse(tmp_path, monkeypatch, capsy
                                     for s in SEEDS], axis=0) for m in ("s3rec", best)}
             p_t, p_w = paired_tests(per_user["s3rec"], per_user[best])
             assert row["p_ttest"] == repr(p_t) and row["p_wilcoxon"] == repr(p_w)
-            assert ("\\*" in cells[metric][2]) == (p_t < 0.01)
+            improved = float(row["s3rec_mean"]) > float(row[f"{best}_mean"])
+            assert ("\\*" in cells[metric][2]) == (p_t < 0.01 and improved)  # the star marks a significant gain
+            assert ("†" in cells[metric][2]) == (p_t < 0.01 and not improved)
     secs = {m: np.mean([s3rec.runs.run_seconds(r) for r in metrics[m]]) for m in MODELS}  # the stages, summed
     assert float(table[("", "seconds")]["gru4rec_mean"]) == pytest.approx(secs["gru4rec"])
     tex = (out / "comparison.tex").read_text()
@@ -117,8 +119,9 @@ def hand_configs(models):
     return configs
 
 
-@pytest.mark.parametrize("shift, significant", [(0.05, True), (0.0, False)])
-def test_significance_marker_comes_from_paired_per_user_values(tmp_path, shift, significant):
+@pytest.mark.parametrize("shift, significant, mark, tex_mark", [
+    (0.05, True, "\\*", "$^{*}$"), (-0.05, True, "†", "$^{\\dagger}$"), (0.0, False, "", "")])
+def test_significance_marker_comes_from_paired_per_user_values(tmp_path, shift, significant, mark, tex_mark):
     rng = np.random.default_rng(0)
     n = 80
     strong = rng.uniform(0.2, 0.6, n)
@@ -139,9 +142,11 @@ def test_significance_marker_comes_from_paired_per_user_values(tmp_path, shift, 
     assert row.significant is significant and (row.p_ttest < 0.01) is significant
     assert row.improvement == pytest.approx(ours.mean() / best.mean() - 1)
     cells = md_rows((tmp_path / "comparison.md").read_text(), "full")["NDCG@10"]
-    assert cells[2].endswith("\\*") is significant  # S3-Rec's column
+    body = cells[2][:len(cells[2]) - len(mark)]  # S3-Rec's column: a star for a gain, a dagger for a loss, else nothing
+    assert cells[2].endswith(mark) and not body.endswith(("\\*", "†"))
     tex_row = next(line for line in (tmp_path / "comparison.tex").read_text().splitlines() if line.startswith("NDCG@10 &"))
-    assert ("$^{*}$" in tex_row.split(" & ")[3]) is significant
+    tex_cell = tex_row.split(" & ")[3]
+    assert tex_cell.endswith(tex_mark) and tex_cell.count("$^") == int(significant)
     if not significant:  # the weak baseline would have given p < 0.01: the test pairs the best one
         assert paired_tests(per_user["s3rec"][0], per_user["pop"][0])[0] < 0.01
     assert table.seconds["pop"] == (15.0, pytest.approx(np.std([10.0, 20.0], ddof=1)))

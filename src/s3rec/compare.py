@@ -59,6 +59,13 @@ class MetricRow:
     def significant(self) -> bool:
         return self.p_ttest is not None and self.p_ttest < ALPHA
 
+    @property
+    def sign(self) -> str:
+        """'better' or 'worse' when S3-Rec differs significantly from the best baseline, else ''."""
+        if not self.significant or not self.improvement:
+            return ""
+        return "better" if self.improvement > 0 else "worse"
+
 
 @dataclass
 class Comparison:

@@ -67,6 +67,10 @@ def _seconds_text(table: "Comparison", model: str) -> str:
     return text
 
 
+MD_SIGN = {"better": "\\*", "worse": "†", "": ""}  # the paper's star marks a significant improvement only
+TEX_SIGN = {"better": "$^{*}$", "worse": "$^{\\dagger}$", "": ""}
+
+
 def to_markdown(table: "Comparison") -> str:
     """comparison.md: one table per protocol, then the mean wall-clock per run."""
     seeds = ", ".join(map(str, table.seeds))
@@ -79,9 +83,9 @@ def to_markdown(table: "Comparison") -> str:
                                  for m, k in table.missing_seeds().items()) + ".")
     if _has_improv(table):
         lines.append(f"Improv.: {display(table.ours)}'s relative improvement over the best baseline of the row "
-                     f"(the columns of other models). \\*: {display(table.ours)} vs "
-                     f"that baseline, paired t-test over {table.n_users} users (each user's value averaged over "
-                     "seeds), p < 0.01; t-test and Wilcoxon p-values in comparison.csv.")
+                     f"(the columns of other models). \\*: {display(table.ours)} significantly better than "
+                     f"that baseline, †: significantly worse (paired t-test over {table.n_users} users, each user's "
+                     "value averaged over seeds, p < 0.01); t-test and Wilcoxon p-values in comparison.csv.")
     head = ["metric", *map(display, table.models)] + (["Improv."] if _has_improv(table) else [])
     for protocol in _protocols(table):
         lines += ["", f"## {protocol} ranking", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -91,7 +95,7 @@ def to_markdown(table: "Comparison") -> str:
             for m in table.models:
                 cell = f"{row.mean[m]:.{DIGITS}f} ± {row.std[m]:.{DIGITS}f}"
                 cell = {"best": f"**{cell}**", "second": f"<u>{cell}</u>"}.get(mark.get(m), cell)
-                cells.append(cell + ("\\*" if m == table.ours and row.significant else ""))
+                cells.append(cell + (MD_SIGN[row.sign] if m == table.ours else ""))
             if _has_improv(table):
                 cells.append(improvement_text(row))
             lines.append("| " + " | ".join(cells) + " |")
@@ -134,7 +138,8 @@ def to_latex(table: "Comparison") -> str:
         out += ["\\begin{table}[t]", "\\centering",
                 f"\\caption{{Test results on {_tex(table.dataset)} ({protocol} ranking), mean $\\pm$ std over "
                 f"seeds {', '.join(map(str, table.seeds))}. Best in bold, second best underlined"
-                + (". $^{*}$: paired t-test vs the best baseline, $p < 0.01$." if improv else ".")
+                + (". $^{*}$ / $^{\\dagger}$: significantly better / worse than the best baseline "
+                   "(paired t-test, $p < 0.01$)." if improv else ".")
                 + "".join(f" Unfinished: {_tex(display(m))} {len(table.seeds) - k} of {len(table.seeds)} seeds."
                           for m, k in table.missing_seeds().items()) + "}",
                 f"\\begin{{tabular}}{{{cols}}}", "\\toprule", " & ".join(head) + " \\\\", "\\midrule"]
@@ -144,7 +149,7 @@ def to_latex(table: "Comparison") -> str:
             for m in table.models:
                 cell = f"{row.mean[m]:.{DIGITS}f} $\\pm$ {row.std[m]:.{DIGITS}f}"
                 cell = {"best": f"\\textbf{{{cell}}}", "second": f"\\underline{{{cell}}}"}.get(mark.get(m), cell)
-                cells.append(cell + ("$^{*}$" if m == table.ours and row.significant else ""))
+                cells.append(cell + (TEX_SIGN[row.sign] if m == table.ours else ""))
             if improv:
                 cells.append(_tex(improvement_text(row)).replace("–", "--"))
             out.append(" & ".join(cells) + " \\\\")
