@@ -534,14 +534,41 @@ def test_evaluate_under_another_protocol_writes_beside_the_run(tiny, tmp_path, c
     out = tmp_path / "run_other_protocol"
     assert run_pop(tiny, out) == 0  # a full-ranking run
     before = (out / "metrics.json").read_text()
-    assert main(["evaluate", "--run", str(out), "--protocol", "sampled", "--negatives", "uniform", "--quiet"]) == 0
+    assert main(["evaluate", "--run", str(out), "--protocol", "sampled", "--quiet"]) == 0
     assert (out / "metrics.json").read_text() == before  # what the run measured stays as it was
     saved = json.loads((out / "evaluation-sampled.json").read_text())
     assert set(saved["test"]) == {"sampled"} and saved["eval"]["protocol"] == "sampled"
-    assert saved["eval"]["negatives"] == "uniform"
     per_user = np.load(out / "evaluation-sampled.npz")
     assert per_user["test/sampled/HR@10"].mean() == pytest.approx(saved["test"]["sampled"]["HR@10"], abs=1e-9)
     assert saved["test"]["sampled"]["HR@10"] >= json.loads(before)["test"]["full"]["HR@10"]  # 99 negatives: easier
+
+    # another setting than the run's goes to its own file: no variant overwrites another
+    plain = (out / "evaluation-sampled.json").read_text()
+    assert main(["evaluate", "--run", str(out), "--protocol", "sampled", "--negatives", "popularity", "--quiet"]) == 0
+    assert main(["evaluate", "--run", str(out), "--protocol", "full", "--keep-history", "--quiet"]) == 0
+    assert (out / "evaluation-sampled.json").read_text() == plain
+    popular = json.loads((out / "evaluation-sampled-popularity-negatives.json").read_text())
+    assert popular["eval"]["negatives"] == "popularity"
+    kept = json.loads((out / "evaluation-full-keep-history.json").read_text())
+    assert kept["eval"]["exclude_history"] is False and kept["eval"]["protocol"] == "full"
+
+
+def test_breakdown_reads_a_protocol_that_evaluate_added(tiny, tmp_path, capsys):
+    out = tmp_path / "run_full_only"
+    assert run_pop(tiny, out, "full") == 0
+    assert main(["breakdown", "--runs", str(out), "--protocol", "sampled"]) == 2
+    err = one_line_error(capsys.readouterr().err)
+    assert "evaluation-sampled.npz" in err and "s3rec evaluate" in err
+    assert main(["evaluate", "--run", str(out), "--protocol", "sampled", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["breakdown", "--runs", str(out), "--protocol", "sampled", "--metric", "HR@10"]) == 0
+    table = capsys.readouterr().out
+    assert "sampled ranking" in table
+    rows = [line.strip("| ").split(" | ") for line in table.splitlines() if line.startswith("| ") and "users" not in line]
+    users = [int(r[1]) for r in rows if r[1].isdigit() and int(r[1]) > 0]
+    values = [float(r[3]) for r in rows if r[1].isdigit() and int(r[1]) > 0]
+    overall = json.loads((out / "evaluation-sampled.json").read_text())["test"]["sampled"]["HR@10"]
+    assert sum(u * v for u, v in zip(users, values)) / sum(users) == pytest.approx(overall, abs=1e-4)  # the bins add up
 
 
 def test_evaluate_rejects_a_bad_protocol_override(tiny, tmp_path, capsys):

@@ -354,7 +354,8 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="re-evaluate a finished run directory")
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--protocol", choices=("full", "sampled", "both"),
-                   help="another protocol than the run's: writes evaluation-<protocol>.json/.npz into the run directory")
+                   help="another protocol than the run's: writes evaluation-<protocol>.json/.npz into the run directory "
+                        "(-<negatives>-negatives, -keep-history added for those options); breakdown reads them")
     p.add_argument("--negatives", choices=("auto", "uniform", "popularity", "file"), help="sampled-protocol negatives")
     p.add_argument("--keep-history", action="store_true", help="do not exclude history items from full ranking")
     p.add_argument("--quiet", action="store_true")

@@ -30,6 +30,13 @@ class EvalConfig:
     def protocols(self) -> list[str]:
         return ["full", "sampled"] if self.protocol == "both" else [self.protocol]
 
+    def file_stem(self) -> str:
+        """evaluation-<protocol>[-<negatives>-negatives][-keep-history]: where `s3rec evaluate` writes this protocol."""
+        stem = f"evaluation-{self.protocol}"
+        if self.negatives != "auto":
+            stem += f"-{self.negatives}-negatives"
+        return stem if self.exclude_history else stem + "-keep-history"
+
     def selection_protocol(self) -> str:
         """The protocol validation uses for early stopping and the best epoch."""
         if self.selection != "auto":

@@ -342,8 +342,8 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, log=print, eval_ove
     """Re-evaluate a finished run from its saved model and config (no training).
 
     `eval_overrides` (e.g. {"protocol": "sampled"}) evaluate it under another protocol: the metrics, the
-    per-user values and the evaluation config then go to evaluation-<protocol>.json / .npz in the run
-    directory (metrics.json, what the run itself measured, is never rewritten).
+    per-user values and the evaluation config then go to `EvalConfig.file_stem()` .json / .npz in the run
+    directory, e.g. evaluation-sampled.json (metrics.json, what the run itself measured, is never rewritten).
     """
     run_dir = Path(run_dir)
     cfg, data, split, model = load_run(run_dir, progress, eval_overrides)
@@ -352,7 +352,7 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, log=print, eval_ove
     results = {which: evaluate(model, split, which, cfg.eval, cfg.encoder.max_len, negatives, progress) for which in ("valid", "test")}
     metrics = metrics_dict(data.name, cfg.model, results, {"evaluate": time.perf_counter() - t0})
     if eval_overrides:
-        stem = run_dir / f"evaluation-{cfg.eval.protocol}"
+        stem = run_dir / cfg.eval.file_stem()  # other negatives or kept history: another file, never overwritten
         save_per_user(stem.with_suffix(".npz"), results)
         write_json(stem.with_suffix(".json"), {**metrics, "eval": dataclasses.asdict(cfg.eval)})
         log(f"wrote {stem}.json and .npz")

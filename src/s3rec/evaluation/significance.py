@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from s3rec.config import EvalConfig
 from s3rec.errors import S3RecError
 
 
@@ -27,18 +28,31 @@ def paired_tests(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return p_t, float(stats.wilcoxon(d).pvalue)  # zero differences are dropped (Wilcoxon's own rule)
 
 
+def _per_user_values(path: Path, key: str) -> np.ndarray | None:
+    with np.load(path) as npz:
+        return np.asarray(npz[key], dtype=float) if key in npz.files else None
+
+
 def per_user_mean(run_dirs: list[Path], key: str, transform=None) -> np.ndarray:
-    """(U,) each user's `key` of per_user.npz (e.g. "test/full/NDCG@10"), after `transform`, averaged over the runs."""
+    """(U,) each user's `key` (e.g. "test/full/NDCG@10"), after `transform`, averaged over the runs.
+
+    Read from per_user.npz, or, for a protocol the run itself did not measure, from the evaluation-<protocol>.npz
+    that `s3rec evaluate --protocol P` wrote beside it (the run's own negatives and history exclusion).
+    """
     arrays = []
     for d in run_dirs:
         path = Path(d) / "per_user.npz"
         try:
-            with np.load(path) as npz:
-                a = np.asarray(npz[key], dtype=float)
+            a = _per_user_values(path, key)
         except (FileNotFoundError, NotADirectoryError):  # NotADirectory: a glob also matched a file (run.log)
             raise S3RecError(f"{path}: not found; is {d} a finished run directory?") from None
-        except KeyError:
-            raise S3RecError(f"{path}: has no per-user values {key!r} (was the run evaluated under that protocol?)") from None
+        if a is None:
+            protocol = key.split("/")[1]
+            other = Path(d) / (EvalConfig(protocol=protocol).file_stem() + ".npz")
+            a = _per_user_values(other, key) if other.is_file() else None
+            if a is None:
+                raise S3RecError(f"{path}: has no per-user values {key!r}, and there is no {other.name} beside it "
+                                 f"(`s3rec evaluate --run {d} --protocol {protocol}` writes one)")
         arrays.append(a if transform is None else transform(a))
     if len({len(a) for a in arrays}) > 1:
         raise S3RecError(f"the runs {', '.join(map(str, run_dirs))} evaluated different numbers of users")
