@@ -638,3 +638,13 @@ def test_pretrain_rejects_evaluation_flags(flag, capsys):
     assert e.value.code != 0 and flag[0] in capsys.readouterr().err
     parsed = vars(make_parser().parse_args(["finetune", "--dataset", "lastfm", "--init", "x.pt", *flag]))
     assert parsed[flag[0][2:].replace("-", "_")] == (flag[1] if len(flag) > 1 else True)
+
+
+@pytest.mark.parametrize("command, default", [("run", "runs/<dataset>-<model>-seed<seed>"),
+                                              ("pretrain", "runs/<dataset>-s3rec-seed<seed>/pretrain"),
+                                              ("reproduce", "runs/reproduce-<dataset>"),
+                                              ("compare", "runs/compare-<dataset>"), ("study", "runs/study")])
+def test_out_help_names_each_commands_own_default(command, default, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert default in "".join(capsys.readouterr().out.split())  # argparse wraps lines, also at hyphens

@@ -37,7 +37,8 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train-fraction", type=float, help="keep this fraction of each user's most recent training items")
 
 
-def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True, pretrain_only: bool = False) -> None:
+def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True, pretrain_only: bool = False,
+                  out_help: str = "run directory (default runs/<dataset>-<model>-seed<seed>)") -> None:
     _add_data_args(p)
     if model_choice:
         p.add_argument("--model", default=None, help="s3rec (default), sasrec, pop, gru4rec, gru4recf, caser, bert4rec, hgn, sasrecf, fdsa, fm, autoint")
@@ -48,7 +49,7 @@ def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True, pretrai
     p.add_argument("--config", help="YAML or JSON file of options (nested like config.json); flags override it")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any option, e.g. --set pretrain.objectives.sp=0.3 (repeatable)")
-    p.add_argument("--out", help="run directory (default runs/<dataset>-<model>-seed<seed>)")
+    p.add_argument("--out", help=out_help)
     p.add_argument("--seed", type=int, help="random seed (default 42)")
     # `s3rec pretrain --epochs N` counts pre-training epochs; evaluation, fine-tuning and --init flags,
     # which it would record and ignore, are errors there
@@ -328,7 +329,8 @@ def make_parser() -> argparse.ArgumentParser:
     _add_run_args(p)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("pretrain", help="S3-Rec self-supervised pre-training only")
-    _add_run_args(p, model_choice=False, pretrain_only=True)
+    _add_run_args(p, model_choice=False, pretrain_only=True,
+                  out_help="checkpoint folder (default runs/<dataset>-s3rec-seed<seed>/pretrain)")
     p.set_defaults(func=cmd_pretrain)
     p = sub.add_parser("finetune", help="fine-tune S3-Rec from a pre-trained checkpoint (--init) and evaluate")
     _add_run_args(p, model_choice=False)
@@ -336,14 +338,15 @@ def make_parser() -> argparse.ArgumentParser:
     from s3rec.device import add_device_options
     add_device_options(sub)  # --device for run, pretrain, finetune
     p = sub.add_parser("reproduce", help="the paper's S3-Rec table: one pre-training, S3-Rec and SASRec over seeds")
-    _add_run_args(p, model_choice=False)
+    _add_run_args(p, model_choice=False, out_help="output folder of the runs and reproduction.md "
+                                                  "(default runs/reproduce-<dataset>)")
     p.add_argument("--seeds", default="1,2,3", help="fine-tuning seeds (default 1,2,3)")
     add_jobs_option(p)
     p.set_defaults(func=cmd_reproduce)
     from s3rec.compare import add_parser as add_compare_parser  # `s3rec compare` (its own module)
     add_compare_parser(sub, _add_run_args)
     p = sub.add_parser("study", help="pre-training under BCE and CE fine-tuning: SASRec/S3-Rec x paper/best recipes over seeds")
-    _add_run_args(p, model_choice=False)
+    _add_run_args(p, model_choice=False, out_help="output folder of the runs and tables (default runs/study)")
     p.add_argument("--datasets", help="comma-separated data sets (registry names or files; default --dataset/--data)")
     p.add_argument("--seeds", default="1,2,3", help="fine-tuning seeds (default 1,2,3; one pre-training per data set and recipe)")
     p.add_argument("--systems", help="subset of SASRec-BCE,SASRec-CE,S3-Rec-BCE,S3-Rec-best (default all)")
