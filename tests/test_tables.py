@@ -10,6 +10,7 @@ import pytest
 
 from s3rec.data.dataset import SequenceData
 from s3rec.config import EvalConfig
+from s3rec.data.loading import DataConfig, load_data
 from s3rec.data.tables import load_id_maps, load_table, save_id_maps
 from s3rec.pipeline import describe_protocol
 from s3rec.errors import DataError, S3RecError
@@ -139,6 +140,16 @@ def test_id_maps_without_attributes(tmp_path):
     data = load_table(write(tmp_path / "log.csv", "user_id,item_id\nu,a\nu,b\nu,c\n"), time_col=None, min_count=1)
     save_id_maps(data, tmp_path)
     assert load_id_maps(tmp_path)["attributes"].empty
+
+
+def test_id_maps_of_s3rec_files_list_their_attribute_ids(tmp_path):
+    """S3-Rec files number attributes themselves: the map is the identity, one row per attribute."""
+    (tmp_path / "d.txt").write_text("1 1 2 3\n2 2 3 1\n")
+    (tmp_path / "d_item2attributes.json").write_text('{"1": [1, 2], "2": [3], "3": [3]}')
+    data = load_data(DataConfig(path=str(tmp_path / "d.txt"), min_count=1))
+    save_id_maps(data, tmp_path / "maps")
+    assert load_id_maps(tmp_path / "maps")["attributes"].to_dict("list") == {"attribute": [1, 2, 3],
+                                                                             "raw_name": ["1", "2", "3"]}
 
 
 TABLE = "user_id,item_id,timestamp\n"

@@ -171,7 +171,8 @@ def build_sequences(
 def save_id_maps(data: SequenceData, directory: str | Path) -> None:
     """Write users.csv, items.csv and attributes.csv (id, raw id) atomically into `directory`."""
     directory = Path(directory)
-    names = data.attribute_names if data.attribute_names is not None else np.array([None], dtype=object)
+    # without names (S3-Rec files, RecBole without .item) the ids are the raw ids: the map is the identity
+    names = data.attribute_names if data.attribute_names is not None else np.arange(data.n_attributes + 1).astype(str)
     raws = {"users": data.user_ids, "items": data.item_ids[1:], "attributes": names[1:]}
     for key, (id_col, file) in _ID_MAPS.items():
         first = 0 if key == "users" else 1
