@@ -217,6 +217,8 @@ def test_a_stray_quote_that_swallows_rows_is_an_error_at_its_line(tmp_path):
     rows[9] = 'u2\ti9"\t99'
     with pytest.raises(DataError, match=r"log\.tsv:4: a field of column 'item_id' runs over several lines"):
         load_table(write(tmp_path / "log.tsv", "\n".join(rows) + "\n"), min_count=1)
+    with pytest.raises(DataError, match=r"bad\.csv:4: a quoted field opens here and never closes"):
+        load_table(write(tmp_path / "bad.csv", TABLE + 'u,a,1\n\nu,"b,2\nu,c,3\n'), min_count=1)  # no quote follows
     quoted = write(tmp_path / "ok.tsv", 'user_id\titem_id\ttimestamp\nu\t"12"" vinyl"\t1\nu\tb\t2\nu\tc\t3\n')
     assert sequences(load_table(quoted, min_count=1))["u"][0] == '12" vinyl'  # a quoted field as pandas writes it
 

@@ -240,8 +240,12 @@ def _read_text(path: Path, columns: list[str], sep: str, quoting: int = csv.QUOT
     except pd.errors.EmptyDataError:
         raise DataError("file is empty", path) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        line = re.search(r"\bline (\d+)", str(e))  # the C parser names the offending line
         kind = "TSV" if sep == "\t" else "CSV"
+        unclosed = re.search(r"EOF inside string starting at row (\d+)", str(e))  # row 0: the header line
+        if unclosed:
+            raise DataError("a quoted field opens here and never closes: an unclosed quote (\")?", path,
+                            int(unclosed.group(1)) + 1) from None
+        line = re.search(r"\bline (\d+)", str(e))  # the C parser names the offending line
         raise DataError(f"cannot parse {kind}: {_one_line(e)}", path, int(line.group(1)) if line else None) from None
     if not isinstance(frame.index, pd.RangeIndex):  # pandas made the first field an index: rows are one field too long
         kind = "TSV" if sep == "\t" else "CSV"
