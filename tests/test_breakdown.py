@@ -130,3 +130,11 @@ def test_a_file_among_the_run_directories_is_a_one_line_error(tmp_path, capsys):
     assert main(["breakdown", "--runs", str(log), str(a)]) == 2  # first: its histories.npz is read first
     err = capsys.readouterr().err
     assert "ft-seed1.log" in err and err.count("\n") == 1
+
+
+def test_change_is_relative_and_absolute_only_against_zero():
+    from s3rec.breakdown import _change
+
+    assert _change(0.06, 0.04) == "+50.0%"
+    assert _change(0.0009, 0.0) == "+0.0009 (abs.)"
+    assert _change(float("nan"), 0.1) == "–"

@@ -132,6 +132,8 @@ def format_breakdown(b: Breakdown) -> str:
     for n in b.names[1:]:
         head += [f"{n} vs {ref}", "p"]
     note = "; rank: geometric mean of the target's rank (1 = top)" if b.ranks else ""
+    if len(b.names) > 1:
+        note += f"; vs {ref}: relative change (absolute, marked abs., where {ref}'s value is 0)"
     lines = [f"{b.split} split, {b.protocol} ranking{note}", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, label in enumerate(b.labels):
@@ -161,7 +163,7 @@ def _pct(x: float) -> str:
 def _change(new: float, old: float) -> str:
     if math.isnan(new) or math.isnan(old):
         return "–"
-    return f"{new - old:+.4f}" if old == 0 else f"{100 * (new / old - 1):+.1f}%"
+    return f"{new - old:+.4f} (abs.)" if old == 0 else f"{100 * (new / old - 1):+.1f}%"  # no ratio to a zero
 
 
 def add_parser(sub) -> None:
