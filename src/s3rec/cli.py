@@ -176,7 +176,7 @@ def cmd_run(args: argparse.Namespace, model: str | None = None) -> None:
 
     cfg = build_config(args, model)
     pretrains = cfg.model == "s3rec" and cfg.init is None
-    for flag, given in (("--objectives", args.objectives), ("--pretrain-epochs", getattr(args, "pretrain_epochs", None))):
+    for flag, given in (("--objectives", args.objectives), ("--pretrain-epochs", args.pretrain_epochs)):
         if given is not None and not pretrains:  # else silently ignored
             why = "fine-tunes from --init" if cfg.model == "s3rec" else f"{cfg.model} does not pre-train"
             raise S3RecError(f"{flag} sets the pre-training, and this run has none: it {why}")
