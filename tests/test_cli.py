@@ -648,3 +648,27 @@ def test_out_help_names_each_commands_own_default(command, default, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])
     assert default in "".join(capsys.readouterr().out.split())  # argparse wraps lines, also at hyphens
+
+
+def test_a_closed_stdout_neither_ends_training_nor_prints_a_traceback(tiny, tmp_path):
+    """`s3rec run ... | head` goes on training without its log; `s3rec recommend ... | head` ends quietly (141)."""
+    out = tmp_path / "run_pipe"
+    env = {**os.environ, "S3REC_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+
+    def with_reader_gone(*argv: str) -> subprocess.CompletedProcess:
+        # the read end is closed before the child starts: its first write to stdout meets a broken pipe
+        read, write = os.pipe()
+        os.close(read)
+        try:
+            return subprocess.run([sys.executable, "-m", "s3rec", *argv], stdout=write, stderr=subprocess.PIPE,
+                                  text=True, cwd=tmp_path, env=env, timeout=300)
+        finally:
+            os.close(write)
+
+    proc = with_reader_gone("run", "--model", "sasrec", "--data", str(tiny), "--epochs", "2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "standard output was closed" in proc.stderr
+    assert json.loads((out / "metrics.json").read_text())["test"]
+
+    proc = with_reader_gone("recommend", "--run", str(out), "--users", "1,2", "--k", "3")
+    assert (proc.returncode, proc.stderr) == (141, "")

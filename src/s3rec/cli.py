@@ -10,7 +10,7 @@ import yaml
 
 import s3rec
 from s3rec.config import RunConfig, check_types, set_path
-from s3rec.errors import DataError, S3RecError, console_log
+from s3rec.errors import DataError, S3RecError, close_stdout, console_log, print_out
 from s3rec.experiments.cli import add_experiment_command
 from s3rec.breakdown import add_parser as add_breakdown_command
 from s3rec.export import add_export_command
@@ -166,7 +166,7 @@ def cmd_data_info(args: argparse.Namespace) -> None:
 
     cfg = build_config(args)
     data = load_data(cfg.data, progress=not args.quiet)
-    print(format_statistics(data.name, dataset_statistics(data)))
+    print_out(format_statistics(data.name, dataset_statistics(data)))
 
 
 def cmd_run(args: argparse.Namespace, model: str | None = None) -> None:
@@ -183,7 +183,7 @@ def cmd_run(args: argparse.Namespace, model: str | None = None) -> None:
     # --tensorboard DIR (under torchrun, rank 0's alone)
     with epoch_logger(getattr(args, "tensorboard", None) if distributed.is_main() else None) as on_epoch:
         run(cfg, out=args.out, resume=args.resume, progress=not args.quiet, log=_logger(args), on_epoch=on_epoch,
-            device=getattr(args, "device", "auto"))
+            echo=print_out, device=getattr(args, "device", "auto"))
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
@@ -196,7 +196,7 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         path = pretrain_run(cfg, out=args.out, resume=args.resume, progress=not args.quiet, log=_logger(args),
                             on_epoch=on_epoch, device=args.device)
     if distributed.is_main():
-        print(f"pre-trained checkpoint: {path}")
+        print_out(f"pre-trained checkpoint: {path}")
 
 
 def cmd_finetune(args: argparse.Namespace) -> None:
@@ -213,7 +213,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     if not seeds:
         raise S3RecError("--seeds needs at least one seed")
     out = Path(args.out or f"runs/reproduce-{cfg.data.dataset or Path(cfg.data.path).stem}")
-    print(reproduce(cfg, seeds, out, init=args.init, progress=not args.quiet, log=_logger(args),
+    print_out(reproduce(cfg, seeds, out, init=args.init, progress=not args.quiet, log=_logger(args),
                     jobs=check_jobs(args.jobs)))
 
 
@@ -233,7 +233,7 @@ def cmd_study(args: argparse.Namespace) -> None:
     out = Path(args.out or "runs/study")
     run_study(cfg, datasets, seeds, out, systems, progress=not args.quiet, log=_logger(args), report_only=args.report,
               jobs=check_jobs(args.jobs))
-    print((out / "study.md").read_text())
+    print_out((out / "study.md").read_text())
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -390,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     except S3RecError as e:
         print(f"s3rec: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of the output went away (`s3rec recommend ... | head`): end quietly
+        close_stdout()
+        return 141  # as a shell reports a command ended by SIGPIPE
     except OSError as e:  # an output path that is a folder, a file where a folder goes, no permission, a full disk
         where = f"{e.filename}: " if e.filename else ""
         print(f"s3rec: error: {where}{e.strerror or e}", file=sys.stderr)

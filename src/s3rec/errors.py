@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -22,10 +23,38 @@ class DataError(S3RecError):
         self.line = line
 
 
+def close_stdout() -> None:
+    """Point standard output at the null device, so that later writes and the exit-time flush succeed."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+_stdout_open = True
+
+
+def print_out(*args, **kwargs) -> None:
+    """print and flush; once the reader of standard output has gone, print nothing and carry on."""
+    # a reader that goes away (`s3rec run ... | head`) must not end hours of training: a run's results
+    # go to files, so it goes on without its log
+    global _stdout_open
+    if not _stdout_open:
+        return
+    try:
+        print(*args, **{"flush": True, **kwargs})
+    except BrokenPipeError:
+        _stdout_open = False
+        close_stdout()
+        try:
+            print("warning: standard output was closed; the run goes on without printing its log", file=sys.stderr)
+        except BrokenPipeError:  # stderr went with it (`2>&1 | head`)
+            pass
+
+
 def console_log(quiet: bool):
-    """The CLI's `log`: print; under --quiet only warnings (lines starting "warning:"), to stderr."""
+    """The CLI's `log`: print_out; under --quiet only warnings (lines starting "warning:"), to stderr."""
     if not quiet:
-        return print
+        return print_out
 
     def warnings_only(*args, **kwargs) -> None:
         if args and str(args[0]).startswith("warning:"):
