@@ -25,8 +25,13 @@ class DataError(S3RecError):
 
 def close_stdout() -> None:
     """Point standard output at the null device, so that later writes and the exit-time flush succeed."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # a stream without a descriptor (captured, notebook)
+        sys.stdout = open(os.devnull, "w")
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, fd)
     os.close(devnull)
 
 
