@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from s3rec.data.dataset import SequenceData
 from s3rec.data.loading import DataConfig, load_path
 from s3rec.data.recbole import load_atomic
 from s3rec.data.tables import load_table
 from s3rec.errors import DataError
+from test_tables import assert_same, sequences
 
 INTER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
 
@@ -24,17 +24,6 @@ def write(path: Path, text: str | bytes) -> Path:
 
 def tsv(*rows: tuple) -> str:
     return "".join("\t".join(map(str, r)) + "\n" for r in rows)
-
-
-def sequences(data: SequenceData) -> dict[str, list[str]]:
-    """Raw user id -> raw item ids, oldest first."""
-    return {data.user_ids[u]: [data.item_ids[i] for i in data.sequence(u)] for u in range(data.n_users)}
-
-
-def assert_same(a: SequenceData, b: SequenceData) -> None:
-    for field in ("offsets", "items", "attr_offsets", "attr_values", "user_ids", "item_ids", "attribute_names"):
-        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
-    assert (a.n_items, a.n_attributes, a.name) == (b.n_items, b.n_attributes, b.name)
 
 
 def test_exact_sequence_data_with_item_features(tmp_path):
