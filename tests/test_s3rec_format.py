@@ -114,6 +114,19 @@ def test_load_data_finds_the_attribute_and_sample_files_beside_the_txt(tiny):
     np.testing.assert_array_equal(data.fixed_negatives, [[4, 7], [1, 6], [2, 6]])
 
 
+def test_tab_after_the_user_id_is_still_s3rec_format(tiny):
+    """`1<TAB>5 7 9` (ids only in the first line) is Name.txt, not a table whose header is numbers."""
+    txt, _, _ = tiny
+    tabbed = txt.with_name("tabbed.txt")
+    tabbed.write_text("".join(line.replace(" ", "\t", 1) + "\n" for line in txt.read_text().splitlines()))
+    assert "\t" in tabbed.read_text()
+    a = load_data(DataConfig(path=str(txt)), progress=False)
+    b = load_data(DataConfig(path=str(tabbed)), progress=False)
+    np.testing.assert_array_equal(a.offsets, b.offsets)
+    np.testing.assert_array_equal(a.items, b.items)
+    np.testing.assert_array_equal(a.user_ids, b.user_ids)
+
+
 # ---------------------------------------------------------------------------------------------
 # Bad input: one-line DataError naming the file (and 1-based line)
 # ---------------------------------------------------------------------------------------------

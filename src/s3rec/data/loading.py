@@ -47,11 +47,11 @@ def load_data(cfg: DataConfig, progress: bool = True) -> SequenceData:
 
 
 def load_path(cfg: DataConfig) -> SequenceData:
-    """A user's file: S3-Rec format for `.txt` without tabs (attributes/sample files found beside it)."""
+    """A user's file: S3-Rec format for `.txt` that is not a tab-separated table (attributes/sample files beside it)."""
     path = Path(cfg.path)
     if not path.is_file():
         raise DataError("is a folder, not a file" if path.is_dir() else "file not found", path)
-    if path.suffix.lower() == ".txt" and not _has_tab(path):
+    if path.suffix.lower() == ".txt" and _is_s3rec_format(path):
         attrs = path.with_name(f"{path.stem}_item2attributes.json")
         if cfg.item_table is not None:  # it would be ignored
             raise DataError(f"--item-table is for interaction tables; an S3-Rec file takes its attributes from "
@@ -66,6 +66,8 @@ def load_path(cfg: DataConfig) -> SequenceData:
                       min_count=cfg.min_count)
 
 
-def _has_tab(path: Path) -> bool:
+def _is_s3rec_format(path: Path) -> bool:
+    """No tab in the first line, or a first line of ids only (`1<TAB>5 7 9`: no table has a header of numbers)."""
     with open(path, encoding="utf-8", errors="replace") as f:
-        return "\t" in f.readline()
+        first = f.readline()
+    return "\t" not in first or all(field.isdigit() for field in first.split())
