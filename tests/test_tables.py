@@ -274,3 +274,21 @@ def test_the_k_core_filter_says_what_it_kept_and_the_protocol_prints_it(tmp_path
         EvalConfig(), data, max_len=50).splitlines()
     everything = load_table(write(tmp_path / "all.csv", TABLE + "\n".join(rows[:15]) + "\n"), min_count=3)
     assert "core filter" not in describe_protocol(EvalConfig(), everything, max_len=50)  # nothing removed: no line
+
+
+@pytest.mark.parametrize("name, sep, hint", [
+    ("log.csv", ";", "separated by ';'? a .csv file is read as separated by commas"),
+    ("log.csv", "\t", "separated by '\\t'? a .csv file is read as separated by commas"),
+    ("log.tsv", ",", "separated by ','? a .tsv file is read as separated by tabs"),
+])
+def test_a_table_read_as_one_column_names_the_likely_separator(tmp_path, name, sep, hint):
+    path = write(tmp_path / name, sep.join(["user_id", "item_id", "timestamp"]) + "\n" + sep.join("ua1") + "\n")
+    with pytest.raises(DataError) as excinfo:
+        load_table(path)
+    assert str(excinfo.value).startswith(f"{path}: missing column(s)") and str(excinfo.value).endswith(hint + ")")
+
+
+def test_no_separator_hint_when_the_columns_are_simply_other_names(tmp_path):
+    with pytest.raises(DataError) as excinfo:
+        load_table(write(tmp_path / "log.csv", "user,item,time\nu,a,1\n"))
+    assert "separated" not in str(excinfo.value)

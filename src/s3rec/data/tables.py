@@ -295,8 +295,14 @@ def _check_columns(path: Path, wanted: list[str], found: Sequence[str]) -> None:
     present = set(found)
     missing = [c for c in dict.fromkeys(wanted) if c not in present]
     if missing:
+        hint = ""
+        expected = _SEPARATORS.get(path.suffix.lower(), "\t" if path.suffix.lower() == ".txt" else None)
+        if expected and len(found) == 1 and (sep := next((c for c in ";|\t, " if c in str(found[0])), None)):
+            name = {",": "commas", "\t": "tabs"}[expected]
+            hint = f" (one column: are the fields separated by {sep!r}? a {path.suffix} file is read as separated by {name})"
         raise DataError(
-            f"missing column(s) {', '.join(map(repr, missing))}; found {', '.join(map(repr, map(str, found)))}", path
+            f"missing column(s) {', '.join(map(repr, missing))}; found {', '.join(map(repr, map(str, found)))}{hint}",
+            path,
         )
 
 
