@@ -1,7 +1,7 @@
 """How the faithful SP loss dies in length-bucketed pre-training: its scores step by step.
 
-Runs the first steps of S3-Rec pre-training (the paper recipe's objectives and settings) twice, with
-the default random batches and with length buckets (`pretrain.bucket=true`), and records for every
+Runs the first steps of S3-Rec pre-training (the paper recipe's objectives and settings) for each seed,
+with the default random batches and with length buckets (`pretrain.bucket=true`), and records for every
 step the SP scores s+ = x^T W pos and s- = x^T W neg of the batch (docs/s3rec.md, "The faithful double
 sigmoid can switch SP off"), and the size of the gradient W_SP gets (only SP trains W_SP; Adam's eps is
 1e-8). Usage:
@@ -56,7 +56,8 @@ def record_sp(steps: int) -> list[dict]:
             rows.append({"length": float(n.mean()), "samples": len(n), "sp_samples": len(s_pos),
                          "s_pos": float(s_pos.median()), "s_neg": float(s_neg.median()),
                          "gap": float(gap.abs().mean()),
-                         "saturated": float(((s_pos.abs() > 7) & (s_neg.abs() > 7)).float().mean()), "loss": float(loss.detach()) / len(s_pos)})
+                         "saturated": float(((s_pos.abs() > 7) & (s_neg.abs() > 7)).float().mean()),
+                         "loss": float(loss.detach()) / len(s_pos)})
         return loss
 
     S3Rec.forward, S3Rec.pair_loss = counted_forward, recorded_pair_loss
@@ -69,24 +70,27 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--seeds", default="1", help="comma-separated pre-training seeds")
     ap.add_argument("--every", type=int, default=25, help="print one line per this many steps")
-    ap.add_argument("--batching", default="random,buckets", help="random, buckets or both")
+    ap.add_argument("--batching", default="random,buckets", help="comma-separated: random, buckets")
     ap.add_argument("--eps", type=float, default=1e-8, help="Adam's eps (torch's default 1e-8; 1e-10 puts it where "
                     "the authors' loss, summed over the batch of 100 rather than averaged, has it)")
     args = ap.parse_args()
-    pretrain_module.adam = lambda params, lr, wd: torch.optim.Adam(params, lr=lr, weight_decay=wd, eps=args.eps, fused=True)
+    pretrain_module.adam = lambda params, lr, wd: torch.optim.Adam(params, lr=lr, weight_decay=wd, eps=args.eps,
+                                                                   fused=True)  # as training.optim.adam, but eps
     split = LeaveOneOut.from_data(load_data(DataConfig(dataset=args.dataset), progress=False))
     modes = [m == "buckets" for m in args.batching.split(",")]
     for seed, bucket in ((int(s), b) for s in args.seeds.split(",") for b in modes):
         rows = record_sp(args.steps)
         with tempfile.TemporaryDirectory() as out:
             try:
-                pretrain(split, PretrainConfig(epochs=args.steps // 1000 + 1, bucket=bucket), EncoderConfig(), out, seed,
-                         progress=False, log=lambda *a: None, device="cpu")
+                # epochs enough for the steps (Beauty: 1,503 batches an epoch); Enough ends it early
+                cfg = PretrainConfig(epochs=args.steps // 1000 + 1, bucket=bucket)
+                pretrain(split, cfg, EncoderConfig(), out, seed, progress=False, log=lambda *a: None, device="cpu")
             except Enough:
                 pass
         print(f"\n{args.dataset}, {'length buckets' if bucket else 'random batches'}, seed {seed}, Adam eps {args.eps:g}: "
               "per window of steps, mean over its steps")
-        print("steps | mean length | samples | SP samples | median s+ | median s- | mean |σ(s+)-σ(s-)| | both |s| > 7 | median RMS of W_SP's gradient | SP loss")
+        print("steps | mean length | samples | SP samples | median s+ | median s- | mean |σ(s+)-σ(s-)| | both |s| > 7 | "
+              "median RMS of W_SP's gradient | SP loss")
         for i in range(0, len(rows), args.every):
             w = rows[i:i + args.every]
             mean = {k: sum(r[k] for r in w) / len(w) for k in w[0] if k != "grad"}
