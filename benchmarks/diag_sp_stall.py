@@ -34,16 +34,15 @@ FORWARD, PAIR_LOSS = S3Rec.forward, S3Rec.pair_loss
 def record_sp(steps: int) -> list[dict]:
     """Patch S3Rec so each forward's SP pair_loss call (the second, after MIP) is recorded; returns the list."""
     rows: list[dict] = []
-    forward, pair_loss = FORWARD, PAIR_LOSS
 
     def counted_forward(self, batch):
         self._calls = 0
         self._batch = batch
-        return forward(self, batch)
+        return FORWARD(self, batch)
 
     def recorded_pair_loss(self, s_pos, s_neg):
         self._calls += 1
-        loss = pair_loss(self, s_pos, s_neg)
+        loss = PAIR_LOSS(self, s_pos, s_neg)
         if self._calls == 2:  # MIP first, then SP
             if len(rows) == steps:
                 raise Enough

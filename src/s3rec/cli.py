@@ -214,7 +214,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         raise S3RecError("--seeds needs at least one seed")
     out = Path(args.out or f"runs/reproduce-{cfg.data.dataset or Path(cfg.data.path).stem}")
     print_out(reproduce(cfg, seeds, out, init=args.init, progress=not args.quiet, log=_logger(args),
-                    jobs=check_jobs(args.jobs)))
+                        jobs=check_jobs(args.jobs)))
 
 
 def cmd_study(args: argparse.Namespace) -> None:

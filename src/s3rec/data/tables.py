@@ -230,7 +230,7 @@ def _read_text(path: Path, columns: list[str], sep: str, quoting: int = csv.QUOT
     """Read a delimited text table as strings; empty fields are missing, rows with no value are skipped."""
     try:
         header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8", quoting=quoting).columns
-        _check_columns(path, columns, header)
+        _check_columns(path, columns, header, sep)
         frame = pd.read_csv(
             # No usecols: with it pandas silently accepts rows with too many fields.
             path, sep=sep, dtype=str, encoding="utf-8", quoting=quoting,
@@ -291,15 +291,15 @@ def _frame_table(frame: pd.DataFrame, what: str, columns: list[str]) -> _Table:
     return _Table(where, frame[columns].reset_index(drop=True), parquet=True)
 
 
-def _check_columns(path: Path, wanted: list[str], found: Sequence[str]) -> None:
+def _check_columns(path: Path, wanted: list[str], found: Sequence[str], sep: str | None = None) -> None:
+    """Every wanted column is present; `sep`: the separator a text table was read with (for the hint)."""
     present = set(found)
     missing = [c for c in dict.fromkeys(wanted) if c not in present]
     if missing:
         hint = ""
-        expected = _SEPARATORS.get(path.suffix.lower(), "\t" if path.suffix.lower() == ".txt" else None)
-        if expected and len(found) == 1 and (sep := next((c for c in ";|\t, " if c in str(found[0])), None)):
-            name = {",": "commas", "\t": "tabs"}[expected]
-            hint = f" (one column: are the fields separated by {sep!r}? a {path.suffix} file is read as separated by {name})"
+        if sep is not None and len(found) == 1 and (seen := next((c for c in ";|\t, " if c in str(found[0])), None)):
+            name = {",": "commas", "\t": "tabs"}[sep]
+            hint = f" (one column: are the fields separated by {seen!r}? a {path.suffix} file is read as separated by {name})"
         raise DataError(
             f"missing column(s) {', '.join(map(repr, missing))}; found {', '.join(map(repr, map(str, found)))}{hint}",
             path,
