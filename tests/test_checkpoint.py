@@ -1,5 +1,8 @@
 """Checkpoints: identical scores after a round trip, hard errors on bad files, exact resume."""
 
+import dataclasses
+
+import numpy as np
 import pytest
 import torch
 
@@ -9,7 +12,7 @@ from s3rec.errors import S3RecError
 from s3rec.models.encoder import EncoderConfig
 from s3rec.models.factory import load_pretrained
 from s3rec.models.sasrec import SASRec
-from s3rec.training.checkpoint import load_checkpoint, save_checkpoint
+from s3rec.training.checkpoint import load_checkpoint, save_checkpoint, vocabulary_sha1
 from s3rec.training.finetune import FinetuneConfig, finetune
 from s3rec.training.pretrain import PretrainConfig, pretrain
 
@@ -50,6 +53,24 @@ def test_missing_corrupt_foreign_and_incompatible_checkpoints_fail(split, tmp_pa
     with pytest.raises(S3RecError, match="does not match"):
         load_pretrained(SASRec(split.n_items, EncoderConfig(d=32, n_layers=1, max_len=10)), good, split.data)
     load_pretrained(model, good, split.data)  # and the good one loads
+
+
+def test_checkpoint_of_another_catalogue_of_the_same_size_fails(split, tmp_path):
+    good = pretrain(split, PretrainConfig(epochs=1), ENC, tmp_path / "pt", seed=0, **QUIET)
+    model = SASRec(split.n_items, ENC)
+    ids = split.data.item_ids
+    shuffled = dataclasses.replace(split.data, item_ids=np.concatenate([ids[:1], ids[1:][::-1]]))
+    with pytest.raises(S3RecError, match="other item ids"):
+        load_pretrained(model, good, shuffled)
+    renamed = dataclasses.replace(split.data, attribute_names=np.array([None] + [f"a{j}" for j in range(12)], dtype=object))
+    ck = load_checkpoint(good, stage="pretrain")
+    ck["data"]["attributes_sha1"] = vocabulary_sha1(np.array([None] + [f"b{j}" for j in range(12)], dtype=object))
+    torch.save(ck, tmp_path / "named.pt")
+    with pytest.raises(S3RecError, match="other attribute ids"):
+        load_pretrained(model, tmp_path / "named.pt", renamed)
+    del ck["data"]["items_sha1"], ck["data"]["attributes_sha1"]  # saved before fingerprints: sizes decide
+    torch.save(ck, tmp_path / "old.pt")
+    load_pretrained(model, tmp_path / "old.pt", shuffled)
 
 
 def test_pretraining_resumes_exactly(split, tmp_path):

@@ -89,7 +89,7 @@ def embedding_width(model: nn.Module) -> int | None:
 def load_transferred(model: nn.Module, path: str | Path, data: SequenceData) -> dict:
     """Initialise `model` from a pre-training checkpoint (its own encoder's, or S3-Rec's embeddings); errors if unfit."""
     ck = load_checkpoint(path, stage="pretrain")
-    check_compatible(ck, path, data.n_items, data.n_attributes, data.n_users)
+    check_compatible(ck, path, data)
     state = {k[len("encoder."):]: v for k, v in ck["state_dict"].items() if k.startswith("encoder.")}
     made_for = ck["config"].get("model", "s3rec")
     net = pretraining_encoder(model)

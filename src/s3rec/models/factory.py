@@ -120,7 +120,7 @@ def build_model(name: str, split: LeaveOneOut, encoder: EncoderConfig, loss: str
 def load_pretrained(model: SASRec, path: str | Path, data: SequenceData) -> dict:
     """Copy the pre-trained encoder (embeddings, positions, blocks) into `model`; errors if incompatible."""
     ck = load_checkpoint(path, stage="pretrain")
-    check_compatible(ck, path, data.n_items, data.n_attributes, data.n_users)
+    check_compatible(ck, path, data)
     enc_state = {k[len("encoder."):]: v for k, v in ck["state_dict"].items() if k.startswith("encoder.")}
     own = model.encoder.state_dict()
     if set(enc_state) != set(own) or any(enc_state[k].shape != own[k].shape for k in own):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import random
 import subprocess
@@ -83,9 +84,20 @@ def load_checkpoint(path: str | Path, stage: str | None = None) -> dict[str, Any
     return payload
 
 
+def vocabulary_sha1(ids) -> str | None:
+    """SHA-1 of raw ids in internal-id order (entry 0, padding, left out); None without ids."""
+    if ids is None:
+        return None
+    return hashlib.sha1("\x1f".join(map(str, ids[1:])).encode()).hexdigest()
+
+
 def data_info_of(data) -> dict:
-    """What a checkpoint records of its data set (the `data` entry that check_compatible reads)."""
-    return {"name": data.name, "n_items": data.n_items, "n_attributes": data.n_attributes, "n_users": data.n_users}
+    """What a checkpoint records of its data set (the `data` entry that check_compatible reads).
+
+    The fingerprints tell apart catalogues of equal size whose ids mean other items or attributes.
+    """
+    return {"name": data.name, "n_items": data.n_items, "n_attributes": data.n_attributes, "n_users": data.n_users,
+            "items_sha1": vocabulary_sha1(data.item_ids), "attributes_sha1": vocabulary_sha1(data.attribute_names)}
 
 
 def check_same_data_info(payload: dict, path: str | Path, data_info: dict) -> None:
@@ -95,15 +107,20 @@ def check_same_data_info(payload: dict, path: str | Path, data_info: dict) -> No
         raise S3RecError(f"{path}: cannot resume: made on {saved}, the data now are {data_info}")
 
 
-def check_compatible(payload: dict, path: str | Path, n_items: int, n_attributes: int | None = None,
-                     n_users: int | None = None) -> None:
-    """The checkpoint must have been made on a data set with the same vocabularies (and users, when given)."""
-    data = payload["data"]
-    if n_users is not None and data.get("n_users") not in (None, n_users):  # equal catalogues, other data
-        raise S3RecError(f"{path}: checkpoint was made on {data.get('n_users')} users ({data.get('name')!r}) "
-                         f"but the data set has {n_users}")
-    if data.get("n_items") != n_items:
-        raise S3RecError(f"{path}: checkpoint has {data.get('n_items')} items but the data set has {n_items} "
-                         f"(made on {data.get('name')!r})")
-    if n_attributes is not None and data.get("n_attributes") not in (None, n_attributes):
-        raise S3RecError(f"{path}: checkpoint has {data.get('n_attributes')} attributes but the data set has {n_attributes}")
+def check_compatible(payload: dict, path: str | Path, data) -> None:
+    """The checkpoint must have been made on a data set with the same users, item and attribute vocabularies."""
+    saved, now = payload["data"], data_info_of(data)
+    made_on = saved.get("name")
+    if saved.get("n_users") not in (None, now["n_users"]):  # equal catalogues, other data
+        raise S3RecError(f"{path}: checkpoint was made on {saved.get('n_users')} users ({made_on!r}) "
+                         f"but the data set has {now['n_users']}")
+    if saved.get("n_items") != now["n_items"]:
+        raise S3RecError(f"{path}: checkpoint has {saved.get('n_items')} items but the data set has {now['n_items']} "
+                         f"(made on {made_on!r})")
+    if saved.get("n_attributes") not in (None, now["n_attributes"]):
+        raise S3RecError(f"{path}: checkpoint has {saved.get('n_attributes')} attributes but the data set has "
+                         f"{now['n_attributes']}")
+    for key, what in (("items_sha1", "item"), ("attributes_sha1", "attribute")):
+        if None not in (saved.get(key), now[key]) and saved[key] != now[key]:
+            raise S3RecError(f"{path}: checkpoint was made on other {what} ids than this data set's "
+                             f"(as many, but other raw ids or another order; made on {made_on!r})")
