@@ -150,7 +150,7 @@ class S3RecPretrainer(nn.Module):
                 "sp": float(((y * pos).sum(-1) > (y * neg).sum(-1)).float().mean())}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Weighted objectives of a pre-training batch (see training/pretrain_batches.py).
+        """Weighted objectives of a pre-training batch (built by training/batches.py: pretrain_batch).
 
         batch: items (B, w) original left-padded sequences; masked (B, w) with [mask] tokens;
         neg_items (B, w) a sampled item at masked positions; sp_context / sp_pos / sp_neg (S, w)
