@@ -78,7 +78,7 @@ def main() -> None:
     groups = {name: [run_losses(d) for d in dirs] for name, dirs in zip(names, args.runs)}
     print(loss_table(groups, authors, [int(e) for e in args.epochs.split(",")]))
     if test:
-        print(f"\nauthors' test figures (their last line): " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()))
+        print("\nauthors' test figures (their last line): " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()))
 
 
 if __name__ == "__main__":
