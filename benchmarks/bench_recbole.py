@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from peak_memory import peak_mb, reset_peak  # benchmarks/, the script's own folder
+
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv-recbole"
 RECBOLE_PINS = ["recbole==1.2.1", "numpy==1.26.4", "pandas==2.2.3", "setuptools==80.9.0"]
@@ -45,16 +47,6 @@ def ensure_recbole(venv: Path) -> Path:
         subprocess.run([*pip, "torch==2.13.0"], check=True)  # first, so RecBole's requirement is already met
         subprocess.run([*pip, *RECBOLE_PINS], check=True)
     return python
-
-
-def _reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-
-
-def _peak_mb() -> float:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
 
 
 def token_flops(w: float, d: int = 64, layers: int = 2) -> float:
@@ -107,22 +99,22 @@ def bench_s3rec(dataset: str) -> dict:
            "finetune_samples": fin_tokens, "finetune_tokens": fin_tokens}  # fine-tuning samples = target positions
     quiet = lambda *a, **k: None  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
-        _reset_peak()
+        reset_peak()
         ckpt = pretrain(split, PretrainConfig(epochs=1), enc, Path(tmp) / "pt", seed=0, progress=False, log=quiet,
                         device="cpu")
         log = json.loads((Path(tmp) / "pt" / "pretrain_log.jsonl").read_text().splitlines()[-1])
-        out.update(pretrain_seconds_epoch=log["seconds"], pretrain_peak_mb=_peak_mb())
+        out.update(pretrain_seconds_epoch=log["seconds"], pretrain_peak_mb=peak_mb())
         torch.manual_seed(0)
         model = SASRec(data.n_items, enc)
         load_pretrained(model, ckpt, data)
-        _reset_peak()
+        reset_peak()
         res = finetune(model, split, FinetuneConfig(epochs=1), enc.max_len, 0, lambda m: {"NDCG@10": 0.0},
                        Path(tmp) / "ft", progress=False, log=quiet)
-        out.update(finetune_seconds_epoch=res.seconds_train, finetune_peak_mb=_peak_mb())
-    _reset_peak()
+        out.update(finetune_seconds_epoch=res.seconds_train, finetune_peak_mb=peak_mb())
+    reset_peak()
     t0 = time.perf_counter()
     full_ranking(lambda u, h: model.eval().score_all(h, u), split, "test", enc.max_len)
-    out.update(evaluate_seconds=time.perf_counter() - t0, evaluate_peak_mb=_peak_mb())
+    out.update(evaluate_seconds=time.perf_counter() - t0, evaluate_peak_mb=peak_mb())
     return out
 
 

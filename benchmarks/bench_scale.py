@@ -30,23 +30,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from peak_memory import peak_mb, reset_peak  # benchmarks/, the script's own folder
+
 STAGES = ("load", "pretrain", "finetune", "evaluate")
 FIELDS = ["users", "items", "interactions", "stage", "seconds", "peak_rss_mb", "batches_timed", "batches_epoch",
           "samples", "threads", "load_avg", "note"]
-
-
-def _reset_peak() -> None:
-    """Reset the kernel's peak-RSS counter of this process (Linux >= 4.0), so each stage has its own peak."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-
-
-def _peak_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def child(n_users: int, args: argparse.Namespace, data_path: Path) -> list[dict]:
@@ -68,12 +56,12 @@ def child(n_users: int, args: argparse.Namespace, data_path: Path) -> list[dict]
 
     def row(stage: str, seconds: float, **extra) -> None:
         rows.append({"users": n_users, "items": args.items, "stage": stage, "seconds": round(seconds, 3),
-                     "peak_rss_mb": round(_peak_mb(), 1), "threads": threads,
+                     "peak_rss_mb": round(peak_mb(), 1), "threads": threads,
                      "load_avg": round(os.getloadavg()[0], 1), **extra})  # other work on the machine skews times
         print(f"  {n_users:>9,} users  {stage:<9} {seconds:9.1f} s  peak RSS {rows[-1]['peak_rss_mb']:8.0f} MB  "
               f"load {rows[-1]['load_avg']}  {extra.get('note', '')}", file=sys.stderr, flush=True)
 
-    _reset_peak()
+    reset_peak()
     t0 = time.perf_counter()
     side = data_path.with_name(f"{data_path.stem}_items{data_path.suffix}")
     data = load_data(DataConfig(path=str(data_path), item_table=str(side), min_count=1), progress=False)
@@ -85,7 +73,7 @@ def child(n_users: int, args: argparse.Namespace, data_path: Path) -> list[dict]
     enc = EncoderConfig()
 
     # one pre-training epoch: the inner loop of s3rec.training.pretrain, bounded to --max-batches
-    _reset_peak()
+    reset_peak()
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     t0 = time.perf_counter()
@@ -113,7 +101,7 @@ def child(n_users: int, args: argparse.Namespace, data_path: Path) -> list[dict]
     del model, opt, batch
 
     # one fine-tuning epoch through the real loop; validation is timed separately below
-    _reset_peak()
+    reset_peak()
     torch.manual_seed(0)
     sasrec = SASRec(data.n_items, enc)
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,7 +111,7 @@ def child(n_users: int, args: argparse.Namespace, data_path: Path) -> list[dict]
     row("finetune", result.seconds_train, interactions=n_inter, batches_timed=n_batches, batches_epoch=n_batches,
         samples=data.n_users, note="BCE, batch 256, whole epoch")
 
-    _reset_peak()
+    reset_peak()
     t0 = time.perf_counter()
     res = full_ranking(lambda u, h: sasrec.eval().score_all(h, u), split, "test", enc.max_len)
     row("evaluate", time.perf_counter() - t0, interactions=n_inter, samples=data.n_users,

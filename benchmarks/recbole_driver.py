@@ -19,16 +19,7 @@ import time
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # torch >= 2.6 refuses RecBole's checkpoints otherwise
 
 import torch  # noqa: E402
-
-
-def _reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-
-
-def _peak_mb() -> float:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
+from peak_memory import peak_mb, reset_peak  # noqa: E402  (benchmarks/, the script's own folder)
 
 
 class FirstBatches:
@@ -91,30 +82,30 @@ def main() -> None:
     out.update(users=int(train._dataset.user_num - 1), items=int(train._dataset.item_num - 1),
                pretrain_samples=len(train.dataset), pretrain_batches=len(train))
     part = FirstBatches(train, args.batches)
-    _reset_peak()
+    reset_peak()
     t0 = time.perf_counter()
     trainer._train_epoch(part, 0)
     sec = time.perf_counter() - t0
     out.update(pretrain_batches_timed=len(part), pretrain_seconds_timed=sec,
                pretrain_seconds_epoch=sec * len(train) / len(part), pretrain_tokens_timed=part.tokens,
-               pretrain_peak_mb=_peak_mb())
+               pretrain_peak_mb=peak_mb())
     if not args.skip_finetune:
         path = os.path.join(tmp, "pretrained.pth")
         torch.save({"state_dict": model.state_dict()}, path)
         config, train, test, model, trainer = build("finetune", 256, path)
         part = FirstBatches(train, args.batches)
         out.update(finetune_samples=len(train.dataset), finetune_batches=len(train))
-        _reset_peak()
+        reset_peak()
         t0 = time.perf_counter()
         trainer._train_epoch(part, 0)
         sec = time.perf_counter() - t0
         out.update(finetune_batches_timed=len(part), finetune_seconds_timed=sec,
                    finetune_seconds_epoch=sec * len(train) / len(part), finetune_tokens_timed=part.tokens,
-                   finetune_peak_mb=_peak_mb())
-        _reset_peak()
+                   finetune_peak_mb=peak_mb())
+        reset_peak()
         t0 = time.perf_counter()
         result = trainer.evaluate(test, load_best_model=False, show_progress=False)
-        out.update(evaluate_seconds=time.perf_counter() - t0, evaluate_peak_mb=_peak_mb(),
+        out.update(evaluate_seconds=time.perf_counter() - t0, evaluate_peak_mb=peak_mb(),
                    evaluate_users=len(test.dataset) if hasattr(test, "dataset") else None,
                    evaluate_metrics={k: float(v) for k, v in dict(result).items()})
     print(json.dumps(out))
