@@ -97,7 +97,8 @@ def test_recipe_best_from_the_command_line_and_file_precedence(tmp_path):
     assert paper.recipe == "paper" and paper.finetune.loss == "bce" and paper.finetune.samples == "sequence"
     best = cfg_of("--model", "sasrec", "--recipe", "best")
     assert best.recipe == "best" and best.finetune.loss == "ce" and best.finetune.samples == "sequence"
-    assert best.pretrain.objectives.mip_form == "softmax"
+    assert best.pretrain.objectives.mip_form == "softmax" and (paper.finetune.patience, best.finetune.patience) == (10, 20)
+    assert cfg_of("--recipe", "best", "--patience", "10").finetune.patience == 10
     (tmp_path / "c.yaml").write_text("recipe: best\nfinetune:\n  samples: prefixes\n")
     filed = cfg_of("--config", str(tmp_path / "c.yaml"))  # the file's own values win over its recipe
     assert filed.recipe == "best" and filed.finetune.loss == "ce" and filed.finetune.samples == "prefixes"
@@ -105,7 +106,7 @@ def test_recipe_best_from_the_command_line_and_file_precedence(tmp_path):
     with pytest.raises(S3RecError, match="recipe 'best' is defined for s3rec, sasrec"):
         cfg_of("--model", "gru4rec", "--recipe", "best")
     fast = cfg_of("--recipe", "fast")  # best's losses after a short, bucketed pre-training
-    assert (fast.finetune.loss, fast.pretrain.objectives.mip_form) == ("ce", "softmax")
+    assert (fast.finetune.loss, fast.pretrain.objectives.mip_form, fast.finetune.patience) == ("ce", "softmax", 20)
     assert fast.pretrain.epochs == 10 and fast.pretrain.bucket and not fast.finetune.bucket
     assert cfg_of("--recipe", "fast", "--pretrain-epochs", "20").pretrain.epochs == 20
 

@@ -135,7 +135,7 @@ def test_reuse_checks_name_the_first_differing_option(setting, tmp_path):
 def test_a_recipe_is_compared_by_the_options_it_sets(tmp_path):
     (tmp_path / "run").mkdir()
     by_flag = RunConfig(model="sasrec", seed=1)
-    by_flag.finetune.loss = "ce"
+    by_flag.finetune.loss, by_flag.finetune.patience = "ce", 20
     (tmp_path / "run" / "config.json").write_text(json.dumps(by_flag.to_dict()))
     check_reusable(apply_recipe(RunConfig(model="sasrec", seed=1), "best"), tmp_path / "run")  # same options
     with pytest.raises(S3RecError, match="finetune.loss='ce', this call asks for 'bce'"):

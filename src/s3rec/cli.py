@@ -61,7 +61,7 @@ def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True, pretrai
         p.add_argument("--negatives", choices=["auto", "uniform", "popularity", "file"], help="sampled-protocol negatives")
         p.add_argument("--keep-history", action="store_true", help="do not exclude history items from full ranking")
         p.add_argument("--epochs", type=int, help="maximum fine-tuning epochs (default 200, early stopping)")
-        p.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
+        p.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10; recipes best and fast 20)")
         p.add_argument("--loss", choices=["bce", "bpr", "ce", "sampled-softmax"], help="fine-tuning loss (default bce)")
         p.add_argument("--pretrain-epochs", type=int, help="pre-training epochs (s3rec; default 100; 10 with --recipe fast)")
         p.add_argument("--init", help="pre-trained checkpoint to fine-tune from (s3rec; skips pre-training)")

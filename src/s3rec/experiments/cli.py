@@ -37,7 +37,7 @@ def add_experiment_command(sub: argparse._SubParsersAction,
         q.add_argument("--recipe", help="settings preset (default paper)")
         q.add_argument("--pretrain-epochs", type=int, help="pre-training epochs (default 100)")
         q.add_argument("--epochs", type=int, help="maximum fine-tuning epochs (default 200, early stopping)")
-        q.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
+        q.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10; recipes best and fast 20)")
         q.add_argument("--loss", help="fine-tuning loss of the models that take one (default bce)")
         q.add_argument("--protocol", choices=["full", "sampled", "both"], help="evaluation protocol (default full; "
                        "plots use full ranking when it was run)")
