@@ -1,6 +1,7 @@
 """Checkpoints: identical scores after a round trip, hard errors on bad files, exact resume."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -109,3 +110,25 @@ def test_pretraining_with_the_batch_thread_is_the_same_run(split, tmp_path):
     a, b = load_checkpoint(plain)["state_dict"], load_checkpoint(threaded)["state_dict"]
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+def test_a_run_stopped_early_resumed_with_more_patience_is_the_longer_run(split, tmp_path):
+    """Patience only ends the loop: continuing a stopped run with a larger one retraces the same trajectory."""
+    scores = [0.1, 0.3, 0.2, 0.25, 0.4, 0.1, 0.2, 0.3, 0.35]  # validation NDCG@10 of epochs 1..9
+
+    def run(out, patience, first_epoch, resume):
+        torch.manual_seed(0)
+        model = SASRec(split.n_items, ENC)
+        given = iter(scores[first_epoch:])
+        finetune(model, split, FinetuneConfig(epochs=len(scores), patience=patience), ENC.max_len, seed=5,
+                 validate=lambda m: {"NDCG@10": next(given)}, out_dir=out, resume=resume, **QUIET)
+        log = [(r["epoch"], r["loss"], r["valid_NDCG@10"]) for r in map(json.loads, (out / "finetune_log.jsonl").open())]
+        return model.state_dict(), log
+
+    kept_long, log_long = run(tmp_path / "a", 3, 0, False)
+    _, log_short = run(tmp_path / "b", 1, 0, False)
+    assert [e for e, *_ in log_short] == [1, 2, 3] and [e for e, *_ in log_long] == list(range(1, 9))
+    kept_resumed, log_resumed = run(tmp_path / "b", 3, len(log_short), True)
+    assert log_resumed == log_long  # the same losses, epoch by epoch, and the stop after epoch 8
+    for k in kept_long:  # the best epoch (5) of the longer run is kept
+        torch.testing.assert_close(kept_long[k], kept_resumed[k], rtol=0, atol=0)
