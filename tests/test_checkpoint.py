@@ -122,7 +122,8 @@ def test_a_run_stopped_early_resumed_with_more_patience_is_the_longer_run(split,
         given = iter(scores[first_epoch:])
         finetune(model, split, FinetuneConfig(epochs=len(scores), patience=patience), ENC.max_len, seed=5,
                  validate=lambda m: {"NDCG@10": next(given)}, out_dir=out, resume=resume, **QUIET)
-        log = [(r["epoch"], r["loss"], r["valid_NDCG@10"]) for r in map(json.loads, (out / "finetune_log.jsonl").open())]
+        records = map(json.loads, (out / "finetune_log.jsonl").read_text().splitlines())
+        log = [(r["epoch"], r["loss"], r["valid_NDCG@10"]) for r in records]
         return model.state_dict(), log
 
     kept_long, log_long = run(tmp_path / "a", 3, 0, False)
