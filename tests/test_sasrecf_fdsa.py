@@ -122,6 +122,17 @@ def test_state_dict_round_trip(name):
     torch.testing.assert_close(other.score_all(HIST), model.score_all(HIST), rtol=0, atol=0)
 
 
+def test_fdsa_has_no_attention_bias_and_loads_checkpoints_that_had_one():
+    model = make("fdsa", seed=0)
+    assert model.encoder.W_f.bias is None  # a softmax ignores a shared shift: b_f could never learn
+    old = {**model.state_dict(), "encoder.W_f.bias": torch.tensor([0.3])}  # written before it was removed
+    other = make("fdsa", seed=1)
+    other.load_state_dict(old)
+    torch.testing.assert_close(other.score_all(HIST), model.score_all(HIST), rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="Unexpected"):
+        other.load_state_dict({**old, "encoder.W_sf.extra": torch.zeros(1)})  # other unknown keys still fail
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_never_sees_the_future(name):
     model = make(name)

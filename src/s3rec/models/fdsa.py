@@ -3,7 +3,7 @@
 Two causal self-attention streams over the same left-padded history, fused at every position:
 
     item stream     O_s = SA(Dropout(LayerNorm(M_I[s_t] + P)))              S3-Rec's encoder (Eq. 1-4)
-    vanilla attn.   alpha = softmax_{a in A_i}(W_f M_A[a] + b_f)            §3.2, over item i's attributes
+    vanilla attn.   alpha = softmax_{a in A_i}(W_f M_A[a])                  §3.2, over item i's attributes
                     f_i = sum_a alpha_a M_A[a]                              (zero for an item without any)
     feature stream  O_f = SA(Dropout(LayerNorm(f_{s_t} + P_f)))             own positions and blocks
     fusion          O_sf = [O_s ; O_f] W_sf + b_sf                          §3.4
@@ -12,7 +12,8 @@ Two causal self-attention streams over the same left-padded history, fused at ev
 Each stream uses the S3-Rec block (multi-head attention + feed-forward, residual, post-LayerNorm,
 GELU) so FDSA differs from SASRec only in what the paper adds. W_sf's item half starts as the
 identity (the rest N(0, 0.02)): O_sf begins as the item stream's output, i.e. SASRec's, plus a small
-feature term. Drawn entirely from N(0, 0.02), W_sf scrambles the item stream's output before it is
+feature term. The paper's attention bias b_f is left out: adding one number to every logit of a softmax
+changes nothing, so b_f gets no gradient (exactly zero or rounding noise, by CPU). Drawn entirely from N(0, 0.02), W_sf scrambles the item stream's output before it is
 scored against M_I, and on Beauty validation NDCG@10 stalled near 0.019 (SASRec: 0.040). The
 attributes of an item are pooled by the paper's vanilla attention (not a mean). Losses and scoring are SASRec's (bce with one
 negative by default; bpr, ce, sampled-softmax). Defaults follow S3-Rec's comparison (d = 64,
@@ -62,7 +63,7 @@ class FDSAEncoder(nn.Module):
         self.cfg, self.n_items = cfg, n_items
         self.item_stream = SequenceEncoder(n_items, cfg)
         self.M_A = nn.Embedding(n_attributes + 1, cfg.d, padding_idx=0)
-        self.W_f = nn.Linear(cfg.d, 1)  # vanilla attention over an item's attributes
+        self.W_f = nn.Linear(cfg.d, 1, bias=False)  # vanilla attention over an item's attributes
         self.feature_stream = FeatureStream(cfg)
         self.W_sf = nn.Linear(2 * cfg.d, cfg.d)
         self.attrs = ItemAttributes(n_items, attr_offsets, attr_values)
@@ -70,6 +71,11 @@ class FDSAEncoder(nn.Module):
     @property
     def M_I(self) -> nn.Embedding:
         return self.item_stream.M_I
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before 2026-12-07 hold the dead bias b_f (see the module docstring)
+        state_dict.pop(prefix + "W_f.bias", None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, items: torch.Tensor, causal: bool) -> torch.Tensor:
         """(B, w, d) fused outputs O_sf for left-padded items (B, w)."""
