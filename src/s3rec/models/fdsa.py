@@ -12,9 +12,10 @@ Two causal self-attention streams over the same left-padded history, fused at ev
 Each stream uses the S3-Rec block (multi-head attention + feed-forward, residual, post-LayerNorm,
 GELU) so FDSA differs from SASRec only in what the paper adds. W_sf's item half starts as the
 identity (the rest N(0, 0.02)): O_sf begins as the item stream's output, i.e. SASRec's, plus a small
-feature term. The paper's attention bias b_f is left out: adding one number to every logit of a softmax
-changes nothing, so b_f gets no gradient (exactly zero or rounding noise, by CPU). Drawn entirely from N(0, 0.02), W_sf scrambles the item stream's output before it is
-scored against M_I, and on Beauty validation NDCG@10 stalled near 0.019 (SASRec: 0.040). The
+feature term. The paper's attention bias b_f is left out: adding one number to every logit of a
+softmax changes nothing, so b_f gets no gradient (exactly zero or rounding noise, by CPU). Drawn
+entirely from N(0, 0.02), W_sf scrambles the item stream's output before it is scored against M_I,
+and on Beauty validation NDCG@10 stalled near 0.019 (SASRec: 0.040). The
 attributes of an item are pooled by the paper's vanilla attention (not a mean). Losses and scoring are SASRec's (bce with one
 negative by default; bpr, ce, sampled-softmax). Defaults follow S3-Rec's comparison (d = 64,
 2 layers, 2 heads, dropout 0.5, max_len 50, weights N(0, 0.02)). Run defaults (`DEFAULTS`): none;
