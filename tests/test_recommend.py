@@ -218,6 +218,32 @@ def test_corrupt_histories_npz_is_a_one_line_error(runs, tmp_path):
     assert "\n" not in str(e.value)
 
 
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04 truncated zip", b"garbage"])
+def test_unreadable_histories_npz_is_a_one_line_error_at_load(runs, tmp_path, content):
+    run = shutil.copytree(runs["pop"], tmp_path / "run")
+    (run / "histories.npz").write_bytes(content)  # a truncated copy, or not a numpy file at all
+    with pytest.raises(S3RecError, match="histories.npz: cannot read") as e:
+        Recommender.load(run)
+    assert "\n" not in str(e.value)
+
+
+def test_a_user_result_does_not_depend_on_bare_histories_beside_it(runs, tmp_path):
+    """Caser adds the user's embedding P_u: a known user keeps it when a bare history shares the call."""
+    caser = tmp_path / "caser"
+    assert main(["run", "--model", "caser", "--epochs", "2", "--set", "encoder.d=16", "--set", f"encoder.max_len={MAX_LEN}",
+                 "--data", str(runs["pop"].parent / "data" / "log.csv"), *DATA_ARGS, "--out", str(caser), "--quiet"]) == 0
+    rec = Recommender.load(caser)
+    alone = [rec.rank([rec.user_query(u)], k=4)[0] for u in ("u2", "u5")]
+    bare = rec.rank([rec.history_query(LOG["u2"])], k=4)[0]
+    mixed = rec.rank([rec.user_query("u2"), rec.history_query(LOG["u2"]), rec.user_query("u5")], k=4)
+    assert [r["user"] for r in mixed] == ["u2", None, "u5"]  # input order
+    for got, want in zip(mixed, [alone[0], bare, alone[1]]):
+        assert got["items"] == want["items"]
+        np.testing.assert_allclose(got["scores"], want["scores"], rtol=1e-5, atol=1e-8)  # batch-size rounding
+    assert mixed[0]["scores"] != mixed[1]["scores"]  # the user's embedding matters, so the test can fail
+
+
 @pytest.mark.parametrize("kwargs, fragment", [
     ({"users": ["u1", "nobody"]}, "'nobody'"),
     ({"histories": [LOG["u1"], ["x", "y"]]}, "histories[1]: history has no known items"),

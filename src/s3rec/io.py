@@ -19,8 +19,19 @@ except ImportError:  # Windows: no advisory file locks; folders are not guarded 
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    A link to a file is followed (the link stays); a stream that exists already (/dev/stdout, a named
+    pipe) is yielded itself, as a rename would replace it with a regular file; a folder is an error.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise S3RecError(f"{path}: is a folder, expected a file path")
+    if path.exists() and not path.is_file():
+        yield path
+        return
+    if path.is_symlink():
+        path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

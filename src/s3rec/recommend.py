@@ -12,7 +12,7 @@ Example::
     from s3rec import Recommender
     rec = Recommender.load("runs/lastfm-s3rec")
     rec.recommend(users=["2", "7"], k=5)                   # known users: their whole sequence is the history
-    rec.recommend(histories=[["sku7", "sku12"]], k=5)      # anyone, e.g. a new user; raw item ids
+    rec.recommend(histories=[["7", "12"]], k=5)            # anyone, e.g. a new user; raw item ids (LastFM's are numbers)
     # -> [{"user": None, "items": [...], "scores": [...], "unknown_items": []}]
 
 Scoring: the last `encoder.max_len` known items of a history, left-padded, go through `score_all` in
@@ -66,10 +66,14 @@ class _Vocabulary:
 def _attributes(path: Path, n_items: int) -> SimpleNamespace:
     """Item attributes saved in histories.npz (attribute-aware models need them to be rebuilt)."""
     if path.is_file():
-        with np.load(path) as z:
-            if "attr_offsets" in z:
-                return SimpleNamespace(attr_offsets=z["attr_offsets"], attr_values=z["attr_values"],
-                                       n_attributes=int(z["n_attributes"]))
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "attr_offsets" in z:
+                    return SimpleNamespace(attr_offsets=z["attr_offsets"], attr_values=z["attr_values"],
+                                           n_attributes=int(z["n_attributes"]))
+        except Exception as e:  # zip/pickle/format errors, a missing array
+            raise DataError(f"cannot read item attributes ({type(e).__name__}: {' '.join(str(e).split())})",
+                            path) from None
     return SimpleNamespace(attr_offsets=np.zeros(n_items + 1, np.int64), attr_values=np.zeros(0, np.int64), n_attributes=0)
 
 
@@ -215,33 +219,40 @@ class Recommender:
             raise S3RecError(f"user {user!r}: history has no known items")
         return _Query(self.user_ids[row], row, history, [])
 
-    @torch.inference_mode()
     def rank(self, queries: Sequence[_Query], k: int, exclude_seen: bool = True) -> list[dict]:
-        """Score resolved queries in batches and return their top-k (see `recommend`)."""
+        """Score resolved queries in batches and return their top-k (see `recommend`), in input order."""
         check_k(k)
-        out: list[dict] = []
-        for start in range(0, len(queries), self.batch_size):
-            batch = queries[start: start + self.batch_size]
-            inputs = torch.zeros(len(batch), self.max_len, dtype=torch.long)
-            for b, q in enumerate(batch):
-                tail = q.history[-self.max_len:]
-                inputs[b, self.max_len - len(tail):] = torch.from_numpy(tail)
-            rows = [q.row for q in batch]
-            users = torch.tensor(rows, dtype=torch.long) if all(r is not None for r in rows) else None
-            scores = self.model.score_all(inputs, users).float().clone()  # (B, n_items + 1)
-            scores[:, 0] = -torch.inf
-            rankable = np.full(len(batch), self.n_items)
-            if exclude_seen:
-                seen = [np.unique(q.history) for q in batch]
-                rankable -= np.array([len(s) for s in seen])
-                r = torch.from_numpy(np.repeat(np.arange(len(batch)), [len(s) for s in seen]))
-                scores[r, torch.from_numpy(np.concatenate(seen))] = -torch.inf
-            values, index = top_k(scores, min(k, self.n_items))
-            for b, q in enumerate(batch):
-                n = int(min(k, rankable[b]))
-                out.append({"user": q.user, "items": self.item_ids[index[b, :n].numpy()].tolist(),
-                            "scores": values[b, :n].tolist(), "unknown_items": list(q.unknown)})
+        out: list[dict] = [{}] * len(queries)
+        # user-aware models (Caser, HGN, FM, AutoInt) score a known user with the user's embedding and a bare
+        # history without one: the two kinds go in separate batches, so neither changes the other's result
+        for with_user in (True, False):
+            index = [i for i, q in enumerate(queries) if (q.row is not None) == with_user]
+            for start in range(0, len(index), self.batch_size):
+                part = index[start: start + self.batch_size]
+                for i, result in zip(part, self._rank_batch([queries[i] for i in part], k, exclude_seen)):
+                    out[i] = result
         return out
+
+    @torch.inference_mode()
+    def _rank_batch(self, batch: Sequence[_Query], k: int, exclude_seen: bool) -> list[dict]:
+        """Top-k of one batch of queries that all have a user row or all have none."""
+        inputs = torch.zeros(len(batch), self.max_len, dtype=torch.long)
+        for b, q in enumerate(batch):
+            tail = q.history[-self.max_len:]
+            inputs[b, self.max_len - len(tail):] = torch.from_numpy(tail)
+        users = torch.tensor([q.row for q in batch], dtype=torch.long) if batch[0].row is not None else None
+        scores = self.model.score_all(inputs, users).float().clone()  # (B, n_items + 1)
+        scores[:, 0] = -torch.inf
+        rankable = np.full(len(batch), self.n_items)
+        if exclude_seen:
+            seen = [np.unique(q.history) for q in batch]
+            rankable -= np.array([len(s) for s in seen])
+            r = torch.from_numpy(np.repeat(np.arange(len(batch)), [len(s) for s in seen]))
+            scores[r, torch.from_numpy(np.concatenate(seen))] = -torch.inf
+        values, index = top_k(scores, min(k, self.n_items))
+        n = np.minimum(k, rankable).tolist()
+        return [{"user": q.user, "items": self.item_ids[index[b, :n[b]].numpy()].tolist(),
+                 "scores": values[b, :n[b]].tolist(), "unknown_items": list(q.unknown)} for b, q in enumerate(batch)]
 
 
 def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
