@@ -262,3 +262,17 @@ def test_learns_planted_pattern(name, epochs, lr, synthetic_split, tmp_path):
              progress=False, log=lambda *a: None)
     pop = ndcg(PopRec(split.n_items, split.train_counts()))
     assert ndcg(model) > 2 * pop, (ndcg(model), pop)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("loss", ["bpr", "bce"])
+def test_a_batch_without_targets_has_zero_loss_not_nan(name, loss):
+    """Users with one training item give a batch with no target: the loss is 0 (a mean of nothing is NaN)."""
+    model = make(name, loss=loss).train()
+    empty = torch.zeros(2, 1, dtype=torch.long)
+    batch = {"inputs": empty, "targets": empty, "negatives": empty, "users": torch.tensor([0, 1])}
+    value = model.loss(batch)
+    assert value.item() == 0.0
+    value.backward()  # still a graph: a training step on it runs
+    one = {**batch, "targets": torch.tensor([[3], [0]]), "negatives": torch.tensor([[5], [0]])}
+    assert model.loss(one).item() > 0  # one real target is counted

@@ -8,7 +8,8 @@ in the time-sorted stream (user by user). The item table's attribute columns hol
 values; names are prefixed by their column (``brand=Acme``) so that columns never collide.
 
 Errors name the file and, for text tables, the 1-based line of the row at fault (assuming no quoted
-field spans lines); Parquet rows are named by their 1-based row number in the message.
+field spans lines: a field over several lines, in any column, is an error); Parquet rows are named by
+their 1-based row number in the message.
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ def _read_text(path: Path, columns: list[str], sep: str, quoting: int = csv.QUOT
     if not isinstance(frame.index, pd.RangeIndex):  # pandas made the first field an index: rows are one field too long
         kind = "TSV" if sep == "\t" else "CSV"
         raise DataError(f"cannot parse {kind}: the first data row has {len(header) + 1} fields, the header {len(header)}", path)
-    _check_one_line_fields(path, frame[columns])
+    _check_one_line_fields(path, frame)  # every column: a quote in an unused one swallows rows all the same
     frame = frame.dropna(how="all")[columns]
     if frame.empty:
         raise DataError("table has no rows", path)

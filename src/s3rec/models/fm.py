@@ -52,6 +52,8 @@ def prefix_mean(items: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
 
 def pair_loss(name: str, s_pos: torch.Tensor, s_neg: torch.Tensor) -> torch.Tensor:
     """Mean BPR (-log sigmoid(s+ - s-)) or BCE (-log sigmoid(s+) - log(1 - sigmoid(s-)))."""
+    if s_pos.numel() == 0:  # no target in the batch (users with one training item): a zero, not a mean's NaN
+        return s_pos.sum() * 0.0
     if name == "bpr":
         return -F.logsigmoid(s_pos - s_neg).mean()
     return -(F.logsigmoid(s_pos) + F.logsigmoid(-s_neg)).mean()
