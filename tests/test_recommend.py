@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -248,6 +249,10 @@ def test_a_user_result_does_not_depend_on_bare_histories_beside_it(runs, tmp_pat
     ({"users": ["u1", "nobody"]}, "'nobody'"),
     ({"histories": [LOG["u1"], ["x", "y"]]}, "histories[1]: history has no known items"),
     ({"histories": [[]]}, "history has no known items"),
+    ({"histories": [["sku3", None]]}, "histories[0]: item ids are strings or integers, got null at position 1"),
+    ({"histories": [[True, "sku3"]]}, "got true at position 0"),
+    ({"histories": [[["sku3"], "sku4"]]}, 'got ["sku3"] at position 0'),
+    ({"histories": [[3.0]]}, "got 3.0 at position 0"),
     ({"users": ["u1"], "k": 0}, "k must be a positive integer"),
     ({"users": ["u1"], "k": -3}, "k must be a positive integer"),
     ({}, "exactly one of"),
@@ -314,6 +319,7 @@ def test_cli_users_to_stdout(runs, recs, capsys):
     ('{"user": ["u1"]}', '"user" must be'),
     ('{"user": "nobody"}', "unknown user 'nobody'"),
     ('{"history": ["x"]}', "history has no known items"),
+    ('{"history": [null, "sku3"]}', "item ids are strings or integers, got null at position 0"),
 ])
 def test_cli_malformed_line_names_file_and_line(runs, tmp_path, capsys, line, fragment):
     inp = tmp_path / "in.jsonl"
@@ -323,6 +329,21 @@ def test_cli_malformed_line_names_file_and_line(runs, tmp_path, capsys, line, fr
     err = one_line_error(capsys.readouterr().err)
     assert "in.jsonl:3:" in err and fragment in err, err
     assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_cli_input_from_standard_input_with_a_byte_order_mark(runs, recs, monkeypatch, capsys):
+    stdin = io.TextIOWrapper(io.BytesIO('\ufeff{"user": "u1"}\n{"history": ["sku3"]}\n'.encode("utf-8")))
+    monkeypatch.setattr("sys.stdin", stdin)
+    assert main(["recommend", "--run", str(runs["pop"]), "--input", "-", "--k", "2"]) == 0
+    got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert got == [*recs["pop"].recommend(users=["u1"], k=2), *recs["pop"].recommend(histories=[["sku3"]], k=2)]
+
+
+def test_cli_input_that_is_not_utf8_names_the_line(runs, tmp_path, capsys):
+    inp = tmp_path / "in.jsonl"
+    inp.write_bytes(b'{"user": "u1"}\n{"history": ["caf\xe9"]}\n')
+    assert main(["recommend", "--run", str(runs["pop"]), "--input", str(inp)]) == 2
+    assert "in.jsonl:2: not UTF-8 text" in one_line_error(capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("case", ["unknown-user", "k-zero", "missing-run", "missing-input", "empty-input"])

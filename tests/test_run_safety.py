@@ -99,6 +99,15 @@ def test_s3rec_without_attributes_warns_that_aap_and_map_learn_nothing(tmp_path,
     assert "warning: log has no item attributes, so the AAP and MAP objectives learn nothing" in capsys.readouterr().err
 
 
+def test_item_ids_that_occur_in_no_sequence_are_a_warning(tmp_path, capsys):
+    gaps = tmp_path / "Shop.txt"  # S3-Rec format keeps its ids: 1..40 are items, 4 of them occur
+    gaps.write_text("1 10 20 30 40\n2 20 30 40 10\n3 30 40 10 20\n", encoding="utf-8")
+    assert main(["run", "--model", "pop", "--data", str(gaps), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert "warning: Shop: 36 of the item ids 1..40 occur in no sequence" in capsys.readouterr().err
+    assert main(["run", "--model", "pop", "--data", str(write_log(tmp_path / "log.csv", 10)), "--min-count", "1",
+                 "--out", str(tmp_path / "run2"), "--quiet"]) == 0
+    assert "occur in no sequence" not in capsys.readouterr().err  # a table's ids are remapped: no gaps
+
 def test_os_errors_on_output_paths_are_one_line(tmp_path, capsys):
     data = write_log(tmp_path / "log.csv", 40)
     assert main(["run", "--model", "pop", "--data", str(data), "--min-count", "1", "--out", str(data), "--quiet"]) == 2

@@ -101,6 +101,15 @@ def test_blank_lines_and_extra_spaces_are_ignored(tmp_path):
     np.testing.assert_array_equal(data.user_ids, [1, 2])
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_id(tmp_path):
+    plain = load_s3rec_format(write(tmp_path / "Plain.txt", "1 1 2 3\n2 2 3 4\n"))
+    (tmp_path / "Bom.txt").write_bytes(b"\xef\xbb\xbf1 1 2 3\n2 2 3 4\n")  # as Notepad saves UTF-8
+    (tmp_path / "Bom_item2attributes.json").write_bytes(b'\xef\xbb\xbf{"1": [1], "2": [2]}')
+    bom = load_s3rec_format(tmp_path / "Bom.txt", tmp_path / "Bom_item2attributes.json")
+    np.testing.assert_array_equal(bom.items, plain.items)
+    np.testing.assert_array_equal(bom.user_ids, [1, 2])
+    assert bom.n_attributes == 2
+
 def test_repeated_items_in_a_sequence_are_kept(tmp_path):
     data = load_s3rec_format(write(tmp_path / "rep.txt", "3 4 4 4 1\n"))
     np.testing.assert_array_equal(data.items, [4, 4, 4, 1])

@@ -281,12 +281,17 @@ def _read_recommend_input(path: Path) -> list[tuple[int, str, object]]:
     """(line, "history" | "user", value) of each non-blank line of a JSONL file of {"history": [...]} / {"user": id}."""
     import json
 
-    if not path.is_file():
-        raise DataError("file not found", path)
+    stdin = str(path) == "-"
+    if stdin:
+        path = Path("<stdin>")
+    elif path.is_dir() or not path.exists():  # a pipe (/dev/stdin, <(...)) exists without being a file
+        raise DataError("file not found" if not path.exists() else "is a folder, expected a JSONL file", path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        data = sys.stdin.buffer.read() if stdin else path.read_bytes()
+        lines = data.decode("utf-8-sig").splitlines()  # a byte-order mark is not part of the first line
     except UnicodeDecodeError as e:
-        raise DataError(f"not UTF-8 text ({e.reason} at byte {e.start})", path) from None
+        line = data[: e.start].count(b"\n") + 1
+        raise DataError(f"not UTF-8 text ({e.reason} at byte {e.start})", path, line) from None
     requests = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -367,7 +372,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="run directory")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--users", help="comma-separated raw user ids of the run's data (their whole sequence is the history)")
-    who.add_argument("--input", help='JSONL file, one {"history": [raw item ids]} or {"user": raw id} per line')
+    who.add_argument("--input", help='JSONL file ("-": standard input), one {"history": [raw item ids]} or '
+                                      '{"user": raw id} per line')
     p.add_argument("--k", type=int, default=10, help="number of items per input (default 10)")
     p.add_argument("--keep-seen", action="store_true", help="do not exclude the history's items")
     p.add_argument("--out", help="output JSONL file (default: stdout)")

@@ -136,6 +136,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     np.random.seed(cfg.seed % 2**32)
     data = load_data(cfg.data, progress=progress) if data is None else keep_train_fraction(data, cfg.data.train_fraction)
     split = LeaveOneOut.from_data(data)
+    warn_unused_item_ids(data, log)
     if cfg.model == "s3rec" and cfg.init is None:  # this run pre-trains
         warn_without_attributes(cfg.pretrain.objectives, data, log)
     negatives = eval_negatives(split, cfg.eval)
@@ -233,6 +234,15 @@ def check_same_data(data: SequenceData, run_dir: Path, action: str) -> None:
                          f"{data.n_items:,} items) are not the data this run was made on{hint}")
 
 
+def warn_unused_item_ids(data: SequenceData, log) -> None:
+    """Item ids that occur in no sequence (gaps in a Name.txt's ids) are still items: say so."""
+    n_used = int(np.unique(data.items).size)
+    if n_used < data.n_items:
+        log(f"warning: {data.name}: {data.n_items - n_used:,} of the item ids 1..{data.n_items:,} occur in no "
+            "sequence, yet are items of the model (ranked, counted in full ranking, recommendable); a "
+            "CSV/TSV/Parquet table remaps ids to contiguous ones")
+
+
 def warn_without_attributes(objectives: ObjectiveConfig, data: SequenceData, log) -> None:
     """A pre-training on data without item attributes: AAP and MAP have nothing to learn, say so."""
     if data.n_attributes == 0 and (objectives.aap > 0 or objectives.map > 0):
@@ -255,6 +265,7 @@ def pretrain_run(cfg: RunConfig, out: str | Path | None = None, resume: bool = F
     progress, log, _, on_epoch = distributed.main_only(progress, log, log, on_epoch)
     data = load_data(cfg.data, progress=progress) if data is None else keep_train_fraction(data, cfg.data.train_fraction)
     split = LeaveOneOut.from_data(data)  # bad data fails before anything is written
+    warn_unused_item_ids(data, log)
     warn_without_attributes(cfg.pretrain.objectives, data, log)
     out = Path(out) if out is not None else default_run_dir(cfg, data.name) / "pretrain"
     config = {**cfg.to_dict(), "environment": {**environment(), "device": str(device), **distributed.describe()}}

@@ -197,7 +197,9 @@ class Recommender:
         if isinstance(history, (str, bytes, dict)) or not hasattr(history, "__iter__"):
             raise S3RecError(f"a history must be a list of item ids, got {type(history).__name__}")
         ids, unknown = [], []
-        for raw in history:
+        for position, raw in enumerate(history):
+            if isinstance(raw, bool) or not isinstance(raw, (str, int, np.integer)):  # null, 1.5, [1]: not an id
+                raise S3RecError(f"item ids are strings or integers, got {_shown(raw)} at position {position}")
             i = self._item_of.get(str(raw))
             if i is None:
                 unknown.append(raw)
@@ -253,6 +255,14 @@ class Recommender:
         n = np.minimum(k, rankable).tolist()
         return [{"user": q.user, "items": self.item_ids[index[b, :n[b]].numpy()].tolist(),
                  "scores": values[b, :n[b]].tolist(), "unknown_items": list(q.unknown)} for b, q in enumerate(batch)]
+
+
+def _shown(value: Any) -> str:
+    """`value` as JSON would write it (null, true, [1]), else its repr."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

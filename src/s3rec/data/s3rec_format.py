@@ -21,7 +21,7 @@ def _read_id_lines(path: Path, min_len: int, what: str) -> tuple[list[int], list
     rows: list[list[int]] = []
     linenos: list[int] = []
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not part of line 1
             for lineno, line in enumerate(f, start=1):
                 parts = line.split()
                 if not parts:
@@ -70,7 +70,7 @@ def read_attributes(path: Path, n_items: int) -> tuple[np.ndarray, np.ndarray, i
     if not path.is_file():
         raise DataError("file not found", path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise _not_utf8(path) from None
     if not text.strip():
