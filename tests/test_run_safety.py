@@ -156,3 +156,24 @@ def test_data_options_that_would_be_ignored_are_errors(tmp_path, capsys):
     assert main(["run", "--model", "pop", "--data", str(tmp_path), "--out", str(tmp_path / "r3"), "--quiet"]) == 2
     assert error_line(capsys) == f"s3rec: error: {tmp_path}: is a folder, not a file"
     assert not any((tmp_path / r).exists() for r in ("r1", "r2", "r3"))
+
+
+@pytest.mark.parametrize("source, flags, reason", [
+    ("Toy.txt", ["--min-count", "50"], "an S3-Rec Name.txt is read as it is"),
+    ("Toy.txt", ["--user-col", "uid"], "an S3-Rec Name.txt is read as it is"),
+    ("toy.inter", ["--time-col", "none"], "a RecBole .inter file has the fields user_id, item_id and timestamp"),
+    ("toy.inter", ["--attribute-cols", "brand"], "every token/token_seq field of its .item file is an attribute"),
+    ("lastfm", ["--item-col", "x", "--min-count", "3"], "the registry's files are read as published"),
+])
+def test_column_and_filter_flags_the_source_would_ignore_are_errors(tmp_path, capsys, source, flags, reason):
+    (tmp_path / "Toy.txt").write_text("".join(f"{u} 1 2 3 4\n" for u in range(1, 6)))
+    (tmp_path / "toy.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\n"
+                                        + "".join(f"u{u}\ti{t}\t{t}\n" for u in range(5) for t in range(4)))
+    data = ["--dataset", source] if source == "lastfm" else ["--data", str(tmp_path / source)]
+    assert main(["run", "--model", "pop", *data, *flags, "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    line = error_line(capsys)
+    assert f"{flags[0]}" in line and "would be ignored" in line and reason in line, line
+    assert not (tmp_path / "run").exists()
+    if source != "lastfm":  # the same source without the flags runs
+        fits = ["--min-count", "1"] if source == "toy.inter" else []  # four items a user: no 5-core
+        assert main(["run", "--model", "pop", *data, *fits, "--out", str(tmp_path / "ok"), "--quiet"]) == 0

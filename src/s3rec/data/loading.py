@@ -66,6 +66,44 @@ def load_path(cfg: DataConfig) -> SequenceData:
                       min_count=cfg.min_count)
 
 
+# the flags each kind of data source would ignore, and why (--item-table: load_data's own errors)
+_IGNORED_FLAGS = {
+    "registry": ("the registry's files are read as published (the authors' 5-core data)",
+                 ("--user-col", "--item-col", "--time-col", "--attribute-cols", "--min-count")),
+    "s3rec": ("an S3-Rec Name.txt is read as it is (its ids, its order, no filter; attributes from "
+              "Name_item2attributes.json beside it)",
+              ("--user-col", "--item-col", "--time-col", "--attribute-cols", "--min-count")),
+    "recbole": ("a RecBole .inter file has the fields user_id, item_id and timestamp, and every token/token_seq "
+                "field of its .item file is an attribute",
+                ("--user-col", "--item-col", "--time-col", "--attribute-cols")),
+}
+
+
+def check_data_flags(cfg: DataConfig, given: list[str]) -> None:
+    """Flags (given on the command line) that the data source would ignore are errors, named with the reason."""
+    kind = _source_kind(cfg)
+    if kind == "table":
+        if "--attribute-cols" in given and cfg.item_table is None:
+            raise S3RecError("--attribute-cols names columns of --item-table FILE, which is not given")
+        return
+    reason, flags = _IGNORED_FLAGS[kind]
+    ignored = [flag for flag in given if flag in flags]
+    if ignored:
+        raise S3RecError(f"{', '.join(ignored)} would be ignored: {reason}")
+
+
+def _source_kind(cfg: DataConfig) -> str:
+    """registry, s3rec (Name.txt), recbole (.inter) or table (CSV/TSV/Parquet, tab-separated .txt)."""
+    if cfg.dataset is not None:
+        return "registry"
+    path = Path(cfg.path or "")
+    if path.suffix.lower() == ".inter":
+        return "recbole"
+    if path.suffix.lower() == ".txt" and path.is_file() and _is_s3rec_format(path):
+        return "s3rec"
+    return "table"
+
+
 def _is_s3rec_format(path: Path) -> bool:
     """No tab in the first line, or a first line of ids only (`1<TAB>5 7 9`: no table has a header of numbers)."""
     with open(path, encoding="utf-8", errors="replace") as f:
