@@ -116,7 +116,7 @@ GOOD = tsv(("u", "a", 1, 1), ("u", "b", 1, 2), ("u", "c", 1, 3))
         (INTER + "u\ta\t1\t1\n\nu\t \t1\t2\n", 4, "missing value in column 'item_id:token'"),
         (INTER + "u\ta\t1\t1\nu\tb\t1\tsoon\n", 3, "cannot parse timestamp 'soon' in column 'timestamp:float'"),
         (INTER + GOOD + "u\td\t1\t4\t9\n", 5, "cannot parse TSV"),
-        (INTER.encode() + b"u\t\xff\t1\t1\n", None, "cannot parse TSV"),
+        (INTER.encode() + b"u\t\xff\t1\t1\n", 2, "not valid UTF-8 text"),
         (b"user_id:token\t\xff:token\n", 1, "header line is not valid UTF-8"),
         (INTER + GOOD, None, "no interactions left after 5-core filtering"),
     ],

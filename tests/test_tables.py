@@ -168,7 +168,7 @@ TABLE = "user_id,item_id,timestamp\n"
         ("log.csv", TABLE + "u,a,1\nu,b,2\nu,c,soon\n", 4, "cannot parse timestamp 'soon'"),
         ("log.csv", TABLE + "u,a,2020-01-01\nu,b,\n", 3, "missing timestamp"),
         ("log.csv", TABLE + "u,a,1\nu,b,2,3\n", 3, "cannot parse CSV"),
-        ("log.csv", b"user_id,item_id,timestamp\nu,\xff,1\n", None, "cannot parse CSV"),
+        ("log.csv", b"user_id,item_id,timestamp\nu,\xff,1\n", 2, "not valid UTF-8 text"),
         ("log.parquet", b"not parquet at all", None, "cannot read Parquet"),
         ("log.csv", TABLE + "u,a,1\nu,b,2\nu,c,3\n", None, "no interactions left after 5-core filtering"),
     ],
@@ -306,3 +306,25 @@ def test_no_separator_hint_when_the_columns_are_simply_other_names(tmp_path):
     with pytest.raises(DataError) as excinfo:
         load_table(write(tmp_path / "log.csv", "user,item,time\nu,a,1\n"))
     assert "separated" not in str(excinfo.value)
+
+
+def test_a_byte_that_is_not_utf8_is_named_by_its_line(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_bytes((TABLE + "u,a,1\nu,b,2\n").encode() + b"u,caf\xe9,3\n")
+    with pytest.raises(DataError, match=r"log\.csv:4: not valid UTF-8 text"):
+        load_table(path, min_count=1)
+
+
+def test_list_valued_ids_in_parquet_are_an_error_at_their_row(tmp_path):
+    path = tmp_path / "log.parquet"
+    pd.DataFrame({"user_id": ["u", "u", "u"], "item_id": [["a"], ["b"], ["c"]], "timestamp": [1, 2, 3]}).to_parquet(path)
+    with pytest.raises(DataError, match=r"log\.parquet: row 1: column 'item_id' holds list values"):
+        load_table(path, min_count=1)  # not the ids "['a']", "['b']", ...
+
+
+def test_a_column_named_twice_in_the_header_is_an_error(tmp_path):
+    path = write(tmp_path / "log.csv", "user_id,item_id,item_id,timestamp\nu,a,x,1\nu,b,y,2\nu,c,z,3\n")
+    with pytest.raises(DataError, match=r"log\.csv:1: column 'item_id' appears more than once in the header"):
+        load_table(path, min_count=1)
+    other = write(tmp_path / "ok.csv", "user_id,item_id,note,note,timestamp\nu,a,x,x,1\nu,b,y,y,2\nu,c,z,z,3\n")
+    assert sequences(load_table(other, min_count=1))["u"] == ["a", "b", "c"]  # unused columns may repeat

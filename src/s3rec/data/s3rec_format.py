@@ -40,13 +40,13 @@ def _read_id_lines(path: Path, min_len: int, what: str) -> tuple[list[int], list
                 rows.append(values[1:])
                 linenos.append(lineno)
     except UnicodeDecodeError:
-        raise _not_utf8(path) from None
+        raise not_utf8_error(path) from None
     if not rows:
         raise DataError("empty file", path)
     return heads, rows, linenos
 
 
-def _not_utf8(path: Path) -> DataError:
+def not_utf8_error(path: Path) -> DataError:
     """A DataError naming the first line of `path` that is not valid UTF-8."""
     data = path.read_bytes()
     try:
@@ -72,7 +72,7 @@ def read_attributes(path: Path, n_items: int) -> tuple[np.ndarray, np.ndarray, i
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise _not_utf8(path) from None
+        raise not_utf8_error(path) from None
     if not text.strip():
         raise DataError("empty file", path)
     try:

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from s3rec.data.dataset import SequenceData
+from s3rec.data.s3rec_format import not_utf8_error
 from s3rec.errors import DataError, S3RecError
 from s3rec.io import atomic_path
 
@@ -232,6 +233,10 @@ def _read_text(path: Path, columns: list[str], sep: str, quoting: int = csv.QUOT
     try:
         header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8", quoting=quoting).columns
         _check_columns(path, columns, header, sep)
+        with open(path, encoding="utf-8-sig", newline="") as f:  # pandas renames a repeated name to name.1
+            names = next(csv.reader(f, delimiter=sep, quoting=quoting), [])
+        if twice := [c for c in columns if names.count(c) > 1]:
+            raise DataError(f"column {twice[0]!r} appears more than once in the header", path, 1)
         frame = pd.read_csv(
             # No usecols: with it pandas silently accepts rows with too many fields.
             path, sep=sep, dtype=str, encoding="utf-8", quoting=quoting,
@@ -240,7 +245,9 @@ def _read_text(path: Path, columns: list[str], sep: str, quoting: int = csv.QUOT
         )
     except pd.errors.EmptyDataError:
         raise DataError("file is empty", path) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError:
+        raise not_utf8_error(path) from None
+    except pd.errors.ParserError as e:
         kind = "TSV" if sep == "\t" else "CSV"
         unclosed = re.search(r"EOF inside string starting at row (\d+)", str(e))  # row 0: the header line
         if unclosed:
@@ -314,7 +321,15 @@ def _one_line(error: BaseException) -> str:
 def _id_column(table: _Table, col: str) -> pd.Series:
     """Column `col` as strings without surrounding blanks (`u1, i1` names item `i1`); a missing or blank value
     is an error at its row."""
-    values = table.frame[col].astype("string").str.strip()
+    column = table.frame[col]
+    if column.dtype == object:  # Parquet lists or structs: astype would turn [i14] into the id "['i14']"
+        nested = column.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray))).to_numpy(dtype=bool)
+        if nested.any():
+            value = column.iloc[int(np.flatnonzero(nested)[0])]
+            kind = "dict" if isinstance(value, dict) else "list"
+            raise table.error(f"column {col!r} holds {kind} values; ids are strings or integers",
+                              int(column.index[nested][0]))
+    values = column.astype("string").str.strip()
     bad = values.isna() | (values == "")
     if bad.any():
         raise table.error(f"missing value in column {col!r}", int(values.index[bad.to_numpy(dtype=bool)][0]))
