@@ -581,6 +581,22 @@ def test_evaluate_rejects_a_bad_protocol_override(tiny, tmp_path, capsys):
         main(["evaluate", "--run", str(out), "--protocol", "half"])
 
 
+
+@pytest.mark.parametrize("protocol, option, fragment", [
+    (["--protocol", "full"], ["--negatives", "uniform"], "--negatives picks the sampled protocol's negatives"),
+    ([], ["--negatives", "popularity"], "--negatives picks the sampled protocol's negatives"),  # the run's own: full
+    (["--protocol", "sampled"], ["--keep-history"], "--keep-history applies to full ranking"),
+])
+def test_evaluate_options_the_protocol_would_ignore_are_errors(tiny, tmp_path, capsys, protocol, option, fragment):
+    out = tmp_path / "run_ignored_option"
+    assert run_pop(tiny, out, "full") == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert main(["evaluate", "--run", str(out), *protocol, *option, "--quiet"]) == 2
+    assert fragment in one_line_error(capsys.readouterr().err)
+    assert sorted(p.name for p in out.iterdir()) == files  # no evaluation-full-uniform-negatives.json
+    assert main(["evaluate", "--run", str(out), "--protocol", "both", *option, "--quiet"]) == 0  # both: it applies
+
+
 def test_summary_names_the_weights_a_run_with_the_moving_average_kept(tiny, tmp_path):
     out = tmp_path / "run_ema"
     assert main(["run", "--model", "sasrec", "--data", str(tiny), "--set", "finetune.ema_epochs=1", "--set", "encoder.d=16",

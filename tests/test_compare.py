@@ -169,9 +169,20 @@ def test_a_run_directory_made_with_other_options_is_not_reused(tmp_path):
         compare(configs, SEEDS, tmp_path, log=lambda *a: None)
 
 
+@pytest.mark.parametrize("command", ["compare", "reproduce", "study", "experiment ablation"])
+@pytest.mark.parametrize("seeds, message", [("1,x", "--seeds takes comma-separated integers, got '1,x'"),
+                                            ("1,1", "--seeds needs at least one seed and no repeats, got '1,1'"),
+                                            (",", "--seeds needs at least one seed")])
+def test_every_command_with_seeds_checks_them_in_one_line(tmp_path, capsys, command, seeds, message):
+    """A repeated seed would report a spread of one run; a non-integer was a traceback in reproduce and study."""
+    assert main([*command.split(), "--dataset", "lastfm", "--seeds", seeds, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("s3rec: error: ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
 def test_bad_seeds_and_models_are_one_line_errors(tmp_path, capsys):
     assert main(["compare", "--dataset", "lastfm", "--seeds", "1,x", "--out", str(tmp_path)]) == 2
-    assert "--seeds expects comma-separated integers" in capsys.readouterr().err
+    assert "--seeds takes comma-separated integers, got '1,x'" in capsys.readouterr().err
     assert main(["compare", "--dataset", "lastfm", "--models", "pop,nosuch", "--out", str(tmp_path)]) == 2
     assert "unknown model 'nosuch'" in capsys.readouterr().err
     assert main(["compare", "--dataset", "lastfm", "--models", "hgn,pop", "--loss", "bce", "--out", str(tmp_path)]) == 2

@@ -11,7 +11,7 @@ import yaml
 import s3rec
 from s3rec.config import RunConfig, check_types, set_path
 from s3rec.errors import DataError, S3RecError, close_stdout, console_log, print_out
-from s3rec.experiments.cli import add_experiment_command
+from s3rec.experiments.cli import add_experiment_command, parse_seeds
 from s3rec.breakdown import add_parser as add_breakdown_command
 from s3rec.export import add_export_command
 from s3rec.serve import add_serve_command
@@ -211,9 +211,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     from s3rec.reproduce import reproduce
 
     cfg = build_config(args, "s3rec")
-    seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
-    if not seeds:
-        raise S3RecError("--seeds needs at least one seed")
+    seeds = parse_seeds(args.seeds)
     out = Path(args.out or f"runs/reproduce-{cfg.data.dataset or Path(cfg.data.path).stem}")
     print_out(reproduce(cfg, seeds, out, init=args.init, progress=not args.quiet, log=_logger(args),
                         jobs=check_jobs(args.jobs)))
@@ -226,10 +224,10 @@ def cmd_study(args: argparse.Namespace) -> None:
     if cfg.recipe != "paper":
         raise S3RecError("study runs each system with its own recipe (paper or best): drop --recipe / recipe:")
     datasets = [d.strip() for d in (args.datasets or cfg.data.dataset or cfg.data.path or "").split(",") if d.strip()]
-    seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    seeds = parse_seeds(args.seeds)
     systems = [s.strip() for s in args.systems.split(",")] if args.systems else list(SYSTEMS)
-    if not datasets or not seeds:
-        raise S3RecError("study needs --datasets (or --dataset/--data) and at least one seed")
+    if not datasets:
+        raise S3RecError("study needs --datasets (or --dataset/--data)")
     if set(systems) - set(SYSTEMS):
         raise S3RecError(f"--systems takes a subset of {','.join(SYSTEMS)}, got {args.systems!r}")
     out = Path(args.out or "runs/study")

@@ -109,9 +109,10 @@ def add_parser(sub, add_run_args) -> None:
 def cmd_compare(args) -> None:
     """Build each model's config as `s3rec run --model M` would (its paper defaults, then the options), compare."""
     from s3rec.cli import build_config  # the CLI imports this module
+    from s3rec.experiments.cli import parse_seeds
 
     columns = [m.strip().lower() for m in args.models.split(",") if m.strip()]
-    seeds = [_seed(x) for x in args.seeds.split(",") if x.strip()]
+    seeds = parse_seeds(args.seeds)
     if not columns:
         raise S3RecError("--models needs at least one model, e.g. --models pop,sasrec,s3rec")
     if len(set(columns)) != len(columns):
@@ -145,13 +146,6 @@ def ours_column(columns) -> str | None:
 def _folder(column: str) -> str:
     """`s3rec@best` -> `s3rec-best`: the column's part of its run and pre-training folder names."""
     return column.replace("@", "-")
-
-
-def _seed(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise S3RecError(f"--seeds expects comma-separated integers, got {text.strip()!r}") from None
 
 
 def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, progress: bool = False,

@@ -336,6 +336,7 @@ def load_run(run_dir: str | Path, progress: bool = True, eval_overrides: dict | 
             cfg.validate()
     except (json.JSONDecodeError, ValueError, TypeError, AttributeError) as e:  # AttributeError: not an object
         raise S3RecError(f"{cfg_path}: unreadable config ({' '.join(str(e).split())})") from None
+    _check_overrides_apply(cfg.eval.protocol, eval_overrides or {})
     ck = load_checkpoint(run_dir / "model.pt", stage="model")
     data = load_data(cfg.data, progress=progress)
     check_same_data(data, run_dir, "evaluate")
@@ -347,6 +348,16 @@ def load_run(run_dir: str | Path, progress: bool = True, eval_overrides: dict | 
     except RuntimeError as e:  # the weights of another model or data set than config.json describes
         raise S3RecError(f"{run_dir / 'model.pt'}: does not fit {cfg_path} ({str(e).splitlines()[0].rstrip(':.')})") from None
     return cfg, data, split, model
+
+
+def _check_overrides_apply(protocol: str, overrides: dict) -> None:
+    """An option the protocol would ignore is an error, not a file named after it with the same numbers."""
+    if "negatives" in overrides and protocol == "full":
+        raise S3RecError("--negatives picks the sampled protocol's negatives; this evaluation ranks all items "
+                         "(add --protocol sampled or both)")
+    if overrides.get("exclude_history") is False and protocol == "sampled":
+        raise S3RecError("--keep-history applies to full ranking; sampled negatives are never history items "
+                         "(add --protocol full or both)")
 
 
 def evaluate_run(run_dir: str | Path, progress: bool = True, log=print, eval_overrides: dict | None = None) -> dict:

@@ -65,7 +65,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
 
     base = build_config(args, "s3rec")  # bad options fail here, before any run
     dataset = base.data.dataset.lower() if base.data.dataset else Path(base.data.path).stem
-    setup = experiments.Setup(config_for=lambda model: build_config(args, model), seeds=_seeds(args.seeds),
+    setup = experiments.Setup(config_for=lambda model: build_config(args, model), seeds=parse_seeds(args.seeds),
                               out=Path(args.out or f"runs/experiments/{args.experiment}-{dataset}"),
                               command=command_line(args), progress=not args.quiet,
                               log=console_log(args.quiet))
@@ -100,7 +100,8 @@ def command_line(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
-def _seeds(text: str) -> list[int]:
+def parse_seeds(text: str) -> list[int]:
+    """--seeds: comma-separated integers, at least one, none twice (a repeat would fake a spread)."""
     seeds = _ints(text, "--seeds")
     if not seeds or len(set(seeds)) != len(seeds):
         raise S3RecError(f"--seeds needs at least one seed and no repeats, got {text!r}")
