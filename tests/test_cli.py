@@ -138,6 +138,18 @@ def test_no_command_is_a_usage_error(capsys):
     assert "usage" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--model", "pop", "--dataset", "lastfm", "--epochs", "abc"], "s3rec run: error: argument --epochs: invalid int"),
+    (["evaluate", "--run", "x", "--protocol", "xyz"], "s3rec evaluate: error: argument --protocol: invalid choice: 'xyz'"),
+])
+def test_a_bad_flag_value_is_one_line_too(capsys, argv, message):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith(message) and err.count("\n") == 1, err
+    assert f"(usage: s3rec {argv[0]} --help)" in err
+
+
 def test_data_info(tiny, capsys):
     assert main(["data", "info", "--data", str(tiny)]) == 0
     captured = capsys.readouterr()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 
@@ -317,8 +318,15 @@ def _logger(args: argparse.Namespace):
     return console_log(args.quiet)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, like every other error of s3rec (the usage is one --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (usage: {self.prog} --help)\n")
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="s3rec", description="Self-supervised sequential recommendation (S3-Rec).")
+    parser = _Parser(prog="s3rec", description="Self-supervised sequential recommendation (S3-Rec).")
     parser.add_argument("--version", action="version", version=f"s3rec {s3rec.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
