@@ -177,3 +177,17 @@ def test_column_and_filter_flags_the_source_would_ignore_are_errors(tmp_path, ca
     if source != "lastfm":  # the same source without the flags runs
         fits = ["--min-count", "1"] if source == "toy.inter" else []  # four items a user: no 5-core
         assert main(["run", "--model", "pop", *data, *fits, "--out", str(tmp_path / "ok"), "--quiet"]) == 0
+
+
+def test_a_fresh_run_in_an_earlier_run_s_folder_keeps_none_of_its_logs_or_checkpoints(tmp_path):
+    data, out = write_log(tmp_path / "log.csv", 40), tmp_path / "run"
+    assert sasrec(data, out) == 0
+    assert main(["run", "--model", "pop", "--data", str(data), "--min-count", "1", "--out", str(out), "--quiet"]) == 0
+    assert not (out / "finetune_log.jsonl").exists()  # PopRec does not fine-tune: that log was SASRec's
+    pt = tmp_path / "pt"
+    base = ["pretrain", "--data", str(data), "--min-count", "1", "--set", "encoder.d=16", "--set", "pretrain.save_every=1",
+            "--out", str(pt), "--quiet"]
+    assert main([*base, "--epochs", "3"]) == 0
+    assert main([*base, "--epochs", "1", "--seed", "7"]) == 0
+    assert sorted(p.name for p in pt.glob("*.pt")) == ["last.pt", "pretrain-epoch1.pt"]  # not epochs 2 and 3 of seed 42
+    assert [json.loads(line)["epoch"] for line in (pt / "pretrain_log.jsonl").read_text().splitlines()] == [1]

@@ -207,7 +207,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     return distributed.broadcast(metrics)
 
 
-RESULT_FILES = ("metrics.json", "summary.json", "model.pt", "per_user.npz", "finetune_last.pt")
+RESULT_FILES = ("metrics.json", "summary.json", "model.pt", "per_user.npz", "finetune_last.pt", "finetune_log.jsonl")
 
 
 def clear_results(out: Path) -> None:

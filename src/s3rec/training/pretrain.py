@@ -83,8 +83,9 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
     config = run_config or {"pretrain": asdict(cfg), "encoder": asdict(enc_cfg), "seed": seed}
     last = out_dir / "last.pt"
     start_epoch = 0
-    if main and not (resume and last.exists()):
-        (out_dir / "pretrain_log.jsonl").unlink(missing_ok=True)  # a fresh run starts a fresh log
+    if main and not (resume and last.exists()):  # a fresh run: no log or checkpoint of an earlier one stays
+        for stale in [out_dir / "pretrain_log.jsonl", last, *out_dir.glob("pretrain-epoch*.pt")]:
+            stale.unlink(missing_ok=True)
     if resume and last.exists():
         ck = load_checkpoint(last, stage="pretrain")
         check_same_data_info(ck, last, data_info)
