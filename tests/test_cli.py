@@ -593,7 +593,6 @@ def test_evaluate_rejects_a_bad_protocol_override(tiny, tmp_path, capsys):
         main(["evaluate", "--run", str(out), "--protocol", "half"])
 
 
-
 @pytest.mark.parametrize("protocol, option, fragment", [
     (["--protocol", "full"], ["--negatives", "uniform"], "--negatives picks the sampled protocol's negatives"),
     ([], ["--negatives", "popularity"], "--negatives picks the sampled protocol's negatives"),  # the run's own: full

@@ -180,6 +180,7 @@ def test_every_command_with_seeds_checks_them_in_one_line(tmp_path, capsys, comm
     assert err.startswith("s3rec: error: ") and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "out").exists()
 
+
 def test_bad_seeds_and_models_are_one_line_errors(tmp_path, capsys):
     assert main(["compare", "--dataset", "lastfm", "--seeds", "1,x", "--out", str(tmp_path)]) == 2
     assert "--seeds takes comma-separated integers, got '1,x'" in capsys.readouterr().err

@@ -219,7 +219,6 @@ def test_corrupt_histories_npz_is_a_one_line_error(runs, tmp_path):
     assert "\n" not in str(e.value)
 
 
-
 @pytest.mark.parametrize("content", [b"PK\x03\x04 truncated zip", b"garbage"])
 def test_unreadable_histories_npz_is_a_one_line_error_at_load(runs, tmp_path, content):
     run = shutil.copytree(runs["pop"], tmp_path / "run")

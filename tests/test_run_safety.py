@@ -108,6 +108,7 @@ def test_item_ids_that_occur_in_no_sequence_are_a_warning(tmp_path, capsys):
                  "--out", str(tmp_path / "run2"), "--quiet"]) == 0
     assert "occur in no sequence" not in capsys.readouterr().err  # a table's ids are remapped: no gaps
 
+
 def test_os_errors_on_output_paths_are_one_line(tmp_path, capsys):
     data = write_log(tmp_path / "log.csv", 40)
     assert main(["run", "--model", "pop", "--data", str(data), "--min-count", "1", "--out", str(data), "--quiet"]) == 2

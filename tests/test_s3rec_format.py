@@ -110,6 +110,7 @@ def test_a_byte_order_mark_is_not_part_of_the_first_id(tmp_path):
     np.testing.assert_array_equal(bom.user_ids, [1, 2])
     assert bom.n_attributes == 2
 
+
 def test_repeated_items_in_a_sequence_are_kept(tmp_path):
     data = load_s3rec_format(write(tmp_path / "rep.txt", "3 4 4 4 1\n"))
     np.testing.assert_array_equal(data.items, [4, 4, 4, 1])

@@ -223,7 +223,6 @@ def test_a_stray_quote_that_swallows_rows_is_an_error_at_its_line(tmp_path):
     assert sequences(load_table(quoted, min_count=1))["u"][0] == '12" vinyl'  # a quoted field as pandas writes it
 
 
-
 def test_a_stray_quote_in_a_column_s3rec_does_not_use_is_an_error_too(tmp_path):
     # the swallowed rows vanish from the id columns all the same (u2's rows and one of u3's)
     lines = ["user_id,item_id,timestamp,note", "u1,a,1,x", "u1,b,2,x", 'u1,c,3,"oops', "u2,a,1,x", "u2,b,2,x",
@@ -236,6 +235,7 @@ def test_a_stray_quote_in_a_column_s3rec_does_not_use_is_an_error_too(tmp_path):
         load_table(log, item_table=meta, min_count=1)
     empty = write(tmp_path / "empty_note.csv", "user_id,item_id,timestamp,note\nu,a,1,\nu,b,2,\nu,c,3,\n")
     assert sequences(load_table(empty, min_count=1))["u"] == ["a", "b", "c"]  # an all-missing column is fine
+
 
 def test_one_column_in_two_roles_is_an_error(tmp_path):
     log = write(tmp_path / "log.csv", TABLE + "u,a,1\nu,b,2\nu,c,3\n")

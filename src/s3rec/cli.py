@@ -285,8 +285,10 @@ def _read_recommend_input(path: Path) -> list[tuple[int, str, object]]:
     stdin = str(path) == "-"
     if stdin:
         path = Path("<stdin>")
-    elif path.is_dir() or not path.exists():  # a pipe (/dev/stdin, <(...)) exists without being a file
-        raise DataError("file not found" if not path.exists() else "is a folder, expected a JSONL file", path)
+    elif not path.exists():  # not is_file(): a pipe (/dev/stdin, <(...)) is no regular file but can be read
+        raise DataError("file not found", path)
+    elif path.is_dir():
+        raise DataError("is a folder, expected a JSONL file", path)
     try:
         data = sys.stdin.buffer.read() if stdin else path.read_bytes()
         lines = data.decode("utf-8-sig").splitlines()  # a byte-order mark is not part of the first line

@@ -51,14 +51,15 @@ def load_path(cfg: DataConfig) -> SequenceData:
     path = Path(cfg.path)
     if not path.is_file():
         raise DataError("is a folder, not a file" if path.is_dir() else "file not found", path)
-    if path.suffix.lower() == ".txt" and _is_s3rec_format(path):
+    kind = _source_kind(cfg)
+    if kind == "s3rec":
         attrs = path.with_name(f"{path.stem}_item2attributes.json")
         if cfg.item_table is not None:  # it would be ignored
             raise DataError(f"--item-table is for interaction tables; an S3-Rec file takes its attributes from "
                             f"{attrs.name} beside it", path)
         sample = path.with_name(f"{path.stem}_sample.txt")
         return load_s3rec_format(path, attrs if attrs.exists() else None, sample if sample.exists() else None)
-    if path.suffix.lower() == ".inter":  # RecBole atomic files: `<stem>.item` beside it (or --item-table)
+    if kind == "recbole":  # RecBole atomic files: `<stem>.item` beside it (or --item-table)
         item = Path(cfg.item_table) if cfg.item_table else path.with_suffix(".item")
         return load_atomic(path, item if cfg.item_table or item.exists() else None, min_count=cfg.min_count)
     return load_table(path, user_col=cfg.user_col, item_col=cfg.item_col, time_col=cfg.time_col,

@@ -322,7 +322,7 @@ def _id_column(table: _Table, col: str) -> pd.Series:
     """Column `col` as strings without surrounding blanks (`u1, i1` names item `i1`); a missing or blank value
     is an error at its row."""
     column = table.frame[col]
-    if column.dtype == object:  # Parquet lists or structs: astype would turn [i14] into the id "['i14']"
+    if table.parquet and column.dtype == object:  # lists or structs: astype would turn [i14] into the id "['i14']"
         nested = column.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray))).to_numpy(dtype=bool)
         if nested.any():
             value = column.iloc[int(np.flatnonzero(nested)[0])]
