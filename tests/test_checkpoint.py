@@ -104,6 +104,20 @@ def test_finetuning_resumes_exactly(split, tmp_path, ema_epochs):
         torch.testing.assert_close(kept_a[k], kept_b[k], rtol=0, atol=0)
 
 
+def test_finetuning_resume_with_other_optimiser_groups_is_a_one_line_error(split, tmp_path):
+    # a run saved before AdamW left 1-D parameters undecayed had one parameter group, now two
+    def run(resume):
+        finetune(SASRec(split.n_items, ENC), split, FinetuneConfig(epochs=2, patience=50, optimizer="adamw", weight_decay=0.01),
+                 ENC.max_len, seed=5, validate=lambda m: {"NDCG@10": 0.0}, out_dir=tmp_path, resume=resume, **QUIET)
+
+    run(False)
+    last = load_checkpoint(tmp_path / "finetune_last.pt")
+    last["optimizer"]["param_groups"] = last["optimizer"]["param_groups"][:1]
+    torch.save(last, tmp_path / "finetune_last.pt")
+    with pytest.raises(S3RecError, match=r"finetune_last.pt: its optimiser state does not fit this version .*without --resume"):
+        run(True)
+
+
 def test_pretraining_with_the_batch_thread_is_the_same_run(split, tmp_path):
     plain = pretrain(split, PretrainConfig(epochs=2, prefetch=False), ENC, tmp_path / "a", seed=5, **QUIET)
     threaded = pretrain(split, PretrainConfig(epochs=2, prefetch=True), ENC, tmp_path / "b", seed=5, **QUIET)

@@ -26,9 +26,10 @@ paper trains with Adam, lr 1e-4, l2 weight decay 0.01, batch 256.
 
 Run defaults (`DEFAULTS`, filled in by `s3rec run --model bert4rec` below the user's options):
 encoder.dropout = encoder.attn_dropout = 0.1, finetune.loss = ce (the cloze
-softmax, built in, recorded), and BERT's optimizer: weight decay 0.01 applied decoupled
-(finetune.optimizer = adamw; Adam's L2-in-the-gradient form would turn 0.01 into steps of size ~lr
-for rarely updated embeddings). Batch 256, lr 1e-3, d = 64, 2 layers, 2 heads and max_len 50 are the
+softmax, built in, recorded), and BERT's optimizer: weight decay 0.01 applied decoupled, to the
+weight matrices and embeddings but not to biases and LayerNorm gains (finetune.optimizer = adamw;
+Adam's L2-in-the-gradient form would turn 0.01 into steps of size ~lr for rarely updated
+embeddings). Batch 256, lr 1e-3, d = 64, 2 layers, 2 heads and max_len 50 are the
 recipe's. Not taken by default: the paper's lr 1e-4 with linear decay over 400k steps (~4,500 epochs
 on Beauty, far more than early stopping trains here: at 1e-4 Beauty seed 1 validation NDCG@10 crept
 to 0.0195 in 56 epochs, at 1e-3 it was 0.0271 after 10; `--set finetune.lr=1e-4` and

@@ -38,7 +38,7 @@ class FinetuneConfig:
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.0
-    optimizer: str = "adam"  # adam (weight decay added to the gradient, authors' code) | adamw (decoupled)
+    optimizer: str = "adam"  # adam (weight decay added to the gradient, authors' code) | adamw (decoupled, matrices only)
     lr_schedule: str = "constant"  # constant | linear (decays per epoch to 0 at `epochs`)
     loss: str = "bce"  # bce | bpr | ce | sampled-softmax
     n_negatives: int = 256  # for sampled-softmax
@@ -130,7 +130,11 @@ def finetune(
     if resume and state_path.exists():
         ck = load_checkpoint(state_path, stage="finetune")
         model.load_state_dict(ck["state_dict"])
-        opt.load_state_dict(ck["optimizer"])
+        try:
+            opt.load_state_dict(ck["optimizer"])
+        except ValueError as e:  # AdamW's parameter groups changed (biases undecayed since 2026-12)
+            raise S3RecError(f"{state_path}: its optimiser state does not fit this version ({e}); "
+                             "start afresh without --resume") from None
         set_rng_state(ck["rng"], gen)
         best, history, start_epoch = ck["best"], ck["history"], ck["epoch"]
         best.setdefault("curves", {"trained": best["metric"]})  # saved before curves were kept: the same rule
