@@ -120,6 +120,45 @@ def test_os_errors_on_output_paths_are_one_line(tmp_path, capsys):
     assert "folder" in error_line(capsys)
 
 
+def test_resume_with_other_options_is_an_error_that_rewrites_nothing(tmp_path, capsys):
+    data, out = write_log(tmp_path / "log.csv", 40), tmp_path / "run"
+    few = ("--set", "eval.n_negatives=5")  # 20 items: the sampled protocol needs fewer than 99 negatives
+    assert sasrec(data, out, *few) == 0
+    config = (out / "config.json").read_text()
+    capsys.readouterr()
+    assert sasrec(data, out, *few, "--resume", "--loss", "ce") == 2
+    assert error_line(capsys) == (f"s3rec: error: {out / 'config.json'}: cannot resume: made with finetune.loss='bce', "
+                                  "this call asks for 'ce'; resume with its options, or start afresh without --resume")
+    assert (out / "config.json").read_text() == config
+    # what may change on resume: how long it trains, and one more protocol evaluated at the end
+    assert sasrec(data, out, *few, "--resume", "--epochs", "3", "--patience", "5", "--protocol", "both") == 0
+    assert json.loads((out / "config.json").read_text())["finetune"]["epochs"] == 3
+    capsys.readouterr()
+    assert sasrec(data, out, *few, "--resume", "--protocol", "sampled") == 2  # validation would pick by another protocol
+    assert "cannot resume: made with eval.protocol='both', this call asks for 'sampled'" in error_line(capsys)
+
+
+def test_pretraining_resumed_with_other_options_is_an_error(tmp_path, capsys):
+    pt, data = tmp_path / "pt", str(write_log(tmp_path / "a.csv", 40))
+    args = ["--data", data, "--min-count", "1", "--set", "encoder.d=16", "--out", str(pt), "--quiet"]
+    assert main(["pretrain", *args, "--epochs", "1", "--set", "pretrain.samples=random-prefix"]) == 0
+    capsys.readouterr()
+    assert main(["pretrain", *args, "--epochs", "2", "--resume"]) == 2
+    assert "last.pt: cannot resume: made with pretrain.samples='random-prefix', this call asks for 'prefixes'" in error_line(capsys)
+    assert main(["pretrain", *args, "--epochs", "2", "--set", "pretrain.samples=random-prefix", "--resume"]) == 0
+    assert (pt / "pretrain-epoch2.pt").is_file()
+
+
+def test_a_run_s_config_json_repeats_the_run(tmp_path):
+    data = write_log(tmp_path / "log.csv", 40)
+    assert sasrec(data, tmp_path / "a", "--seed", "7", "--loss", "bpr") == 0
+    assert main(["run", "--config", str(tmp_path / "a" / "config.json"), "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    a, b = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in "ab")
+    assert a["test"] == b["test"]
+    config_a, config_b = (json.loads((tmp_path / r / "config.json").read_text()) for r in "ab")
+    assert {k: v for k, v in config_a.items() if k != "environment"} == {k: v for k, v in config_b.items() if k != "environment"}
+
+
 def test_config_file_errors_name_the_file_and_line(tmp_path, capsys):
     data = write_log(tmp_path / "log.csv", 40)
     bad_yaml = tmp_path / "indent.yaml"

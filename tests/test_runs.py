@@ -16,7 +16,8 @@ from s3rec.data.synthetic import make_synthetic
 from s3rec.errors import S3RecError
 from s3rec.io import hold_folder
 from s3rec.pipeline import run
-from s3rec.runs import check_reusable, run_or_reuse
+from s3rec.runs import run_or_reuse
+from s3rec.same_options import check_reusable
 from s3rec.training.pretrain import pretrain
 
 

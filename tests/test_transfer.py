@@ -14,7 +14,8 @@ from s3rec.models.factory import build_model
 from s3rec.models.gru4rec import GRU4Rec
 from s3rec.models.s3rec import S3RecPretrainer
 from s3rec.recipes import apply_recipe
-from s3rec.runs import check_pretrain_reusable, check_reusable, pretrain_or_reuse
+from s3rec.runs import pretrain_or_reuse
+from s3rec.same_options import check_pretrain_reusable, check_reusable
 from s3rec.training.checkpoint import load_checkpoint
 from s3rec.transfer import GRUEncoder, load_transferred, pretraining_encoder
 

@@ -47,7 +47,7 @@ def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True, pretrai
                    help="settings preset: paper (default; the paper's and authors' settings), best (s3rec/sasrec: "
                         "cross-entropy fine-tuning, softmax MIP) or fast (best after 10 bucketed pre-training "
                         "epochs); see docs/recipe.md")
-    p.add_argument("--config", help="YAML or JSON file of options (nested like config.json); flags override it")
+    p.add_argument("--config", help="YAML or JSON file of options (nested like config.json; a run's config.json repeats it); flags override it")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any option, e.g. --set pretrain.objectives.sp=0.3 (repeatable)")
     p.add_argument("--out", help=out_help)
@@ -67,7 +67,7 @@ def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True, pretrai
         p.add_argument("--pretrain-epochs", type=int, help="pre-training epochs (s3rec; default 100; 10 with --recipe fast)")
         p.add_argument("--init", help="pre-trained checkpoint to fine-tune from (s3rec; skips pre-training)")
     p.add_argument("--objectives", help="comma-separated pre-training objectives to use (default aap,mip,map,sp)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint (same options; --epochs and --patience may grow)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines (warnings still go to stderr)")
 
 
@@ -160,7 +160,8 @@ def _read_config_file(path: str) -> dict:
         raise S3RecError(f"{p}: not valid YAML/JSON ({type(e).__name__}: {' '.join(str(e).split())})") from None
     if not isinstance(d, dict):
         raise S3RecError(f"{p}: config must be a mapping of options")
-    return d
+    # a run's config.json repeats that run: what it records beside its options is not an option
+    return {k: v for k, v in d.items() if k not in ("protocol", "environment")}
 
 
 def cmd_data_info(args: argparse.Namespace) -> None:

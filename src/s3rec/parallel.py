@@ -25,7 +25,8 @@ import torch
 
 from s3rec.config import RunConfig
 from s3rec.errors import S3RecError
-from s3rec.runs import check_pretrain_reusable, check_reusable, pretrained_checkpoint
+from s3rec.runs import pretrained_checkpoint
+from s3rec.same_options import check_pretrain_reusable, check_reusable
 
 R = TypeVar("R")
 

@@ -34,6 +34,7 @@ from s3rec.io import atomic_path, hold_folder, write_json
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.factory import build_model, load_pretrained
 from s3rec.models.s3rec import ObjectiveConfig
+from s3rec.same_options import check_pretrain_reusable, check_resumable
 from s3rec.training import distributed
 from s3rec.training.checkpoint import (check_same_data_info, data_info_of, environment, load_checkpoint,
                                       save_checkpoint)
@@ -155,8 +156,9 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     if main:
         out.mkdir(parents=True, exist_ok=True)
         lock = hold_folder(out)  # noqa: F841 (held while this function runs: one process per run directory)
-        if resume:
-            check_same_data(data, out, "resume")  # before the folder's config is rewritten
+        if resume:  # before the folder's config is rewritten
+            check_resumable(cfg, out)
+            check_same_data(data, out, "resume")
         else:
             clear_results(out)  # a fresh run: no model or metrics of an earlier run may outlive its config
         write_json(out / "config.json", config)
@@ -271,6 +273,7 @@ def pretrain_run(cfg: RunConfig, out: str | Path | None = None, resume: bool = F
     config = {**cfg.to_dict(), "environment": {**environment(), "device": str(device), **distributed.describe()}}
     if distributed.is_main():  # under torchrun rank 0 alone writes files
         if resume and (out / "last.pt").is_file():  # before the folder's config is rewritten
+            check_pretrain_reusable(cfg, out, resume=True)
             check_same_data_info(load_checkpoint(out / "last.pt", stage="pretrain"), out / "last.pt", data_info_of(data))
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", config)

@@ -11,14 +11,15 @@ import copy
 import json
 from pathlib import Path
 
-from s3rec.config import EvalConfig, RunConfig
+from s3rec.config import RunConfig
 from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut
 from s3rec.errors import S3RecError
 from s3rec.io import write_json
 from s3rec.pipeline import run
+from s3rec.same_options import check_pretrain_reusable, check_reusable
 from s3rec.training.pretrain import pretrain
-from s3rec.training.checkpoint import environment, load_checkpoint
+from s3rec.training.checkpoint import environment
 from s3rec.transfer import build_pretraining_encoder
 
 
@@ -68,73 +69,6 @@ def pretrain_or_reuse(cfg: RunConfig, out_dir: str | Path, progress: bool = Fals
                  run_config=cfg.to_dict(), log=log,
                  make_encoder=None if own else lambda: build_pretraining_encoder(cfg, split))
     return done
-
-
-# Options that change no number of a finished run or pre-training: where the data live, the batch size of
-# evaluation, how many micro-batches a training batch is split into (gradients are summed), whether the
-# next pre-training batch is built on a thread (the same batches), and the
-# recipe's name (the options a recipe sets are compared one by one, so a run made with `--loss ce` is the
-# same run as one made with a recipe that sets only that).
-NEUTRAL = ("data.data_dir", "eval.batch_size", "recipe", "pretrain.micro_batches", "finetune.micro_batches",
-           "pretrain.prefetch")
-
-
-def check_reusable(cfg: RunConfig, run_dir: str | Path) -> None:
-    """S3RecError if `run_dir` holds a run (finished or not) made with other options than `cfg`."""
-    path = Path(run_dir) / "config.json"
-    if path.is_file():
-        try:
-            saved = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise S3RecError(f"{path}: unreadable config ({e}); delete the run directory to redo it") from None
-        # pre-training options shape a run only when the run pre-trains itself (s3rec without --init)
-        unused = () if (cfg.model == "s3rec" and cfg.init is None) else ("pretrain",)
-        if (Path(run_dir) / "metrics.json").is_file() and _covers(saved.get("eval"), cfg.eval):
-            unused += ("eval.protocol", "eval.selection")
-        _check_same(saved, cfg.to_dict(), NEUTRAL + unused, path)
-
-
-def _covers(saved_eval, wanted: EvalConfig) -> bool:
-    """Whether a finished run evaluated with `saved_eval` (config.json) holds the test figures `wanted` asks for.
-
-    Evaluating one more protocol changes no number of the other, but the protocol validation picks the
-    best epoch by must be the same.
-    """
-    if not isinstance(saved_eval, dict) or saved_eval.get("protocol") != "both" or wanted.protocol == "both":
-        return False
-    try:
-        saved = EvalConfig(**saved_eval)
-    except TypeError:  # written by another s3rec version: compare option by option instead
-        return False
-    return saved.selection_protocol() == wanted.selection_protocol()
-
-
-def check_pretrain_reusable(cfg: RunConfig, out_dir: str | Path) -> None:
-    """S3RecError if `out_dir` holds a pre-training made with other options than `cfg` (more epochs may follow)."""
-    last = Path(out_dir) / "last.pt"
-    if last.is_file():
-        saved = load_checkpoint(last, stage="pretrain")["config"]
-        _check_same(saved, cfg.to_dict(), NEUTRAL + ("pretrain.epochs", "pretrain.save_every", "recipe", "finetune", "eval", "init"), last)
-
-
-def _check_same(saved: dict, wanted: dict, ignore: tuple[str, ...], where: Path) -> None:
-    old, new = _flatten(saved), _flatten(wanted)
-    for key in sorted(old.keys() & new.keys()):  # keys only one side has come from another s3rec version
-        if key == "init" and old[key] and new[key] and Path(old[key]).resolve() == Path(new[key]).resolve():
-            continue  # the same checkpoint named relative and absolute
-        if old[key] != new[key] and not any(key == i or key.startswith(i + ".") for i in ignore):
-            raise S3RecError(f"{where}: made with {key}={old[key]!r}, this call asks for {new[key]!r}; "
-                             f"use another output folder or delete {where.parent}")
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def run_seconds(metrics: dict) -> float:

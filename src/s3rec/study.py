@@ -27,8 +27,8 @@ from s3rec.evaluation.significance import paired_tests, per_user_mean
 from s3rec.io import atomic_path, write_json, write_text
 from s3rec.parallel import JobList, execute
 from s3rec.recipes import apply_recipe
-from s3rec.runs import (check_pretrain_reusable, check_reusable, pretrain_or_reuse, pretrained_checkpoint, run_or_reuse,
-                         run_seconds)
+from s3rec.runs import pretrain_or_reuse, pretrained_checkpoint, run_or_reuse, run_seconds
+from s3rec.same_options import check_pretrain_reusable, check_reusable
 from s3rec.training.pretrain import pretrain_seconds
 
 SYSTEMS = {  # name -> (model, recipe)

@@ -23,7 +23,8 @@ from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.io import atomic_path, write_text
 from s3rec.parallel import JobList, PlanComplete
-from s3rec.runs import check_reusable, pretrain_or_reuse, pretrained_checkpoint, run_or_reuse
+from s3rec.runs import pretrain_or_reuse, pretrained_checkpoint, run_or_reuse
+from s3rec.same_options import check_reusable
 from s3rec.training.pretrain import stalled_in_log
 
 
