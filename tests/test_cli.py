@@ -702,3 +702,21 @@ def test_a_closed_stdout_neither_ends_training_nor_prints_a_traceback(tiny, tmp_
 
     proc = with_reader_gone("recommend", "--run", str(out), "--users", "1,2", "--k", "3")
     assert (proc.returncode, proc.stderr) == (141, "")
+    proc = with_reader_gone("data", "info", "--data", str(tiny))  # an output command, not a training log
+    assert (proc.returncode, proc.stderr) == (141, "")
+
+
+def test_output_larger_than_a_pipe_is_written_whole_or_ends_with_141(tiny, tmp_path):
+    """Unbuffered stdout (PYTHONUNBUFFERED) once dropped all but a pipe's 64 KiB of recommend's output, exit 0."""
+    out = tmp_path / "run"
+    assert main(["run", "--model", "pop", "--data", str(tiny), "--out", str(out), "--quiet"]) == 0
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text('{"user": "1"}\n' * 2000)
+    argv = [sys.executable, "-m", "s3rec", "recommend", "--run", str(out), "--input", str(requests), "--k", "20"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    whole = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    assert whole.returncode == 0 and len(whole.stdout.splitlines()) == 2000 and len(whole.stdout) > 2**17
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert len(proc.stdout.read(10)) == 10  # the reader goes away while the output is being written
+    proc.stdout.close()
+    assert (proc.wait(timeout=300), proc.stderr.read()) == (141, b"")

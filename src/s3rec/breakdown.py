@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from s3rec.errors import S3RecError
+from s3rec.errors import S3RecError, write_out
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.evaluation.significance import paired_tests, per_user_mean
 from s3rec.io import write_text
@@ -197,4 +197,4 @@ def cmd_breakdown(args) -> None:
                                        args.split, args.protocol, args.metric, edges, args.by))
     if args.out:
         write_text(args.out, table)
-    print(table, end="")
+    write_out(table)

@@ -11,7 +11,7 @@ import yaml
 
 import s3rec
 from s3rec.config import RunConfig, check_types, set_path
-from s3rec.errors import DataError, S3RecError, close_stdout, console_log, print_out
+from s3rec.errors import DataError, S3RecError, close_stdout, console_log, print_out, write_out
 from s3rec.experiments.cli import add_experiment_command, parse_seeds
 from s3rec.breakdown import add_parser as add_breakdown_command
 from s3rec.export import add_export_command
@@ -170,7 +170,7 @@ def cmd_data_info(args: argparse.Namespace) -> None:
 
     cfg = build_config(args)
     data = load_data(cfg.data, progress=not args.quiet)
-    print_out(format_statistics(data.name, dataset_statistics(data)))
+    write_out(format_statistics(data.name, dataset_statistics(data)) + "\n")
 
 
 def cmd_run(args: argparse.Namespace, model: str | None = None) -> None:
@@ -273,7 +273,7 @@ def cmd_recommend(args: argparse.Namespace) -> None:
         results = rec.rank(queries, args.k, exclude_seen=not args.keep_seen)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
     if args.out is None:
-        sys.stdout.write(text)
+        write_out(text)
         return
     with atomic_path(args.out) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -56,6 +56,21 @@ def print_out(*args, **kwargs) -> None:
             pass
 
 
+def write_out(text: str) -> None:
+    """Write `text` whole to standard output; BrokenPipeError once its reader has gone (the CLI exits 141)."""
+    # one write(2) may take only part of a large text (its reader left, a signal came); unbuffered
+    # standard output (PYTHONUNBUFFERED, common in containers) would drop the rest without an error
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # captured output, a notebook
+        sys.stdout.write(text)
+        return
+    rest = memoryview(text.encode(sys.stdout.encoding or "utf-8", sys.stdout.errors or "strict"))
+    while rest:
+        rest = rest[os.write(fd, rest):]
+
+
 def console_log(quiet: bool):
     """The CLI's `log`: print_out; under --quiet only warnings (lines starting "warning:"), to stderr."""
     if not quiet:
