@@ -5,6 +5,7 @@ import json
 import pytest
 
 from s3rec import RunConfig, S3RecError, pretrain_run, run
+from s3rec.pipeline import evaluate_run
 from s3rec.data.synthetic import make_synthetic
 
 
@@ -21,10 +22,15 @@ def test_pretrain_then_finetune_from_python(tmp_path):
     assert ckpt == tmp_path / "pt" / "pretrain-epoch2.pt" and ckpt.is_file()
     assert json.loads((tmp_path / "pt" / "config.json").read_text())["pretrain"]["epochs"] == 2
     cfg = tiny(init=str(ckpt))
+    cfg.pretrain.epochs, cfg.pretrain.lr = 100, 0.5  # unused by a run from --init: it records the checkpoint's
     metrics = run(cfg, out=tmp_path / "ft", data=data, progress=False, log=lambda *a: None, echo=lambda *a: None,
                   device="cpu")
     assert set(metrics["test"]) == {"full"} and not (tmp_path / "ft" / "pretrain").exists()  # no second pre-training
-    assert json.loads((tmp_path / "ft" / "config.json").read_text())["init"] == str(ckpt)
+    saved = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert saved["init"] == str(ckpt) and (saved["pretrain"]["epochs"], saved["pretrain"]["lr"]) == (2, 1e-3)
+    # the data were never a file: evaluate says so, not "give exactly one of --dataset NAME or --data PATH"
+    with pytest.raises(S3RecError, match=r"config.json: this run was made on data given in memory .*\(Recommender.load\)"):
+        evaluate_run(tmp_path / "ft", progress=False)
 
 
 def test_pretrain_run_rejects_bad_options_before_writing(tmp_path):

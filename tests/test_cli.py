@@ -392,13 +392,19 @@ def _set_a_group(d: Path) -> tuple[list[str], tuple[str, ...]]:
 
 def _objectives_without_pretraining(d: Path) -> tuple[list[str], tuple[str, ...]]:
     txt = write_tiny(d)
-    return ["run", "--model", "sasrec", "--data", str(txt), "--objectives", "mip"], ("--objectives", "sasrec does not pre-train")
+    return ["run", "--model", "sasrec", "--data", str(txt), "--objectives", "mip"], ("--objectives sets the pre-training, and this run has none: sasrec does not pre-train",)
 
 
 def _pretrain_epochs_with_init(d: Path) -> tuple[list[str], tuple[str, ...]]:
     txt = write_tiny(d)
     return (["finetune", "--data", str(txt), "--init", str(d / "missing.pt"), "--pretrain-epochs", "5"],
             ("--pretrain-epochs", "fine-tunes from --init"))
+
+
+def _set_pretrain_option_with_init(d: Path) -> tuple[list[str], tuple[str, ...]]:
+    txt = write_tiny(d)
+    return (["finetune", "--data", str(txt), "--init", str(d / "missing.pt"), "--set", "pretrain.lr=0.1"],
+            ("s3rec: error: --set pretrain.lr sets the pre-training, and this run has none: it fine-tunes from --init",))
 
 
 def _set_without_equals(d: Path) -> tuple[list[str], tuple[str, ...]]:
@@ -429,6 +435,7 @@ BAD_INPUTS = {
     "set-a-group": _set_a_group,
     "objectives-without-pretraining": _objectives_without_pretraining,
     "pretrain-epochs-with-init": _pretrain_epochs_with_init,
+    "set-pretrain-option-with-init": _set_pretrain_option_with_init,
     "train-fraction-zero": _train_fraction_zero,
     "too-many-negatives": _too_many_negatives,
 }
@@ -670,8 +677,8 @@ def test_pretrain_rejects_evaluation_flags(flag, capsys):
     assert parsed[flag[0][2:].replace("-", "_")] == (flag[1] if len(flag) > 1 else True)
 
 
-@pytest.mark.parametrize("command, default", [("run", "runs/<dataset>-<model>-seed<seed>"),
-                                              ("pretrain", "runs/<dataset>-s3rec-seed<seed>/pretrain"),
+@pytest.mark.parametrize("command, default", [("run", "runs/<name>-<model>-seed<seed>"),
+                                              ("pretrain", "runs/<name>-s3rec-seed<seed>/pretrain"),
                                               ("reproduce", "runs/reproduce-<dataset>"),
                                               ("compare", "runs/compare-<dataset>"), ("study", "runs/study")])
 def test_out_help_names_each_commands_own_default(command, default, capsys):

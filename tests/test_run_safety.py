@@ -131,9 +131,11 @@ def test_resume_with_other_options_is_an_error_that_rewrites_nothing(tmp_path, c
                                   "this call asks for 'ce'; resume with its options, or start afresh without --resume")
     assert (out / "config.json").read_text() == config
     # what may change on resume: how long it trains, and one more protocol evaluated at the end
-    assert sasrec(data, out, *few, "--resume", "--epochs", "3", "--patience", "5", "--protocol", "both") == 0
+    assert sasrec(data, out, *few, "--resume", "--epochs", "3", "--patience", "15", "--protocol", "both") == 0
     assert json.loads((out / "config.json").read_text())["finetune"]["epochs"] == 3
     capsys.readouterr()
+    assert sasrec(data, out, *few, "--resume", "--epochs", "3", "--patience", "1", "--protocol", "both") == 2
+    assert "cannot resume: made with finetune.patience=15, this call asks for 1 (it may grow, not shrink)" in error_line(capsys)
     assert sasrec(data, out, *few, "--resume", "--protocol", "sampled") == 2  # validation would pick by another protocol
     assert "cannot resume: made with eval.protocol='both', this call asks for 'sampled'" in error_line(capsys)
 

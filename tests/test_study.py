@@ -103,6 +103,8 @@ def test_recipe_best_from_the_command_line_and_file_precedence(tmp_path):
     filed = cfg_of("--config", str(tmp_path / "c.yaml"))  # the file's own values win over its recipe
     assert filed.recipe == "best" and filed.finetune.loss == "ce" and filed.finetune.samples == "prefixes"
     assert cfg_of("--recipe", "best", "--loss", "bce").finetune.loss == "bce"  # flags win over the recipe
+    by_set = cfg_of("--model", "sasrec", "--set", "recipe=best")  # a recipe named by --set is applied, not only recorded
+    assert (by_set.recipe, by_set.finetune.loss, by_set.finetune.patience) == ("best", "ce", 20)
     with pytest.raises(S3RecError, match="recipe 'best' is defined for s3rec, sasrec"):
         cfg_of("--model", "gru4rec", "--recipe", "best")
     fast = cfg_of("--recipe", "fast")  # best's losses after a short, bucketed pre-training

@@ -39,7 +39,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True, pretrain_only: bool = False,
-                  out_help: str = "run directory (default runs/<dataset>-<model>-seed<seed>)") -> None:
+                  out_help: str = "run directory (default runs/<name>-<model>-seed<seed>, <name> spelt as the data file's, e.g. runs/LastFM-sasrec-seed42)") -> None:
     _add_data_args(p)
     if model_choice:
         p.add_argument("--model", default=None, help="s3rec (default), sasrec, pop, gru4rec, gru4recf, caser, bert4rec, hgn, sasrecf, fdsa, fm, autoint")
@@ -85,7 +85,7 @@ def _build_config(args: argparse.Namespace, model: str | None) -> RunConfig:
     # the model's paper defaults go below the file, --set and flags (s3rec.models.factory)
     name = _model_name(args, model, options)
     try:
-        cfg = RunConfig.from_dict(with_model_defaults(with_recipe(options, args.recipe, name), name))
+        cfg = RunConfig.from_dict(with_model_defaults(with_recipe(options, _recipe_name(args), name), name))
         if args.config:
             check_types(cfg)  # a wrong type in the file is named with the file, before --set and flags apply
     except (ValueError, TypeError) as e:
@@ -136,6 +136,12 @@ def _model_name(args: argparse.Namespace, model: str | None, options: dict) -> s
     return str(model or args.model or (yaml.safe_load(sets[-1]) if sets else None) or options.get("model") or "s3rec")
 
 
+def _recipe_name(args: argparse.Namespace) -> str | None:
+    """The recipe a command line asks for (--recipe, else the last --set recipe=...); None: the file's or paper."""
+    sets = [v for k, _, v in (item.partition("=") for item in args.set) if k.strip() == "recipe"]
+    return args.recipe or (str(yaml.safe_load(sets[-1])) if sets else None)
+
+
 _RUN_FLAGS = ("config", "recipe", "seed", "init", "protocol", "negatives", "epochs", "patience", "loss",
               "pretrain_epochs", "objectives", "model")
 
@@ -180,10 +186,13 @@ def cmd_run(args: argparse.Namespace, model: str | None = None) -> None:
 
     cfg = build_config(args, model)
     pretrains = cfg.model == "s3rec" and cfg.init is None
-    for flag, given in (("--objectives", args.objectives), ("--pretrain-epochs", args.pretrain_epochs)):
-        if given is not None and not pretrains:  # else silently ignored
-            why = "fine-tunes from --init" if cfg.model == "s3rec" else f"{cfg.model} does not pre-train"
-            raise S3RecError(f"{flag} sets the pre-training, and this run has none: it {why}")
+    sets = [f"--set {k.strip()}" for k, _, _ in (item.partition("=") for item in args.set)
+            if k.strip().startswith("pretrain.")]
+    given = [flag for flag, value in (("--objectives", args.objectives), ("--pretrain-epochs", args.pretrain_epochs))
+             if value is not None] + sets
+    if given and not pretrains:  # else silently ignored
+        why = "it fine-tunes from --init" if cfg.init is not None else f"{cfg.model} does not pre-train"
+        raise S3RecError(f"{given[0]} sets the pre-training, and this run has none: {why}")
     # --tensorboard DIR (under torchrun, rank 0's alone)
     with epoch_logger(getattr(args, "tensorboard", None) if distributed.is_main() else None) as on_epoch:
         run(cfg, out=args.out, resume=args.resume, progress=not args.quiet, log=_logger(args), on_epoch=on_epoch,
@@ -346,7 +355,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("pretrain", help="S3-Rec self-supervised pre-training only")
     _add_run_args(p, model_choice=False, pretrain_only=True,
-                  out_help="checkpoint folder (default runs/<dataset>-s3rec-seed<seed>/pretrain)")
+                  out_help="checkpoint folder (default runs/<name>-s3rec-seed<seed>/pretrain, <name> spelt as the data file's)")
     p.set_defaults(func=cmd_pretrain)
     p = sub.add_parser("finetune", help="fine-tune S3-Rec from a pre-trained checkpoint (--init) and evaluate")
     _add_run_args(p, model_choice=False)

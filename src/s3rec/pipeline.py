@@ -143,16 +143,19 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     negatives = eval_negatives(split, cfg.eval)
     model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives,
                         cfg.finetune.label_smoothing).to(device)
+    made_by = {}
     if cfg.model == "s3rec" and cfg.init is not None:
-        load_pretrained(model, cfg.init, data)  # a bad checkpoint fails before anything is written
+        made_by = load_pretrained(model, cfg.init, data)["config"]  # a bad checkpoint fails before anything is written
     elif cfg.init is not None:
-        load_transferred(model, cfg.init, data)  # pre-training applied to another model (s3rec.transfer)
+        made_by = load_transferred(model, cfg.init, data)["config"]  # pre-training applied to another model (s3rec.transfer)
     out = Path(out) if out is not None else default_run_dir(cfg, data.name)
     max_len = cfg.encoder.max_len
     protocol = describe_protocol(cfg.eval, data, max_len)
     echo(protocol)
     config = {**cfg.to_dict(), "protocol": protocol,
               "environment": {**environment(), "device": str(device), **distributed.describe()}}
+    if "pretrain" in made_by:  # the pre-training --init was made with, not this call's unused defaults
+        config["pretrain"] = made_by["pretrain"]
     if main:
         out.mkdir(parents=True, exist_ok=True)
         lock = hold_folder(out)  # noqa: F841 (held while this function runs: one process per run directory)
@@ -341,6 +344,9 @@ def load_run(run_dir: str | Path, progress: bool = True, eval_overrides: dict | 
         raise S3RecError(f"{cfg_path}: unreadable config ({' '.join(str(e).split())})") from None
     _check_overrides_apply(cfg.eval.protocol, eval_overrides or {})
     ck = load_checkpoint(run_dir / "model.pt", stage="model")
+    if cfg.data.dataset is None and cfg.data.path is None:
+        raise S3RecError(f"{cfg_path}: this run was made on data given in memory (run(cfg, data=...)), which "
+                         "cannot be reloaded to evaluate it; its recommendations still work (Recommender.load)")
     data = load_data(cfg.data, progress=progress)
     check_same_data(data, run_dir, "evaluate")
     split = LeaveOneOut.from_data(data)

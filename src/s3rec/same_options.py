@@ -37,8 +37,8 @@ def check_reusable(cfg: RunConfig, run_dir: str | Path) -> None:
         _check_same(saved, cfg.to_dict(), NEUTRAL + unused, path)
 
 
-# What an interrupted run may change when it resumes: how long it trains (a run stopped early and
-# resumed with more patience is the longer run), how often pre-training saves a checkpoint, and the data
+# What an interrupted run may change when it resumes: how long it trains (more epochs or patience, never
+# fewer: a run stopped early and resumed with more patience is the longer run), how often pre-training saves a checkpoint, and the data
 # file's path (the data themselves are compared by content: check_same_data, check_same_data_info).
 RESUMABLE = ("finetune.epochs", "finetune.patience", "pretrain.save_every", "data.path")
 
@@ -55,7 +55,13 @@ def check_resumable(cfg: RunConfig, run_dir: str | Path) -> None:
     ignore = NEUTRAL + RESUMABLE + (() if (cfg.model == "s3rec" and cfg.init is None) else ("pretrain",))
     if _same_selection(saved.get("eval"), cfg.eval):
         ignore += ("eval.protocol",)  # evaluating one more protocol at the end changes no epoch's choice
-    _check_same(saved, cfg.to_dict(), ignore, path, "cannot resume: ", "; resume with its options, or start afresh without --resume")
+    hint = "; resume with its options, or start afresh without --resume"
+    _check_same(saved, cfg.to_dict(), ignore, path, "cannot resume: ", hint)
+    old, new = _flatten(saved), _flatten(cfg.to_dict())
+    for key in ("finetune.epochs", "finetune.patience"):  # epochs already run must stay part of the run
+        if isinstance(old.get(key), int) and new[key] < old[key]:
+            raise S3RecError(f"{path}: cannot resume: made with {key}={old[key]}, this call asks for {new[key]} "
+                             f"(it may grow, not shrink){hint}")
 
 
 def _same_selection(saved_eval, wanted: EvalConfig) -> bool:

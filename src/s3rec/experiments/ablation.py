@@ -52,7 +52,7 @@ def summarise(setup: Setup, runs, stats: dict, protocol: str) -> str:
     cfg = setup.config_for("s3rec")
     lines = summary_head(f"Ablation of S3-Rec's objectives on {dataset_name(runs)} (paper Fig. 2)", setup,
                          f"Test split at the best validation epoch, {protocol} ranking; {cfg.pretrain.epochs} "
-                         "pre-training epochs per variant")
+                         f"pre-training epoch{'s' if cfg.pretrain.epochs != 1 else ''} per variant")
     ndcg = stats["NDCG@10"]
     full = ndcg["S3-Rec"][0]
     lines += ["| variant | NDCG@10 | HR@10 | NDCG@10 vs S3-Rec |", "|---|---|---|---|"]
