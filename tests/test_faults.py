@@ -25,8 +25,9 @@ from s3rec.data.synthetic import make_synthetic
 from s3rec.training.faults import ENV
 
 N_USERS, BATCH = 40, 16
-TINY = ["--set", "encoder.d=16", "--set", "encoder.n_layers=1", "--set", "encoder.max_len=8", "--seed", "3",
-        "--set", f"pretrain.batch_size={BATCH}", "--set", f"finetune.batch_size={BATCH}"]
+TINY_FINETUNE = ["--set", "encoder.d=16", "--set", "encoder.n_layers=1", "--set", "encoder.max_len=8", "--seed", "3",
+                 "--set", f"finetune.batch_size={BATCH}"]
+TINY = [*TINY_FINETUNE, "--set", f"pretrain.batch_size={BATCH}"]
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +133,7 @@ def test_corrupt_checkpoints_are_one_line_errors(finished, data_file, tmp_path, 
     # fine-tuning from a corrupt pre-trained checkpoint
     init = corrupt(finished / "pretrain" / "pretrain-epoch1.pt", tmp_path / "init.pt")
     assert main(["finetune", "--data", str(data_file), "--init", str(init), "--out", str(tmp_path / "ft"), "--quiet",
-                 *TINY]) == 2
+                 *TINY_FINETUNE]) == 2
     _one_line_error(capsys, str(init), message)
     # every command that reads a finished run's model.pt
     run = tmp_path / "finished"
