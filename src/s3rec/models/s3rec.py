@@ -10,7 +10,8 @@ objective, applied as a d x d linear map on the context side (as in the authors'
 
 Loss = w_AAP L_AAP + w_MIP L_MIP + w_MAP L_MAP + w_SP L_SP (Eq. 13); a weight of 0 skips the
 objective's computation entirely. Losses are sums over positions (as in the authors' code) divided
-by the number of samples in the batch, so the weights keep their meaning at any batch size.
+by the number of samples in the batch, so the weights keep their meaning at any batch size (the
+training loop rescales each step to sum / pretrain.batch_size: s3rec.training.pretrain).
 
 Two choices of the authors' code are the defaults, with the paper's form as an option:
 - aap_form="code": AAP on the encoder output at every non-masked position; "paper": on the item
