@@ -345,6 +345,13 @@ def _bad_sample_line(d: Path) -> tuple[list[str], tuple[str, ...]]:
     return ["run", "--model", "pop", "--data", str(txt), "--protocol", "sampled"], ("tiny_sample.txt:4:",)
 
 
+def _repeated_sample_negative(d: Path) -> tuple[list[str], tuple[str, ...]]:
+    txt = write_tiny(d)
+    (d / "tiny_sample.txt").write_text("1 10 11\n2 12 12\n3 10 11\n4 10 11\n")
+    return (["run", "--model", "pop", "--data", str(txt), "--protocol", "sampled"],
+            ("tiny_sample.txt:2: user 2: negative 12 is listed twice",))
+
+
 def _missing_file(d: Path) -> tuple[list[str], tuple[str, ...]]:
     return ["run", "--model", "pop", "--data", str(d / "nothere.txt")], ("nothere.txt", "not found")
 
@@ -423,6 +430,7 @@ BAD_INPUTS = {
     "non-integer-id": _non_integer_id,
     "attributes-not-object": _attributes_not_object,
     "bad-sample-line": _bad_sample_line,
+    "repeated-sample-negative": _repeated_sample_negative,
     "missing-file": _missing_file,
     "csv-missing-columns": _csv_missing_columns,
     "empty-file": _empty_file,

@@ -154,6 +154,9 @@ def _read_fixed_negatives(path: Path, user_ids: np.ndarray, offsets: np.ndarray,
             raise DataError(f"expected {width} negatives, got {len(negs)}", path, lineno)
         if max(negs) > n_items:
             raise DataError(f"unknown item {max(negs)} (largest item id is {n_items})", path, lineno)
+        if len(set(negs)) < len(negs):  # a repeated candidate would count twice against the target
+            twice = next(i for i in negs if negs.count(i) > 1)
+            raise DataError(f"user {u}: negative {twice} is listed twice (a user's negatives are distinct)", path, lineno)
         r = row_of[u]
         if seen[r]:
             raise DataError(f"user {u} has two lines of negatives", path, lineno)
