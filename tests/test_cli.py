@@ -419,6 +419,11 @@ def _set_without_equals(d: Path) -> tuple[list[str], tuple[str, ...]]:
     return ["run", "--model", "pop", "--data", str(txt), "--set", "eval.protocol"], ("KEY=VALUE",)
 
 
+def _set_without_key(d: Path) -> tuple[list[str], tuple[str, ...]]:
+    txt = write_tiny(d)
+    return ["run", "--model", "pop", "--data", str(txt), "--set", "=3"], ("--set expects KEY=VALUE, got '=3'",)
+
+
 def _train_fraction_zero(d: Path) -> tuple[list[str], tuple[str, ...]]:
     txt = write_tiny(d)
     return ["run", "--model", "pop", "--data", str(txt), "--train-fraction", "0"], ("--train-fraction",)
@@ -440,6 +445,7 @@ BAD_INPUTS = {
     "finetune-missing-init": _finetune_missing_init,
     "set-unknown-leaf": _set_unknown_leaf,
     "set-without-equals": _set_without_equals,
+    "set-without-key": _set_without_key,
     "set-a-group": _set_a_group,
     "objectives-without-pretraining": _objectives_without_pretraining,
     "pretrain-epochs-with-init": _pretrain_epochs_with_init,

@@ -92,7 +92,7 @@ def _build_config(args: argparse.Namespace, model: str | None) -> RunConfig:
         raise S3RecError(f"{args.config}: bad option: {e}" if args.config else f"bad option: {e}") from None
     for item in args.set:
         key, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not key.strip():
             raise S3RecError(f"--set expects KEY=VALUE, got {item!r}")
         set_path(cfg, key.strip(), yaml.safe_load(value))
     flags = {
