@@ -62,6 +62,21 @@ def test_a_both_run_is_the_full_run_and_serves_a_full_request(both_run, tmp_path
     assert set(run_or_reuse(cfg, both_dir, log=quiet)["test"]) == {"full", "sampled"}
 
 
+def test_a_finished_run_is_not_reused_on_a_data_file_rewritten_in_place(both_run, tmp_path):
+    cfg, both_dir = both_run
+    folder = tmp_path / "data"
+    other = make_synthetic(n_users=60, n_items=150, avg_len=9, n_attributes=8, n_topics=4, seed=4)  # same sizes
+    moved = RunConfig.from_dict(cfg.to_dict())
+    moved.data.path = str(save_s3rec_format(load_data(cfg.data), folder, "syn"))  # the same data elsewhere
+    shutil.copytree(both_dir, tmp_path / "run")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    (tmp_path / "run" / "config.json").write_text(json.dumps({**config, "data": moved.to_dict()["data"]}))
+    assert run_or_reuse(moved, tmp_path / "run", log=quiet)["test"]  # the same sequences and ids: reused
+    save_s3rec_format(other, folder, "syn")
+    with pytest.raises(S3RecError, match="cannot reuse: the data loaded now .* are not the data this run was made on"):
+        run_or_reuse(moved, tmp_path / "run", log=quiet)
+
+
 def test_a_both_run_does_not_serve_what_it_selected_differently_or_left_unfinished(both_run, tmp_path):
     cfg, both_dir = both_run
     # a sampled-only run picks its best epoch on sampled validation; this one picked on full ranking

@@ -8,15 +8,18 @@ and called again at no loss.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import json
 from pathlib import Path
 
-from s3rec.config import RunConfig
+from s3rec.config import DataConfig, RunConfig
+from s3rec.data.dataset import SequenceData
 from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut
 from s3rec.errors import S3RecError
 from s3rec.io import write_json
-from s3rec.pipeline import run
+from s3rec.pipeline import check_same_data, run
 from s3rec.same_options import check_pretrain_reusable, check_reusable
 from s3rec.training.pretrain import pretrain
 from s3rec.training.checkpoint import environment
@@ -26,14 +29,15 @@ from s3rec.transfer import build_pretraining_encoder
 def run_or_reuse(cfg: RunConfig, run_dir: str | Path, progress: bool = False, log=print) -> dict:
     """metrics.json of `run_dir` if it is finished, else run (resuming) `cfg` there and return its metrics.
 
-    A directory made with other options than `cfg` is an error, never silently reused (check_reusable).
-    A finished run evaluated under both protocols serves a request for one of them: the metrics returned
-    hold the requested protocols only.
+    A directory made with other options than `cfg`, or on other data (a data file changed in place), is an
+    error, never silently reused (check_reusable, check_same_data). A finished run evaluated under both
+    protocols serves a request for one of them: the metrics returned hold the requested protocols only.
     """
     run_dir = Path(run_dir)
     check_reusable(cfg, run_dir)
     done = run_dir / "metrics.json"
     if done.exists():
+        check_same_data(_data_of(*_data_key(cfg.data)), run_dir, "reuse")
         try:
             metrics = json.loads(done.read_text())
         except json.JSONDecodeError as e:
@@ -44,6 +48,18 @@ def run_or_reuse(cfg: RunConfig, run_dir: str | Path, progress: bool = False, lo
                 metrics[split] = {p: v for p, v in metrics[split].items() if p in wanted}
         return metrics
     return run(copy.deepcopy(cfg), out=run_dir, resume=True, progress=progress, log=log, echo=log)
+
+
+def _data_key(cfg: DataConfig) -> tuple[str, tuple]:
+    """The data options, and the size and time of the files they name (a file rewritten in place is other data)."""
+    files = tuple((f, p.stat().st_size, p.stat().st_mtime_ns) for f in (cfg.path, cfg.item_table)
+                  if f is not None and (p := Path(f)).is_file())
+    return json.dumps(dataclasses.asdict(cfg), sort_keys=True), files
+
+
+@functools.lru_cache(maxsize=1)  # the runs of one study share their data: loaded once, not once per run
+def _data_of(options: str, files: tuple) -> SequenceData:
+    return load_data(DataConfig(**json.loads(options)), progress=False)
 
 
 def pretrained_checkpoint(cfg: RunConfig, out_dir: str | Path) -> Path:
