@@ -123,6 +123,13 @@ def test_study_command_line(tmp_path, capsys):
     assert "| SASRec-CE |" in capsys.readouterr().out
     assert main([*argv[:-1], "--systems", "bogus", "--quiet"]) == 2
     assert main([*argv, "--recipe", "best"]) == 2  # a recipe would leak into the paper-recipe systems
+    capsys.readouterr()
+    for extra, flag in ((["--loss", "ce"], "--loss"), (["--set", "finetune.loss=ce"], "--set finetune.loss"),
+                        (["--patience", "3"], "--patience")):  # SASRec-BCE trained with CE would be labelled BCE
+        assert main([*argv, *extra]) == 2
+        assert f"s3rec: error: {flag}: study's systems are defined by their recipes'" in capsys.readouterr().err
+    assert main([*argv, "--protocol", "sampled"]) == 2  # once a KeyError after training every run
+    assert "study's tables are of full ranking" in capsys.readouterr().err
 
 
 def test_known_data_sets_show_the_published_figures():

@@ -231,9 +231,20 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
 def cmd_study(args: argparse.Namespace) -> None:
     from s3rec.study import SYSTEMS, run_study
 
+    from s3rec.recipes import RECIPES
+
     cfg = build_config(args, "sasrec")
     if cfg.recipe != "paper":
         raise S3RecError("study runs each system with its own recipe (paper or best): drop --recipe / recipe:")
+    if cfg.eval.protocol == "sampled":
+        raise S3RecError("study's tables are of full ranking: use --protocol full or both")
+    # what tells the systems apart is theirs alone: a loss given here would relabel one system as another
+    defining = {k for r in RECIPES.values() for k in r} - {"pretrain.epochs", "pretrain.bucket"}
+    given = [f for f, v in (("--loss", args.loss), ("--patience", args.patience)) if v is not None]
+    given += [f"--set {k.strip()}" for k, _, _ in (item.partition("=") for item in args.set) if k.strip() in defining]
+    if given:
+        raise S3RecError(f"{given[0]}: study's systems are defined by their recipes' {', '.join(sorted(defining))}; "
+                         "compare other values with s3rec compare")
     datasets = [d.strip() for d in (args.datasets or cfg.data.dataset or cfg.data.path or "").split(",") if d.strip()]
     seeds = parse_seeds(args.seeds)
     systems = [s.strip() for s in args.systems.split(",")] if args.systems else list(SYSTEMS)
