@@ -195,6 +195,11 @@ def test_a_missing_init_checkpoint_fails_before_any_model_runs(tmp_path, capsys)
     out = tmp_path / "cmp"
     assert main(["compare", "--data", str(path), "--models", "pop,s3rec", "--seeds", "1", "--out", str(out),
                  "--init", str(tmp_path / "none.pt"), *TINY]) == 2
+    assert capsys.readouterr().err.strip() == ("s3rec: error: --pretrain-epochs sets the pre-training, and this run "
+                                               "has none: S3-Rec fine-tunes from --init")  # once ignored
+    no_pretraining = [a for a in TINY if a not in ("--pretrain-epochs", "1")]
+    assert main(["compare", "--data", str(path), "--models", "pop,s3rec", "--seeds", "1", "--out", str(out),
+                 "--init", str(tmp_path / "none.pt"), *no_pretraining]) == 2
     assert capsys.readouterr().err.strip() == f"s3rec: error: {tmp_path / 'none.pt'}: checkpoint not found"
     assert not out.exists()  # PopRec did not run first
 

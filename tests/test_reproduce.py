@@ -41,6 +41,11 @@ def test_a_missing_init_checkpoint_is_a_one_line_error_that_writes_nothing(tmp_p
     out = tmp_path / "rep"
     assert main(["reproduce", "--data", str(path), "--seeds", "1", "--out", str(out),
                  "--init", str(tmp_path / "none.pt"), *TINY]) == 2
+    assert capsys.readouterr().err.strip() == ("s3rec: error: --pretrain-epochs sets the pre-training, and this run "
+                                               "has none: it fine-tunes from --init")  # once ignored
+    no_pretraining = [a for a in TINY if a not in ("--pretrain-epochs", "1")]
+    assert main(["reproduce", "--data", str(path), "--seeds", "1", "--out", str(out),
+                 "--init", str(tmp_path / "none.pt"), *no_pretraining]) == 2
     assert capsys.readouterr().err.strip() == f"s3rec: error: {tmp_path / 'none.pt'}: checkpoint not found"
     assert not out.exists()
 

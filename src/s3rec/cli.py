@@ -185,18 +185,21 @@ def cmd_run(args: argparse.Namespace, model: str | None = None) -> None:
     from s3rec.training import distributed
 
     cfg = build_config(args, model)
-    pretrains = cfg.model == "s3rec" and cfg.init is None
-    sets = [f"--set {k.strip()}" for k, _, _ in (item.partition("=") for item in args.set)
-            if k.strip().startswith("pretrain.")]
-    given = [flag for flag, value in (("--objectives", args.objectives), ("--pretrain-epochs", args.pretrain_epochs))
-             if value is not None] + sets
-    if given and not pretrains:  # else silently ignored
-        why = "it fine-tunes from --init" if cfg.init is not None else f"{cfg.model} does not pre-train"
-        raise S3RecError(f"{given[0]} sets the pre-training, and this run has none: {why}")
+    if not (cfg.model == "s3rec" and cfg.init is None):
+        refuse_pretraining_flags(args, "it fine-tunes from --init" if cfg.init is not None else f"{cfg.model} does not pre-train")
     # --tensorboard DIR (under torchrun, rank 0's alone)
     with epoch_logger(getattr(args, "tensorboard", None) if distributed.is_main() else None) as on_epoch:
         run(cfg, out=args.out, resume=args.resume, progress=not args.quiet, log=_logger(args), on_epoch=on_epoch,
             echo=print_out, device=getattr(args, "device", "auto"))
+
+
+def refuse_pretraining_flags(args: argparse.Namespace, why: str) -> None:
+    """S3RecError if the command line sets the pre-training (--objectives, --pretrain-epochs, --set pretrain.*)."""
+    given = [flag for flag, value in (("--objectives", args.objectives), ("--pretrain-epochs", args.pretrain_epochs))
+             if value is not None]
+    given += [f"--set {k.strip()}" for k, _, _ in (item.partition("=") for item in args.set) if k.strip().startswith("pretrain.")]
+    if given:  # else silently ignored
+        raise S3RecError(f"{given[0]} sets the pre-training, and this run has none: {why}")
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
@@ -222,6 +225,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     from s3rec.reproduce import reproduce
 
     cfg = build_config(args, "s3rec")
+    if args.init is not None:
+        refuse_pretraining_flags(args, "it fine-tunes from --init")
     seeds = parse_seeds(args.seeds)
     out = Path(args.out or f"runs/reproduce-{cfg.data.dataset or Path(cfg.data.path).stem}")
     print_out(reproduce(cfg, seeds, out, init=args.init, progress=not args.quiet, log=_logger(args),
@@ -229,9 +234,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
 
 
 def cmd_study(args: argparse.Namespace) -> None:
-    from s3rec.study import SYSTEMS, run_study
-
     from s3rec.recipes import RECIPES
+    from s3rec.study import SYSTEMS, run_study
 
     cfg = build_config(args, "sasrec")
     if cfg.recipe != "paper":

@@ -108,7 +108,7 @@ def add_parser(sub, add_run_args) -> None:
 
 def cmd_compare(args) -> None:
     """Build each model's config as `s3rec run --model M` would (its paper defaults, then the options), compare."""
-    from s3rec.cli import build_config  # the CLI imports this module
+    from s3rec.cli import build_config, refuse_pretraining_flags  # the CLI imports this module
     from s3rec.experiments.cli import parse_seeds
 
     columns = [m.strip().lower() for m in args.models.split(",") if m.strip()]
@@ -119,6 +119,8 @@ def cmd_compare(args) -> None:
         raise S3RecError(f"--models lists a model twice: {args.models}")
     if not seeds:
         raise S3RecError("--seeds needs at least one seed")
+    if args.init is not None:
+        refuse_pretraining_flags(args, "S3-Rec fine-tunes from --init")
     configs = {c: build_config(_with_recipe(args, c), model_of(c)) for c in columns}
     first = configs[columns[0]]
     name = first.data.dataset or (Path(first.data.path).stem if first.data.path else "data")
