@@ -26,6 +26,12 @@ MODELS = ["pop", "gru4rec", "s3rec"]
 SEEDS = [1, 2]
 
 
+def without_pretraining(argv: list[str]) -> list[str]:
+    """argv without its --pretrain-epochs N (an error beside --init)."""
+    i = argv.index("--pretrain-epochs")
+    return argv[:i] + argv[i + 2:]
+
+
 def md_rows(md: str, protocol: str) -> dict[str, list[str]]:
     """metric -> cells (models..., Improv.) of the markdown table of one protocol."""
     section = md.split(f"## {protocol} ranking")[1].split("\n\n")[1]
@@ -197,11 +203,20 @@ def test_a_missing_init_checkpoint_fails_before_any_model_runs(tmp_path, capsys)
                  "--init", str(tmp_path / "none.pt"), *TINY]) == 2
     assert capsys.readouterr().err.strip() == ("s3rec: error: --pretrain-epochs sets the pre-training, and this run "
                                                "has none: S3-Rec fine-tunes from --init")  # once ignored
-    no_pretraining = [a for a in TINY if a not in ("--pretrain-epochs", "1")]
     assert main(["compare", "--data", str(path), "--models", "pop,s3rec", "--seeds", "1", "--out", str(out),
-                 "--init", str(tmp_path / "none.pt"), *no_pretraining]) == 2
+                 "--init", str(tmp_path / "none.pt"), *without_pretraining(TINY)]) == 2
     assert capsys.readouterr().err.strip() == f"s3rec: error: {tmp_path / 'none.pt'}: checkpoint not found"
     assert not out.exists()  # PopRec did not run first
+
+
+def test_runs_made_with_other_options_are_found_before_the_pretraining_grows(tmp_path, capsys):
+    path = save_s3rec_format(make_synthetic(n_users=40, n_items=60, n_attributes=12, n_topics=6, seed=4), tmp_path, "syn")
+    argv = ["compare", "--data", str(path), "--models", "s3rec", "--seeds", "1", "--out", str(tmp_path / "cmp"), *TINY]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main([*argv, "--pretrain-epochs", "2"]) == 2  # the finished run fine-tuned from epoch 1
+    assert "made with init=" in capsys.readouterr().err
+    assert not (tmp_path / "cmp" / "pretrain" / "pretrain-epoch2.pt").exists()  # once pre-trained first, then failed
 
 
 def test_report_reads_the_finished_runs_only_and_trains_nothing(tmp_path, monkeypatch):

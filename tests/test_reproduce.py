@@ -10,6 +10,12 @@ TINY = ["--set", "encoder.d=16", "--set", "encoder.max_len=10", "--set", "encode
         "--pretrain-epochs", "1", "--epochs", "2", "--quiet"]
 
 
+def without_pretraining(argv: list[str]) -> list[str]:
+    """argv without its --pretrain-epochs N (an error beside --init)."""
+    i = argv.index("--pretrain-epochs")
+    return argv[:i] + argv[i + 2:]
+
+
 def test_synthetic_data_round_trips_through_the_s3rec_format(tmp_path):
     data = make_synthetic(n_users=50, n_items=60, n_attributes=12, n_topics=6, seed=4)
     back = load_s3rec_format(*[save_s3rec_format(data, tmp_path, "syn"), tmp_path / "syn_item2attributes.json"])
@@ -43,9 +49,8 @@ def test_a_missing_init_checkpoint_is_a_one_line_error_that_writes_nothing(tmp_p
                  "--init", str(tmp_path / "none.pt"), *TINY]) == 2
     assert capsys.readouterr().err.strip() == ("s3rec: error: --pretrain-epochs sets the pre-training, and this run "
                                                "has none: it fine-tunes from --init")  # once ignored
-    no_pretraining = [a for a in TINY if a not in ("--pretrain-epochs", "1")]
     assert main(["reproduce", "--data", str(path), "--seeds", "1", "--out", str(out),
-                 "--init", str(tmp_path / "none.pt"), *no_pretraining]) == 2
+                 "--init", str(tmp_path / "none.pt"), *without_pretraining(TINY)]) == 2
     assert capsys.readouterr().err.strip() == f"s3rec: error: {tmp_path / 'none.pt'}: checkpoint not found"
     assert not out.exists()
 
@@ -59,6 +64,7 @@ def test_jobs_run_the_missing_pretraining_and_runs_first_with_the_same_table(tmp
     one = json.loads((tmp_path / "one" / "reproduction.json").read_text())["runs"]
     two = json.loads((tmp_path / "two" / "reproduction.json").read_text())["runs"]
     assert [[r["test"] for r in one[m]] for m in one] == [[r["test"] for r in two[m]] for m in two]
-    assert main([*base, "--out", str(tmp_path / "bad"), "--jobs", "2", "--init", str(tmp_path / "none.pt")]) == 2
+    bad = ["--out", str(tmp_path / "bad"), "--jobs", "2", "--init", str(tmp_path / "none.pt")]
+    assert main([*without_pretraining(base), *bad]) == 2
     assert capsys.readouterr().err.strip() == f"s3rec: error: {tmp_path / 'none.pt'}: checkpoint not found"
     assert not (tmp_path / "bad").exists()  # nothing started

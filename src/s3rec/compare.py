@@ -175,8 +175,10 @@ def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, pr
     for column, path in given.items():
         if not report_only and any(not (out / f"{_folder(column)}-seed{s}" / "metrics.json").is_file() for s in seeds):
             load_checkpoint(path, stage="pretrain")  # a bad --init fails before any model runs
-    if jobs > 1 and not report_only:
-        execute(missing_jobs(configs, seeds, out), jobs, log)
+    if not report_only:
+        todo = missing_jobs(configs, seeds, out)  # every folder's options checked before anything trains
+        if jobs > 1:
+            execute(todo, jobs, log)
     runs: dict[str, list[dict]] = {}
     dirs: dict[str, list[Path]] = {}
     pretrain_secs: dict[str, float] = {}

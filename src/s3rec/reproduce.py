@@ -34,8 +34,9 @@ def reproduce(cfg: RunConfig, seeds: list[int], out: str | Path, init: str | Non
     jobs: do the missing pre-training and runs that many at a time in worker processes first (s3rec.parallel).
     """
     out = Path(out)  # made by the first run that writes (a bad --init leaves nothing behind)
+    todo = missing_jobs(cfg, seeds, out, init)  # every folder's options checked before anything trains
     if jobs > 1:
-        execute(missing_jobs(cfg, seeds, out, init), jobs, log)
+        execute(todo, jobs, log)
     if init is None:
         init = str(pretrain_or_reuse(pretraining_config(cfg, seeds), out / "pretrain", progress=progress, log=log))
     results: dict[str, list[dict]] = {"s3rec": [], "sasrec": []}

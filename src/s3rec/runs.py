@@ -37,7 +37,8 @@ def run_or_reuse(cfg: RunConfig, run_dir: str | Path, progress: bool = False, lo
     check_reusable(cfg, run_dir)
     done = run_dir / "metrics.json"
     if done.exists():
-        check_same_data(_data_of(*_data_key(cfg.data)), run_dir, "reuse")
+        if (run_dir / "histories.npz").is_file() or (run_dir / "id_maps").is_dir():  # else nothing to compare with
+            check_same_data(_data_of(*_data_key(cfg.data)), run_dir, "reuse")
         try:
             metrics = json.loads(done.read_text())
         except json.JSONDecodeError as e:

@@ -91,8 +91,10 @@ def run_study(base: RunConfig, datasets: list[str], seeds: list[int], out: str |
     """
     out = Path(out)
     systems = systems or list(SYSTEMS)
-    if jobs > 1 and not report_only:
-        execute(missing_jobs(base, datasets, seeds, out, systems), jobs, log)
+    if not report_only:
+        todo = missing_jobs(base, datasets, seeds, out, systems)  # every folder's options checked before anything trains
+        if jobs > 1:
+            execute(todo, jobs, log)
     found: dict[tuple[str, str], tuple[list[Path], list[dict]]] = {}
     for label, system, seed, cfg, pre, pre_dir, run_dir in study_runs(base, datasets, seeds, out, systems):
         pre_seconds = 0.0
