@@ -244,6 +244,8 @@ def test_report_reads_the_finished_runs_only_and_trains_nothing(tmp_path, monkey
     assert row.p_ttest == pytest.approx(stats.ttest_rel(np.mean(per_user["s3rec"], axis=0), their).pvalue, rel=1e-9)
     md = (tmp_path / "comparison.md").read_text()
     assert "Unfinished (a report of the runs finished so far): SASRec 1 of 2 seeds." in md
+    ndcg_cells = next(line for line in md.splitlines() if line.startswith("| NDCG@10 |")).split(" | ")
+    assert "±" in ndcg_cells[1] and "±" not in ndcg_cells[2]  # SASRec's one seed has no std to show
     assert "GRU4Rec" not in md
     assert "Unfinished: SASRec 1 of 2 seeds." in (tmp_path / "comparison.tex").read_text()
     seeds_row = next(r for r in csv.DictReader((tmp_path / "comparison.csv").open()) if r["metric"] == "seeds")

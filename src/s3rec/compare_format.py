@@ -20,6 +20,11 @@ DISPLAY = {"pop": "PopRec", "fm": "FM", "autoint": "AutoInt", "gru4rec": "GRU4Re
            "sasrec": "SASRec", "bert4rec": "BERT4Rec", "hgn": "HGN", "gru4recf": "GRU4RecF", "sasrecf": "SASRecF",
            "fdsa": "FDSA", "s3rec": "S3-Rec"}
 DIGITS = 4
+
+
+def cell(mean: float, std: float, n_seeds: int, pm: str = "±") -> str:
+    """A table cell: the mean, with ± the (sample) std when there are several seeds (one seed has none)."""
+    return f"{mean:.{DIGITS}f} {pm} {std:.{DIGITS}f}" if n_seeds > 1 else f"{mean:.{DIGITS}f}"
 OURS = "s3rec"
 
 
@@ -93,9 +98,9 @@ def to_markdown(table: "Comparison") -> str:
             mark = marks(row)
             cells = [row.metric]
             for m in table.models:
-                cell = f"{row.mean[m]:.{DIGITS}f} ± {row.std[m]:.{DIGITS}f}"
-                cell = {"best": f"**{cell}**", "second": f"<u>{cell}</u>"}.get(mark.get(m), cell)
-                cells.append(cell + (MD_SIGN[row.sign] if m == table.ours else ""))
+                text = cell(row.mean[m], row.std[m], _n_seeds(table, m))
+                text = {"best": f"**{text}**", "second": f"<u>{text}</u>"}.get(mark.get(m), text)
+                cells.append(text + (MD_SIGN[row.sign] if m == table.ours else ""))
             if _has_improv(table):
                 cells.append(improvement_text(row))
             lines.append("| " + " | ".join(cells) + " |")
@@ -147,9 +152,9 @@ def to_latex(table: "Comparison") -> str:
             mark = marks(row)
             cells = [_tex(row.metric)]
             for m in table.models:
-                cell = f"{row.mean[m]:.{DIGITS}f} $\\pm$ {row.std[m]:.{DIGITS}f}"
-                cell = {"best": f"\\textbf{{{cell}}}", "second": f"\\underline{{{cell}}}"}.get(mark.get(m), cell)
-                cells.append(cell + (TEX_SIGN[row.sign] if m == table.ours else ""))
+                text = cell(row.mean[m], row.std[m], _n_seeds(table, m), pm="$\\pm$")
+                text = {"best": f"\\textbf{{{text}}}", "second": f"\\underline{{{text}}}"}.get(mark.get(m), text)
+                cells.append(text + (TEX_SIGN[row.sign] if m == table.ours else ""))
             if improv:
                 cells.append(_tex(improvement_text(row)).replace("–", "--"))
             out.append(" & ".join(cells) + " \\\\")
@@ -163,3 +168,7 @@ def _tex(text: str) -> str:
     for a, b in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#"), ("$", "\\$")):
         text = text.replace(a, b)
     return text
+
+
+def _n_seeds(table: "Comparison", model: str) -> int:
+    return len(table.run_dirs.get(model, table.seeds))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from s3rec.compare_format import cell
 from s3rec.config import RunConfig
 from s3rec.data.registry import get_spec
 from s3rec.io import write_json, write_text
@@ -97,8 +98,7 @@ def format_table(key: str, results: dict[str, list[dict]], seeds: list[int], ini
         for m in SHOWN:
             cells = [f"{paper[m]:.4f}" if m in paper else "–"]
             for model in ("s3rec", "sasrec"):
-                mu, sd = mean_std(results[model], protocol, m)
-                cells.append(f"{mu:.4f} ± {sd:.4f}")
+                cells.append(cell(*mean_std(results[model], protocol, m), len(results[model])))
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
         lines.append("")
     secs = {model: np.mean([run_seconds(r) for r in rs]) for model, rs in results.items()}

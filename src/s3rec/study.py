@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from s3rec.compare_format import cell
 from s3rec.config import RunConfig
 from s3rec.errors import S3RecError
 from s3rec.evaluation.significance import paired_tests, per_user_mean
@@ -189,7 +190,7 @@ def format_markdown(results: list[SystemRuns], seeds: list[int]) -> str:
         lines += [f"## {dataset}", "", "| system | seeds | " + " | ".join(METRICS) + " | seconds |",
                   "|---|---|" + "---|" * (len(METRICS) + 1)]
         for r in (r for r in results if r.dataset == dataset):
-            cells = [f"{mu:.4f} ± {sd:.4f}" for mu, sd in (r.mean_std(m) for m in METRICS)]
+            cells = [cell(*r.mean_std(m), len(r.metrics)) for m in METRICS]
             lines.append(f"| {r.system} | {len(r.metrics)} | " + " | ".join(cells) + f" | {r.seconds():.0f} |")
         for name, hr, ndcg in REFERENCES.get(dataset, ()):
             lines.append(f"| *{name} (published)* | | {hr:.4f} | {ndcg:.4f} | – | – | – | – |")

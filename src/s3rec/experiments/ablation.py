@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from matplotlib.patches import Patch
 
-from s3rec.experiments.common import (DISPLAY, ExperimentResult, Setup, bars, by_label, cell, check_models,
+from s3rec.compare_format import cell
+from s3rec.experiments.common import (DISPLAY, epochs_text, ExperimentResult, Setup, bars, by_label, check_models,
                                       dataset_name, dead_objective_line, dead_objectives, end_of_runs, metric_rows,
                                       new_figure, pretraining, seed_runs, summary_head, write_outputs, y_label)
 from s3rec.models.factory import MODEL_NAMES
@@ -51,8 +52,8 @@ def summarise(setup: Setup, runs, stats: dict, protocol: str) -> str:
     """The table of the figure and what it shows, in numbers."""
     cfg = setup.config_for("s3rec")
     lines = summary_head(f"Ablation of S3-Rec's objectives on {dataset_name(runs)} (paper Fig. 2)", setup,
-                         f"Test split at the best validation epoch, {protocol} ranking; {cfg.pretrain.epochs} "
-                         f"pre-training epoch{'s' if cfg.pretrain.epochs != 1 else ''} per variant")
+                         f"Test split at the best validation epoch, {protocol} ranking; "
+                         f"{epochs_text(cfg.pretrain.epochs)} per variant")
     ndcg = stats["NDCG@10"]
     full = ndcg["S3-Rec"][0]
     lines += ["| variant | NDCG@10 | HR@10 | NDCG@10 vs S3-Rec |", "|---|---|---|---|"]

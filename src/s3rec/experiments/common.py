@@ -152,9 +152,9 @@ def by_label(runs: list[Run], protocol: str, metric: str) -> dict[str, tuple[flo
     return {label: mean_std(v) for label, v in values.items()}
 
 
-def cell(mean: float, std: float, n_seeds: int) -> str:
-    """A Markdown table cell: mean, with ± std when there are several seeds."""
-    return f"{mean:.4f} ± {std:.4f}" if n_seeds > 1 else f"{mean:.4f}"
+def epochs_text(n: int) -> str:
+    """'1 pre-training epoch', '10 pre-training epochs'."""
+    return f"{n} pre-training epoch{'' if n == 1 else 's'}"
 
 
 def dataset_name(runs: list[Run]) -> str:

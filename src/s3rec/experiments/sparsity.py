@@ -9,7 +9,8 @@ split against the fraction of training data.
 from __future__ import annotations
 
 from s3rec.errors import S3RecError
-from s3rec.experiments.common import (DISPLAY, ExperimentResult, Run, Setup, cell, check_models, dataset_name,
+from s3rec.compare_format import cell
+from s3rec.experiments.common import (DISPLAY, epochs_text, ExperimentResult, Run, Setup, check_models, dataset_name,
                                       dead_objective_line, dead_objectives, end_of_runs, lines, mean_std, metric_rows,
                                       new_figure, pretraining, seed_runs, summary_head, write_outputs, y_label)
 from s3rec.models.factory import MODEL_NAMES
@@ -62,7 +63,7 @@ def curves_of(runs: list[Run], protocol: str, metric: str) -> dict[str, tuple[li
 def summarise(setup: Setup, runs: list[Run], curves: dict, protocol: str) -> str:
     lines_ = summary_head(f"Less training data on {dataset_name(runs)} (paper Fig. 4)", setup,
                           f"Test split at the best validation epoch, {protocol} ranking; "
-                          f"{setup.config_for('s3rec').pretrain.epochs} pre-training epochs at each fraction")
+                          f"{epochs_text(setup.config_for('s3rec').pretrain.epochs)} at each fraction")
     ndcg = curves["NDCG@10"]
     labels = list(ndcg)
     xs = ndcg["S3-Rec"][0]

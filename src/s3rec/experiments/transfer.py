@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut
-from s3rec.experiments.common import (DISPLAY, ExperimentResult, Run, Setup, cell, check_models, dataset_name,
+from s3rec.compare_format import cell
+from s3rec.experiments.common import (DISPLAY, epochs_text, ExperimentResult, Run, Setup, check_models, dataset_name,
                                       end_of_runs, grouped_bars, mean_std, metric_rows, new_figure, pretraining,
                                       seed_runs, summary_head, write_outputs, y_label)
 from s3rec.models.factory import build_model
@@ -79,7 +80,7 @@ def summarise(setup: Setup, runs: list[Run], models: list[str], stats: dict, pro
     cfg = setup.config_for("s3rec")
     lines = summary_head(f"S3-Rec's pre-training applied to other models on {dataset_name(runs)} (paper Fig. 3)",
                          setup, f"Test split at the best validation epoch, {protocol} ranking; "
-                                f"{cfg.pretrain.epochs} pre-training epochs")
+                                f"{epochs_text(cfg.pretrain.epochs)}")
     lines += ["| model | pre-training | NDCG@10 without | NDCG@10 with | change | HR@10 without | HR@10 with |",
               "|---|---|---|---|---|---|---|"]
     n = len(setup.seeds)
