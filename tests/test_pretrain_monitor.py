@@ -59,3 +59,14 @@ def test_stalled_in_log_reads_epoch_1_against_the_last_epoch(tmp_path):
     assert stalled_in_log(tmp_path) == {}  # judged from epoch 3 on, as the warning
     write(e1, {"epoch": 2, **flat}, {"epoch": 3, "mip": 1.0, "sp": 0.4}, {"epoch": 3, **flat})  # epoch 3 resumed
     assert stalled_in_log(tmp_path) == {"sp": (0.5901, 0.5900)}
+
+
+def test_pretrain_seconds_counts_the_epochs_of_the_checkpoint_used(tmp_path):
+    from s3rec.training.pretrain import pretrain_seconds
+
+    records = [{"epoch": 1, "seconds": 2.0}, {"epoch": 2, "seconds": 3.0}, {"epoch": 2, "seconds": 5.0},  # 2 resumed
+               {"epoch": 3, "seconds": 7.0}]
+    (tmp_path / "pretrain_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert pretrain_seconds(tmp_path) == 14.0  # a resumed epoch counts once, its last record
+    assert pretrain_seconds(tmp_path, epochs=2) == 7.0  # runs from pretrain-epoch2.pt: epoch 3 came later
+    assert pretrain_seconds(tmp_path / "none") is None

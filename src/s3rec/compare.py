@@ -187,7 +187,7 @@ def compare(configs: dict[str, RunConfig], seeds: list[int], out: str | Path, pr
         if pre is not None:
             if not report_only:
                 pretrain_or_reuse(pre, pretrain_dir, progress=progress, log=log)
-            secs = pretrain_seconds(pretrain_dir)
+            secs = pretrain_seconds(pretrain_dir, pre.pretrain.epochs)
             if secs is not None:
                 pretrain_secs[column] = secs
         dirs[column], runs[column] = [], []

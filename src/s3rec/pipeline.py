@@ -176,7 +176,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
             init = pretrain(split, cfg.pretrain, cfg.encoder, out / "pretrain", cfg.seed, resume=resume,
                             progress=progress, run_config=config, log=log, on_epoch=on_epoch, device=device)
             # every epoch's time, also those of a process that was interrupted and resumed
-            seconds["pretrain"] = pretrain_seconds(out / "pretrain") or time.perf_counter() - t0
+            seconds["pretrain"] = pretrain_seconds(out / "pretrain", cfg.pretrain.epochs) or time.perf_counter() - t0
             load_pretrained(model, init, data)
         log(f"fine-tuning from {init}")
     data_info = data_info_of(data)

@@ -104,7 +104,7 @@ def run_study(base: RunConfig, datasets: list[str], seeds: list[int], out: str |
                 check_pretrain_reusable(pre, pre_dir)
             else:
                 pretrain_or_reuse(pre, pre_dir, progress=progress, log=log)
-            pre_seconds = pretrain_seconds(pre_dir) or 0.0
+            pre_seconds = pretrain_seconds(pre_dir, pre.pretrain.epochs) or 0.0
         if report_only:
             if not (run_dir / "metrics.json").is_file():
                 continue

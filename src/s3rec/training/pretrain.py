@@ -193,8 +193,12 @@ def log_records(pretrain_dir: Path) -> dict[int, dict]:
     return {r["epoch"]: r for r in map(json.loads, lines)}
 
 
-def pretrain_seconds(pretrain_dir: Path | None) -> float | None:
-    """Total seconds of the epochs in pretrain_log.jsonl (None without a log)."""
+def pretrain_seconds(pretrain_dir: Path | None, epochs: int | None = None) -> float | None:
+    """Total seconds of the epochs in pretrain_log.jsonl, the first `epochs` only if given (None without a log).
+
+    A folder pre-trained further later (a longer study in the same folder) holds epochs that a
+    checkpoint of epoch `epochs` never saw.
+    """
     if pretrain_dir is None or not (Path(pretrain_dir) / "pretrain_log.jsonl").is_file():
         return None
-    return float(sum(r.get("seconds", 0.0) for r in log_records(pretrain_dir).values()))
+    return float(sum(r.get("seconds", 0.0) for e, r in log_records(pretrain_dir).items() if epochs is None or e <= epochs))
