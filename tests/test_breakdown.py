@@ -117,6 +117,13 @@ def test_missing_files_and_other_data_are_one_line_errors(tmp_path, capsys):
     np.savez(other / "per_user.npz", **{"test/full/NDCG@10": np.zeros(3), "test/full/MRR": np.ones(3)})
     with pytest.raises(S3RecError, match="evaluated 3 users"):
         breakdown({"A": [a], "B": [other]})
+    shuffled = make_run(tmp_path / "shuffled", [0.0] * 4, [0.1] * 4)  # 4 users too, other sequences
+    np.savez(shuffled / "histories.npz", offsets=np.cumsum([0] + [len(s) for s in SEQS[::-1]]),
+             items=np.concatenate(SEQS[::-1]))
+    with pytest.raises(S3RecError, match="shuffled was run on other data than .*a \\(their histories.npz differ\\)"):
+        breakdown({"A": [a], "B": [shuffled]})  # once paired user by user without a word
+    with pytest.raises(S3RecError, match="is given twice: each run counts once"):
+        breakdown({"A": [a], "B": [tmp_path / "a"]})
 
 
 def test_a_file_among_the_run_directories_is_a_one_line_error(tmp_path, capsys):

@@ -64,6 +64,25 @@ def user_keys(run_dir: Path, split: str, by: str = "popularity") -> np.ndarray:
     return counts[items[ends - (2 if split == "valid" else 1)]]
 
 
+def check_same_data(run_dirs: list[Path]) -> None:
+    """S3RecError unless the runs are distinct and made on the same sequences (their users are paired)."""
+    seen = [Path(d).resolve() for d in run_dirs]
+    if len(set(seen)) < len(seen):
+        twice = next(d for d in run_dirs if seen.count(Path(d).resolve()) > 1)
+        raise S3RecError(f"{twice} is given twice: each run counts once")
+    first = run_dirs[0]
+    if not (Path(first) / HISTORIES_FILE).is_file():
+        return  # user_keys names the missing file
+    offsets, items = read_histories(Path(first) / HISTORIES_FILE)
+    for d in run_dirs[1:]:
+        path = Path(d) / HISTORIES_FILE
+        if path.is_file():
+            other = read_histories(path)
+            if not (np.array_equal(other[0], offsets) and np.array_equal(other[1], items)):
+                raise S3RecError(f"{d} was run on other data than {first} (their histories.npz differ): "
+                                 "a breakdown pairs the same users across runs")
+
+
 def bin_labels(edges: tuple[int, ...]) -> list[str]:
     """'0', '1-4', ..., '60+' for edges (1, 5, 20, 60)."""
     bounds = [0, *edges]
@@ -93,6 +112,7 @@ def breakdown(groups: dict[str, list[Path]], split: str = "test", protocol: str 
     edges = check_edges(DEFAULT_EDGES[by] if edges is None else edges)
     names = list(groups)
     first_dir = groups[names[0]][0]
+    check_same_data([d for dirs in groups.values() for d in dirs])
     keys = user_keys(first_dir, split, by)
     which = np.searchsorted(np.array(edges), keys, side="right")  # (U,) bin of each user
     values, log_ranks = {}, {}
