@@ -30,6 +30,7 @@ def test_reproduce_runs_seeds_writes_table_and_reuses_runs(tmp_path, capsys):
     assert main(args) == 0
     table = (out / "reproduction.md").read_text()
     assert "| NDCG@10 |" in table and "## full ranking" in table and "## sampled ranking" in table
+    assert table.startswith("# S3-Rec reproduction on syn") and "over seeds 1, 2 (" in table  # named as compare does
     for run_dir in ("s3rec-seed1", "s3rec-seed2", "sasrec-seed1", "sasrec-seed2"):
         assert (out / run_dir / "metrics.json").is_file()
     assert (out / "pretrain" / "pretrain-epoch1.pt").is_file()

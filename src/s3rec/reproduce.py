@@ -43,7 +43,7 @@ def reproduce(cfg: RunConfig, seeds: list[int], out: str | Path, init: str | Non
     results: dict[str, list[dict]] = {"s3rec": [], "sasrec": []}
     for model, seed, c in run_configs(cfg, seeds, init):
         results[model].append(run_or_reuse(c, out / f"{model}-seed{seed}", progress=progress, log=log))
-    key = get_spec(cfg.data.dataset).key if cfg.data.dataset else "custom"
+    key = get_spec(cfg.data.dataset).key if cfg.data.dataset else Path(cfg.data.path).stem  # as compare names it
     table = format_table(key, results, seeds, init)
     write_text(out / "reproduction.md", table)
     write_json(out / "reproduction.json", {"dataset": key, "seeds": seeds, "init": init, "runs": results})
@@ -88,7 +88,7 @@ def mean_std(runs: list[dict], protocol: str, metric: str) -> tuple[float, float
 def format_table(key: str, results: dict[str, list[dict]], seeds: list[int], init: str) -> str:
     """Markdown: metrics as rows; paper S3-Rec, ours S3-Rec and ours SASRec as mean ± std over seeds."""
     lines = [f"# S3-Rec reproduction on {key}", "",
-             f"Test split, best validation epoch; mean ± std over seeds {seeds} (fine-tuning seeds; one "
+             f"Test split, best validation epoch; mean ± std over seeds {', '.join(map(str, seeds))} (fine-tuning seeds; one "
              f"pre-training: `{init}`).", ""]
     for protocol in ("full", "sampled"):
         if not any(protocol in r["test"] for r in results["s3rec"]):

@@ -184,7 +184,7 @@ def comparisons(results: list[SystemRuns], metric: str = "NDCG@10") -> list[dict
 def format_markdown(results: list[SystemRuns], seeds: list[int]) -> str:
     """Tables per data set (mean ± std over seeds, wall-clock) and the pre-training verdicts."""
     lines = ["# Does pre-training help under cross-entropy? (`s3rec study`)", "",
-             f"Full ranking, history excluded, test split at the best validation epoch; mean ± std over seeds {seeds}. "
+             f"Full ranking, history excluded, test split at the best validation epoch; mean ± std over seeds {', '.join(map(str, seeds))}. "
              "Wall-clock: mean seconds of one run on this machine, its (shared) pre-training included.", ""]
     for dataset in dict.fromkeys(r.dataset for r in results):
         lines += [f"## {dataset}", "", "| system | seeds | " + " | ".join(METRICS) + " | seconds |",
