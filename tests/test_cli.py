@@ -691,6 +691,15 @@ def test_pretrain_rejects_evaluation_flags(flag, capsys):
     assert parsed[flag[0][2:].replace("-", "_")] == (flag[1] if len(flag) > 1 else True)
 
 
+@pytest.mark.parametrize("command", ["reproduce", "compare", "study"])
+def test_commands_of_many_runs_take_seeds_and_no_resume(command, capsys):
+    # --seed and --resume were accepted and ignored: they take --seeds and resume every unfinished run themselves
+    assert make_parser().parse_args([command, "--dataset", "lastfm", "--seed", "5"]).seeds == "5"  # argparse's prefix
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--dataset", "lastfm", "--resume"])
+    assert stop.value.code == 2 and "unrecognized arguments: --resume" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("command, default", [("run", "runs/<name>-<model>-seed<seed>"),
                                               ("pretrain", "runs/<name>-s3rec-seed<seed>/pretrain"),
                                               ("reproduce", "runs/reproduce-<dataset>"),

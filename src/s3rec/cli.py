@@ -39,7 +39,10 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True, pretrain_only: bool = False,
-                  out_help: str = "run directory (default runs/<name>-<model>-seed<seed>, <name> spelt as the data file's, e.g. runs/LastFM-sasrec-seed42)") -> None:
+                  out_help: str = "run directory (default runs/<name>-<model>-seed<seed>, <name> spelt as the data file's, e.g. runs/LastFM-sasrec-seed42)",
+                  many_runs: bool = False) -> None:
+    """The options of one run; `many_runs` (reproduce, compare, study): no --seed (they take --seeds) and no
+    --resume (they resume every unfinished run themselves)."""
     _add_data_args(p)
     if model_choice:
         p.add_argument("--model", default=None, help="s3rec (default), sasrec, pop, gru4rec, gru4recf, caser, bert4rec, hgn, sasrecf, fdsa, fm, autoint")
@@ -51,7 +54,8 @@ def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True, pretrai
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any option, e.g. --set pretrain.objectives.sp=0.3 (repeatable)")
     p.add_argument("--out", help=out_help)
-    p.add_argument("--seed", type=int, help="random seed (default 42)")
+    if not many_runs:
+        p.add_argument("--seed", type=int, help="random seed (default 42)")
     # `s3rec pretrain --epochs N` counts pre-training epochs; evaluation, fine-tuning and --init flags,
     # which it would record and ignore, are errors there
     if pretrain_only:
@@ -67,7 +71,9 @@ def _add_run_args(p: argparse.ArgumentParser, model_choice: bool = True, pretrai
         p.add_argument("--pretrain-epochs", type=int, help="pre-training epochs (s3rec; default 100; 10 with --recipe fast)")
         p.add_argument("--init", help="pre-trained checkpoint to fine-tune from (s3rec; skips pre-training)")
     p.add_argument("--objectives", help="comma-separated pre-training objectives to use (default aap,mip,map,sp)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint (same options; --epochs and --patience may grow)")
+    if not many_runs:
+        p.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run from its last checkpoint (same options; --epochs and --patience may grow)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines (warnings still go to stderr)")
 
 
@@ -378,15 +384,15 @@ def make_parser() -> argparse.ArgumentParser:
     from s3rec.device import add_device_options
     add_device_options(sub)  # --device for run, pretrain, finetune
     p = sub.add_parser("reproduce", help="the paper's S3-Rec table: one pre-training, S3-Rec and SASRec over seeds")
-    _add_run_args(p, model_choice=False, out_help="output folder of the runs and reproduction.md "
-                                                  "(default runs/reproduce-<dataset>)")
+    _add_run_args(p, model_choice=False, many_runs=True,
+                  out_help="output folder of the runs and reproduction.md (default runs/reproduce-<dataset>)")
     p.add_argument("--seeds", default="1,2,3", help="fine-tuning seeds (default 1,2,3)")
     add_jobs_option(p)
     p.set_defaults(func=cmd_reproduce)
     from s3rec.compare import add_parser as add_compare_parser  # `s3rec compare` (its own module)
     add_compare_parser(sub, _add_run_args)
     p = sub.add_parser("study", help="pre-training under BCE and CE fine-tuning: SASRec/S3-Rec x paper/best recipes over seeds")
-    _add_run_args(p, model_choice=False, out_help="output folder of the runs and tables (default runs/study)")
+    _add_run_args(p, model_choice=False, many_runs=True, out_help="output folder of the runs and tables (default runs/study)")
     p.add_argument("--datasets", help="comma-separated data sets (registry names or files; default --dataset/--data)")
     p.add_argument("--seeds", default="1,2,3", help="fine-tuning seeds (default 1,2,3; one pre-training per data set and recipe)")
     p.add_argument("--systems", help="subset of SASRec-BCE,SASRec-CE,S3-Rec-BCE,S3-Rec-best (default all)")

@@ -94,7 +94,7 @@ class Comparison:
 def add_parser(sub, add_run_args) -> None:
     """Register `s3rec compare` (called by s3rec.cli.make_parser with its shared run options)."""
     p = sub.add_parser("compare", help="the paper's Table 2: several models over seeds, mean ± std, significance")
-    add_run_args(p, model_choice=False, out_help="output folder of the runs and comparison.md/.csv/.tex "
+    add_run_args(p, model_choice=False, many_runs=True, out_help="output folder of the runs and comparison.md/.csv/.tex "
                                                  "(default runs/compare-<dataset>)")
     p.add_argument("--models", default=",".join(PAPER_ORDER),
                    help="comma-separated models, the table's columns in this order; MODEL@RECIPE runs a model under "
