@@ -424,6 +424,17 @@ def _set_without_key(d: Path) -> tuple[list[str], tuple[str, ...]]:
     return ["run", "--model", "pop", "--data", str(txt), "--set", "=3"], ("--set expects KEY=VALUE, got '=3'",)
 
 
+def _negatives_with_full_ranking(d: Path) -> tuple[list[str], tuple[str, ...]]:
+    txt = write_tiny(d)  # once accepted and ignored by run (evaluate refused it)
+    return ["run", "--model", "pop", "--data", str(txt), "--negatives", "popularity"], ("--negatives picks the sampled",)
+
+
+def _keep_history_with_sampled_ranking(d: Path) -> tuple[list[str], tuple[str, ...]]:
+    txt = write_tiny(d)
+    return (["run", "--model", "pop", "--data", str(txt), "--protocol", "sampled", "--keep-history"],
+            ("--keep-history applies to full ranking",))
+
+
 def _train_fraction_zero(d: Path) -> tuple[list[str], tuple[str, ...]]:
     txt = write_tiny(d)
     return ["run", "--model", "pop", "--data", str(txt), "--train-fraction", "0"], ("--train-fraction",)
@@ -451,6 +462,8 @@ BAD_INPUTS = {
     "pretrain-epochs-with-init": _pretrain_epochs_with_init,
     "set-pretrain-option-with-init": _set_pretrain_option_with_init,
     "train-fraction-zero": _train_fraction_zero,
+    "negatives-with-full-ranking": _negatives_with_full_ranking,
+    "keep-history-with-sampled-ranking": _keep_history_with_sampled_ranking,
     "too-many-negatives": _too_many_negatives,
 }
 

@@ -10,7 +10,7 @@ from typing import NoReturn
 import yaml
 
 import s3rec
-from s3rec.config import RunConfig, check_types, set_path
+from s3rec.config import RunConfig, check_eval_flags, check_types, set_path
 from s3rec.errors import DataError, S3RecError, close_stdout, console_log, print_out, write_out
 from s3rec.experiments.cli import add_experiment_command, parse_seeds
 from s3rec.breakdown import add_parser as add_breakdown_command
@@ -125,6 +125,8 @@ def _build_config(args: argparse.Namespace, model: str | None) -> RunConfig:
         cfg.data.attribute_cols = [c for c in args.attribute_cols.split(",") if c]
     if args.keep_history:
         cfg.eval.exclude_history = False
+    check_eval_flags(cfg.eval.protocol, {**({"negatives": args.negatives} if args.negatives is not None else {}),
+                                          **({"exclude_history": False} if args.keep_history else {})})
     if args.objectives is not None:
         chosen = {o.strip().lower() for o in args.objectives.split(",") if o.strip()}
         if not chosen or chosen - set(OBJECTIVES):

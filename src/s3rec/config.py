@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from s3rec.data.loading import DataConfig
+from s3rec.errors import S3RecError
 from s3rec.models.encoder import EncoderConfig
 from s3rec.models.s3rec import ObjectiveConfig
 from s3rec.training.finetune import FinetuneConfig
@@ -42,6 +43,19 @@ class EvalConfig:
         if self.selection != "auto":
             return self.selection
         return "full" if "full" in self.protocols() else "sampled"
+
+
+def check_eval_flags(protocol: str, flags: dict) -> None:
+    """An option the protocol would ignore is an error, not a run or file named after it with the same numbers.
+
+    `flags`: {"negatives": ...} and/or {"exclude_history": False} as --negatives / --keep-history set them.
+    """
+    if "negatives" in flags and protocol == "full":
+        raise S3RecError("--negatives picks the sampled protocol's negatives; this evaluation ranks all items "
+                         "(add --protocol sampled or both)")
+    if flags.get("exclude_history") is False and protocol == "sampled":
+        raise S3RecError("--keep-history applies to full ranking; sampled negatives are never history items "
+                         "(add --protocol full or both)")
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from s3rec.config import EvalConfig, RunConfig
+from s3rec.config import EvalConfig, RunConfig, check_eval_flags
 from s3rec.data.dataset import SequenceData
 from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut, keep_train_fraction
@@ -342,7 +342,7 @@ def load_run(run_dir: str | Path, progress: bool = True, eval_overrides: dict | 
             cfg.validate()
     except (json.JSONDecodeError, ValueError, TypeError, AttributeError) as e:  # AttributeError: not an object
         raise S3RecError(f"{cfg_path}: unreadable config ({' '.join(str(e).split())})") from None
-    _check_overrides_apply(cfg.eval.protocol, eval_overrides or {})
+    check_eval_flags(cfg.eval.protocol, eval_overrides or {})
     ck = load_checkpoint(run_dir / "model.pt", stage="model")
     if cfg.data.dataset is None and cfg.data.path is None:
         raise S3RecError(f"{cfg_path}: this run was made on data given in memory (run(cfg, data=...)), which "
@@ -357,16 +357,6 @@ def load_run(run_dir: str | Path, progress: bool = True, eval_overrides: dict | 
     except RuntimeError as e:  # the weights of another model or data set than config.json describes
         raise S3RecError(f"{run_dir / 'model.pt'}: does not fit {cfg_path} ({str(e).splitlines()[0].rstrip(':.')})") from None
     return cfg, data, split, model
-
-
-def _check_overrides_apply(protocol: str, overrides: dict) -> None:
-    """An option the protocol would ignore is an error, not a file named after it with the same numbers."""
-    if "negatives" in overrides and protocol == "full":
-        raise S3RecError("--negatives picks the sampled protocol's negatives; this evaluation ranks all items "
-                         "(add --protocol sampled or both)")
-    if overrides.get("exclude_history") is False and protocol == "sampled":
-        raise S3RecError("--keep-history applies to full ranking; sampled negatives are never history items "
-                         "(add --protocol full or both)")
 
 
 def evaluate_run(run_dir: str | Path, progress: bool = True, log=print, eval_overrides: dict | None = None) -> dict:
