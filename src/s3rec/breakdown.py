@@ -64,12 +64,13 @@ def user_keys(run_dir: Path, split: str, by: str = "popularity") -> np.ndarray:
     return counts[items[ends - (2 if split == "valid" else 1)]]
 
 
-def check_same_data(run_dirs: list[Path]) -> None:
+def check_paired_runs(run_dirs: list[Path]) -> None:
     """S3RecError unless the runs are distinct and made on the same sequences (their users are paired)."""
-    seen = [Path(d).resolve() for d in run_dirs]
-    if len(set(seen)) < len(seen):
-        twice = next(d for d in run_dirs if seen.count(Path(d).resolve()) > 1)
-        raise S3RecError(f"{twice} is given twice: each run counts once")
+    seen: set[Path] = set()
+    for d in run_dirs:
+        if Path(d).resolve() in seen:
+            raise S3RecError(f"{d} is given twice: each run counts once")
+        seen.add(Path(d).resolve())
     first = run_dirs[0]
     if not (Path(first) / HISTORIES_FILE).is_file():
         return  # user_keys names the missing file
@@ -112,7 +113,7 @@ def breakdown(groups: dict[str, list[Path]], split: str = "test", protocol: str 
     edges = check_edges(DEFAULT_EDGES[by] if edges is None else edges)
     names = list(groups)
     first_dir = groups[names[0]][0]
-    check_same_data([d for dirs in groups.values() for d in dirs])
+    check_paired_runs([d for dirs in groups.values() for d in dirs])
     keys = user_keys(first_dir, split, by)
     which = np.searchsorted(np.array(edges), keys, side="right")  # (U,) bin of each user
     values, log_ranks = {}, {}

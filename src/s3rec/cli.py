@@ -125,8 +125,7 @@ def _build_config(args: argparse.Namespace, model: str | None) -> RunConfig:
         cfg.data.attribute_cols = [c for c in args.attribute_cols.split(",") if c]
     if args.keep_history:
         cfg.eval.exclude_history = False
-    check_eval_flags(cfg.eval.protocol, {**({"negatives": args.negatives} if args.negatives is not None else {}),
-                                          **({"exclude_history": False} if args.keep_history else {})})
+    check_eval_flags(cfg.eval.protocol, _eval_flags(args))
     if args.objectives is not None:
         chosen = {o.strip().lower() for o in args.objectives.split(",") if o.strip()}
         if not chosen or chosen - set(OBJECTIVES):
@@ -140,14 +139,29 @@ def _build_config(args: argparse.Namespace, model: str | None) -> RunConfig:
 
 def _model_name(args: argparse.Namespace, model: str | None, options: dict) -> str:
     """The model a command line asks for, by the precedence of build_config: flag > --set > file > s3rec."""
-    sets = [v for k, _, v in (item.partition("=") for item in args.set) if k.strip() == "model"]
-    return str(model or args.model or (yaml.safe_load(sets[-1]) if sets else None) or options.get("model") or "s3rec")
+    return str(model or args.model or _set_value(args, "model") or options.get("model") or "s3rec")
 
 
 def _recipe_name(args: argparse.Namespace) -> str | None:
     """The recipe a command line asks for (--recipe, else the last --set recipe=...); None: the file's or paper."""
-    sets = [v for k, _, v in (item.partition("=") for item in args.set) if k.strip() == "recipe"]
-    return args.recipe or (str(yaml.safe_load(sets[-1])) if sets else None)
+    return args.recipe or _set_value(args, "recipe")
+
+
+def _set_keys(args: argparse.Namespace) -> list[str]:
+    """The option names the --set items give, in order."""
+    return [item.partition("=")[0].strip() for item in args.set]
+
+
+def _set_value(args: argparse.Namespace, key: str):
+    """The value the last `--set KEY=...` gives (read as YAML), None without one."""
+    values = [v for k, _, v in (item.partition("=") for item in args.set) if k.strip() == key]
+    return yaml.safe_load(values[-1]) if values else None
+
+
+def _eval_flags(args: argparse.Namespace) -> dict:
+    """What --negatives and --keep-history set, as EvalConfig fields (config.check_eval_flags reads them)."""
+    flags = {"negatives": args.negatives} if args.negatives is not None else {}
+    return {**flags, "exclude_history": False} if args.keep_history else flags
 
 
 _RUN_FLAGS = ("config", "recipe", "seed", "init", "protocol", "negatives", "epochs", "patience", "loss",
@@ -205,7 +219,7 @@ def refuse_pretraining_flags(args: argparse.Namespace, why: str) -> None:
     """S3RecError if the command line sets the pre-training (--objectives, --pretrain-epochs, --set pretrain.*)."""
     given = [flag for flag, value in (("--objectives", args.objectives), ("--pretrain-epochs", args.pretrain_epochs))
              if value is not None]
-    given += [f"--set {k.strip()}" for k, _, _ in (item.partition("=") for item in args.set) if k.strip().startswith("pretrain.")]
+    given += [f"--set {k}" for k in _set_keys(args) if k.startswith("pretrain.")]
     if given:  # else silently ignored
         raise S3RecError(f"{given[0]} sets the pre-training, and this run has none: {why}")
 
@@ -253,7 +267,7 @@ def cmd_study(args: argparse.Namespace) -> None:
     # what tells the systems apart is theirs alone: a loss given here would relabel one system as another
     defining = {k for r in RECIPES.values() for k in r} - {"pretrain.epochs", "pretrain.bucket"}
     given = [f for f, v in (("--loss", args.loss), ("--patience", args.patience)) if v is not None]
-    given += [f"--set {k.strip()}" for k, _, _ in (item.partition("=") for item in args.set) if k.strip() in defining]
+    given += [f"--set {k}" for k in _set_keys(args) if k in defining]
     if given:
         raise S3RecError(f"{given[0]}: study's systems are defined by their recipes' {', '.join(sorted(defining))}; "
                          "compare other values with s3rec compare")
@@ -273,9 +287,7 @@ def cmd_study(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from s3rec.pipeline import evaluate_run
 
-    overrides = {k: v for k, v in (("protocol", args.protocol), ("negatives", args.negatives)) if v is not None}
-    if args.keep_history:
-        overrides["exclude_history"] = False
+    overrides = {**({"protocol": args.protocol} if args.protocol is not None else {}), **_eval_flags(args)}
     evaluate_run(args.run, progress=not args.quiet, eval_overrides=overrides or None)
 
 

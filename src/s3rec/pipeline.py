@@ -34,7 +34,7 @@ from s3rec.io import atomic_path, hold_folder, write_json
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.factory import build_model, load_pretrained
 from s3rec.models.s3rec import ObjectiveConfig
-from s3rec.same_options import check_pretrain_reusable, check_resumable
+from s3rec.same_options import check_pretrain_options, check_resumable
 from s3rec.training import distributed
 from s3rec.training.checkpoint import (check_same_data_info, data_info_of, environment, load_checkpoint,
                                       save_checkpoint)
@@ -276,8 +276,9 @@ def pretrain_run(cfg: RunConfig, out: str | Path | None = None, resume: bool = F
     config = {**cfg.to_dict(), "environment": {**environment(), "device": str(device), **distributed.describe()}}
     if distributed.is_main():  # under torchrun rank 0 alone writes files
         if resume and (out / "last.pt").is_file():  # before the folder's config is rewritten
-            check_pretrain_reusable(cfg, out, resume=True)
-            check_same_data_info(load_checkpoint(out / "last.pt", stage="pretrain"), out / "last.pt", data_info_of(data))
+            last = load_checkpoint(out / "last.pt", stage="pretrain")
+            check_pretrain_options(last["config"], cfg, out / "last.pt", resume=True)
+            check_same_data_info(last, out / "last.pt", data_info_of(data))
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", config)
     return pretrain(split, cfg.pretrain, cfg.encoder, out, cfg.seed, resume=resume, progress=progress,

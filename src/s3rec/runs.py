@@ -53,8 +53,8 @@ def run_or_reuse(cfg: RunConfig, run_dir: str | Path, progress: bool = False, lo
 
 def _data_key(cfg: DataConfig) -> tuple[str, tuple]:
     """The data options, and the size and time of the files they name (a file rewritten in place is other data)."""
-    files = tuple((f, p.stat().st_size, p.stat().st_mtime_ns) for f in (cfg.path, cfg.item_table)
-                  if f is not None and (p := Path(f)).is_file())
+    stats = {f: Path(f).stat() for f in (cfg.path, cfg.item_table) if f is not None and Path(f).is_file()}
+    files = tuple((f, st.st_size, st.st_mtime_ns) for f, st in stats.items())
     return json.dumps(dataclasses.asdict(cfg), sort_keys=True), files
 
 

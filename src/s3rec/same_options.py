@@ -26,10 +26,7 @@ def check_reusable(cfg: RunConfig, run_dir: str | Path) -> None:
     """S3RecError if `run_dir` holds a run (finished or not) made with other options than `cfg`."""
     path = Path(run_dir) / "config.json"
     if path.is_file():
-        try:
-            saved = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise S3RecError(f"{path}: unreadable config ({e}); delete the run directory to redo it") from None
+        saved = _read_config(path, "delete the run directory to redo it")
         # pre-training options shape a run only when the run pre-trains itself (s3rec without --init)
         unused = () if (cfg.model == "s3rec" and cfg.init is None) else ("pretrain",)
         if (Path(run_dir) / "metrics.json").is_file() and _covers(saved.get("eval"), cfg.eval):
@@ -38,9 +35,11 @@ def check_reusable(cfg: RunConfig, run_dir: str | Path) -> None:
 
 
 # What an interrupted run may change when it resumes: how long it trains (more epochs or patience, never
-# fewer: a run stopped early and resumed with more patience is the longer run), how often pre-training saves a checkpoint, and the data
-# file's path (the data themselves are compared by content: check_same_data, check_same_data_info).
+# fewer: a run stopped early and resumed with more patience is the longer run), how often pre-training
+# saves a checkpoint, and the data file's path (the data themselves are compared by content:
+# check_same_data, check_same_data_info).
 RESUMABLE = ("finetune.epochs", "finetune.patience", "pretrain.save_every", "data.path")
+RESUME_HINT = "; resume with its options, or start afresh without --resume"
 
 
 def check_resumable(cfg: RunConfig, run_dir: str | Path) -> None:
@@ -48,23 +47,27 @@ def check_resumable(cfg: RunConfig, run_dir: str | Path) -> None:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         return
-    try:
-        saved = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise S3RecError(f"{path}: unreadable config ({e}); start afresh without --resume") from None
+    saved = _read_config(path, "start afresh without --resume")
     ignore = NEUTRAL + RESUMABLE + (() if (cfg.model == "s3rec" and cfg.init is None) else ("pretrain",))
     if _same_selection(saved.get("eval"), cfg.eval):
         ignore += ("eval.protocol",)  # evaluating one more protocol at the end changes no epoch's choice
-    hint = "; resume with its options, or start afresh without --resume"
-    _check_same(saved, cfg.to_dict(), ignore, path, "cannot resume: ", hint)
+    _check_same(saved, cfg.to_dict(), ignore, path, "cannot resume: ", RESUME_HINT)
     old, new = _flatten(saved), _flatten(cfg.to_dict())
     for key in ("finetune.epochs", "finetune.patience"):  # epochs already run must stay part of the run
         if isinstance(old.get(key), int) and new[key] < old[key]:
             raise S3RecError(f"{path}: cannot resume: made with {key}={old[key]}, this call asks for {new[key]} "
-                             f"(it may grow, not shrink){hint}")
+                             f"(it may grow, not shrink){RESUME_HINT}")
+
+
+def _read_config(path: Path, remedy: str) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise S3RecError(f"{path}: unreadable config ({e}); {remedy}") from None
 
 
 def _same_selection(saved_eval, wanted: EvalConfig) -> bool:
+    """Whether validation picked (picks) the best epoch by the same protocol under both eval configs."""
     try:
         return EvalConfig(**saved_eval).selection_protocol() == wanted.selection_protocol()
     except TypeError:  # not a mapping, or written by another s3rec version: compare option by option
@@ -79,24 +82,23 @@ def _covers(saved_eval, wanted: EvalConfig) -> bool:
     """
     if not isinstance(saved_eval, dict) or saved_eval.get("protocol") != "both" or wanted.protocol == "both":
         return False
-    try:
-        saved = EvalConfig(**saved_eval)
-    except TypeError:  # written by another s3rec version: compare option by option instead
-        return False
-    return saved.selection_protocol() == wanted.selection_protocol()
+    return _same_selection(saved_eval, wanted)
 
 
-def check_pretrain_reusable(cfg: RunConfig, out_dir: str | Path, resume: bool = False) -> None:
+def check_pretrain_reusable(cfg: RunConfig, out_dir: str | Path) -> None:
     """S3RecError if `out_dir` holds a pre-training made with other options than `cfg` (more epochs may follow)."""
     last = Path(out_dir) / "last.pt"
     if last.is_file():
-        saved = load_checkpoint(last, stage="pretrain")["config"]
-        ignore = NEUTRAL + ("pretrain.epochs", "pretrain.save_every", "recipe", "finetune", "eval", "init")
-        if resume:
-            _check_same(saved, cfg.to_dict(), ignore + RESUMABLE, last, "cannot resume: ",
-                        "; resume with its options, or start afresh without --resume")
-        else:
-            _check_same(saved, cfg.to_dict(), ignore, last)
+        check_pretrain_options(load_checkpoint(last, stage="pretrain")["config"], cfg, last)
+
+
+def check_pretrain_options(saved: dict, cfg: RunConfig, where: Path, resume: bool = False) -> None:
+    """S3RecError if the pre-training config `saved` (of checkpoint `where`) differs from `cfg`'s pre-training."""
+    ignore = NEUTRAL + ("pretrain.epochs", "pretrain.save_every", "recipe", "finetune", "eval", "init")
+    if resume:
+        _check_same(saved, cfg.to_dict(), ignore + RESUMABLE, where, "cannot resume: ", RESUME_HINT)
+    else:
+        _check_same(saved, cfg.to_dict(), ignore, where)
 
 
 def _check_same(saved: dict, wanted: dict, ignore: tuple[str, ...], where: Path, what: str = "",
