@@ -68,6 +68,33 @@ def test_pretrain_batch_masks_negatives_and_segments():
     assert (neg_seg[in_seg] >= 1).all() and (neg_seg[in_seg] <= split.n_items).all()
 
 
+def test_without_mip_negatives_the_batch_draws_none(monkeypatch):
+    _, seqs = make_seqs()
+    user, start, end = seqs.prefix_samples(max_len=12)
+    idx = torch.arange(0, len(user), 7)
+    with_neg = pretrain_batch(seqs, user[idx], start[idx], end[idx], 0.2, torch.Generator().manual_seed(0))
+    from s3rec.training import batches
+    monkeypatch.setattr(batches, "sample_unseen", lambda *a, **k: pytest.fail("drew MIP negatives"))
+    without = pretrain_batch(seqs, user[idx], start[idx], end[idx], 0.2, torch.Generator().manual_seed(0),
+                             with_mip_negatives=False)
+    assert (without["neg_items"] == 0).all()
+    assert torch.equal(without["masked"], with_neg["masked"])  # the masks come first: the same for a seed
+
+
+def test_pretraining_without_mip_draws_no_negatives(tmp_path, monkeypatch):
+    from s3rec.models.s3rec import ObjectiveConfig
+    from s3rec.training import batches
+    from s3rec.training.pretrain import PretrainConfig, pretrain
+    split, _ = make_seqs(n_users=40)
+    calls = []
+    real = batches.sample_unseen
+    monkeypatch.setattr(batches, "sample_unseen", lambda *a, **k: calls.append(1) or real(*a, **k))
+    enc = EncoderConfig(d=8, n_layers=1, n_heads=2, max_len=8)
+    pretrain(split, PretrainConfig(epochs=1, objectives=ObjectiveConfig(mip=0.0)), enc, tmp_path / "a", seed=0, progress=False)
+    assert calls == []  # weight 0 removes MIP's sampling with its loss
+    pretrain(split, PretrainConfig(epochs=1), enc, tmp_path / "b", seed=0, progress=False)
+    assert calls
+
 def test_pretraining_never_sees_validation_or_test_items():
     split, seqs = make_seqs()
     held_out_positions = np.concatenate([np.arange(e - 2, e) for e in split.data.offsets[1:]])

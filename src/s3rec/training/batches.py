@@ -77,9 +77,9 @@ def batch_order(lengths: torch.Tensor, batch_size: int, gen: torch.Generator, bu
 
 def pretrain_batch(
     seqs: TrainingSequences, user: torch.Tensor, start: torch.Tensor, end: torch.Tensor,
-    mask_ratio: float, gen: torch.Generator, with_sp: bool = True,
+    mask_ratio: float, gen: torch.Generator, with_sp: bool = True, with_mip_negatives: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """Masked sequences, MIP negatives and SP views for samples items[start:end] of `user`."""
+    """Masked sequences, MIP negatives (zeros without) and SP views for samples items[start:end] of `user`."""
     n = end - start  # (B,)
     w = int(n.max())
     items = left_pad(seqs.items, start, end, w)  # (B, w)
@@ -89,7 +89,8 @@ def pretrain_batch(
     is_mask = (torch.rand(items.shape, generator=gen) < mask_ratio) & real
     is_mask[:, -1] = True
     masked = torch.where(is_mask, mask_id, items)
-    neg_items = torch.where(is_mask, sample_unseen(user, items.shape, seqs.n_items, seqs.seen, gen), 0)
+    neg_items = (torch.where(is_mask, sample_unseen(user, items.shape, seqs.n_items, seqs.seen, gen), 0)
+                 if with_mip_negatives else torch.zeros_like(items))
     batch = {"items": items, "masked": masked, "neg_items": neg_items}
 
     # SP: mask a contiguous segment of length 1..n//2 of each sample with n >= 2
