@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from s3rec.data.batching import gather_ranges
 from s3rec.data.splits import LeaveOneOut
 
 
@@ -42,6 +43,13 @@ class ItemAttributes(nn.Module):
     def attend(self, table: torch.Tensor, w: nn.Linear) -> torch.Tensor:
         """(n_items + 2, d) sum_a alpha_a table[a] with alpha = softmax over the item's attributes of w(table[a])."""
         return pooled_attention(table, w, self.values, self.item_of, self.n_rows)
+
+    def multi_hot(self, items: torch.Tensor, n_attributes: int) -> torch.Tensor:
+        """(n, n_attributes) targets of items (n,): [r, a - 1] = 1 when item items[r] has attribute a."""
+        target = self.count.new_zeros(len(items), n_attributes)
+        values, rows = gather_ranges(self.values, self.start[items], self.count[items].long())
+        target[rows, values - 1] = 1.0
+        return target
 
     def bags(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The CSR restricted to the distinct ids of `items` (a batch needs far fewer rows than the catalogue).

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from s3rec.data.batching import gather_ranges
+from s3rec.models.attributes import ItemAttributes
 from s3rec.models.encoder import EncoderConfig, SequenceEncoder, encode_views, init_weights
 
 
@@ -96,21 +96,11 @@ class S3RecPretrainer(nn.Module):
         else:
             for head in (self.W_AAP, self.W_MIP, self.W_MAP, self.W_SP, *([self.M_A] if shared_M_A is None else [])):
                 init_weights(head, self.enc_cfg.init_std)
-        # item i's attributes are attr_values[attr_start[i] : attr_start[i] + attr_len[i]]; 0 and [mask] have none
-        lens = torch.zeros(n_items + 2, dtype=torch.long)
-        lens[1 : n_items + 1] = torch.diff(torch.as_tensor(attr_offsets, dtype=torch.long))
-        starts = torch.zeros(n_items + 2, dtype=torch.long)
-        starts[1 : n_items + 1] = torch.as_tensor(attr_offsets[:-1], dtype=torch.long)
-        self.register_buffer("attr_start", starts, persistent=False)
-        self.register_buffer("attr_len", lens, persistent=False)
-        self.register_buffer("attr_values", torch.as_tensor(attr_values, dtype=torch.long), persistent=False)
+        self.attributes = ItemAttributes(n_items, attr_offsets, attr_values)  # 0 and [mask] have none
 
     def attribute_targets(self, items: torch.Tensor) -> torch.Tensor:
-        """(n, A) multi-hot attributes of items (n,), built by one scatter."""
-        target = torch.zeros(len(items), self.n_attributes, device=items.device)
-        values, rows = gather_ranges(self.attr_values, self.attr_start[items], self.attr_len[items])
-        target[rows, values - 1] = 1.0
-        return target
+        """(n, A) multi-hot attributes of items (n,)."""
+        return self.attributes.multi_hot(items, self.n_attributes)
 
     def attribute_bce(self, x: torch.Tensor, W: nn.Linear, items: torch.Tensor) -> torch.Tensor:
         """sum of BCE(sigmoid(x^T W a_j), [a_j in A_item]) over positions and attributes 1..A."""
@@ -150,8 +140,38 @@ class S3RecPretrainer(nn.Module):
                 "map": top_attr_hit(F_seq[is_mask], self.W_MAP, items[is_mask]),
                 "sp": float(((y * pos).sum(-1) > (y * neg).sum(-1)).float().mean())}
 
+    def aap_loss(self, items: torch.Tensor, is_mask: torch.Tensor, F_seq: torch.Tensor | None) -> torch.Tensor:
+        """Eq. 5-6: each item (code form: its encoder output at a non-masked position; paper form: its
+        embedding e_i) against all attributes, BCE with the item's own as positives."""
+        code_form = self.obj.aap_form == "code"
+        keep = positions((items != 0) & ~is_mask if code_form else items != 0)
+        kept = items.flatten().index_select(0, keep)  # (n,)
+        e = F_seq.flatten(0, 1).index_select(0, keep) if code_form else self.encoder.M_I(kept)  # (n, d)
+        return self.attribute_bce(e, self.W_AAP, kept)
+
+    def mip_loss(self, F_masked: torch.Tensor, target: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+        """Eq. 7-8: the context F_t of each masked position scores its item i_t above a sampled item
+        (mip_form=softmax: above every item)."""
+        x = self.W_MIP(F_masked)  # (m, d)
+        M_I = self.encoder.M_I
+        if self.obj.mip_form == "softmax":
+            logits = x @ M_I.weight[1 : self.n_items + 1].T  # (m, n) every real item
+            return F.cross_entropy(logits, target - 1, reduction="sum")
+        e_pos, e_neg = M_I(torch.stack([target, negative]))  # one lookup: each backward zero-fills a table-sized gradient
+        return self.pair_loss((x * e_pos).sum(-1), (x * e_neg).sum(-1))
+
+    def map_loss(self, F_masked: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Eq. 9-10: the context of each masked position against all attributes, its item's as positives."""
+        return self.attribute_bce(F_masked, self.W_MAP, target)
+
+    def sp_loss(self, F_sp: torch.Tensor) -> torch.Tensor:
+        """Eq. 11-12: the context with a segment masked scores the segment above another user's segment."""
+        s_tilde, s_pos, s_neg = F_sp.chunk(3)  # last-position outputs (S, d) of the three views
+        x = self.W_SP(s_tilde)
+        return self.pair_loss((x * s_pos).sum(-1), (x * s_neg).sum(-1))
+
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Weighted objectives of a pre-training batch (built by training/batches.py: pretrain_batch).
+        """Eq. 13: the weighted objectives of a pre-training batch (built by training/batches.py: pretrain_batch).
 
         batch: items (B, w) original left-padded sequences; masked (B, w) with [mask] tokens;
         neg_items (B, w) a sampled item at masked positions; sp_context / sp_pos / sp_neg (S, w)
@@ -173,35 +193,17 @@ class S3RecPretrainer(nn.Module):
         zero = items.new_zeros((), dtype=torch.float)
         is_mask = masked == enc.mask_id  # (B, w)
         if o.aap > 0:
-            keep = positions((items != 0) & ~is_mask if o.aap_form == "code" else items != 0)
-            kept = items.flatten().index_select(0, keep)  # (n,)
-            if o.aap_form == "code":
-                x = F_seq.flatten(0, 1).index_select(0, keep)  # (n, d) encoder output at non-masked positions
-            else:
-                x = enc.M_I(kept)  # (n, d) e_i, the item embedding (Eq. 5)
-            losses["aap"] = self.attribute_bce(x, self.W_AAP, kept)
+            losses["aap"] = self.aap_loss(items, is_mask, F_seq)
         if o.mip > 0 or o.map > 0:
             at_mask = positions(is_mask)
             F_masked = F_seq.flatten(0, 1).index_select(0, at_mask)  # (m, d) context of each masked item
-            target = items.flatten().index_select(0, at_mask)
+            target = items.flatten().index_select(0, at_mask)  # (m,)
             if o.mip > 0:
-                x = self.W_MIP(F_masked)
-                if o.mip_form == "softmax":
-                    logits = x @ enc.M_I.weight[1 : self.n_items + 1].T  # (m, n) every real item
-                    losses["mip"] = F.cross_entropy(logits, target - 1, reduction="sum")
-                else:  # one lookup for both items: each embedding backward zero-fills a table-sized gradient
-                    e_pos, e_neg = enc.M_I(torch.stack([target, batch["neg_items"].flatten().index_select(0, at_mask)]))
-                    losses["mip"] = self.pair_loss((x * e_pos).sum(-1), (x * e_neg).sum(-1))
+                losses["mip"] = self.mip_loss(F_masked, target, batch["neg_items"].flatten().index_select(0, at_mask))
             if o.map > 0:
-                losses["map"] = self.attribute_bce(F_masked, self.W_MAP, target)
+                losses["map"] = self.map_loss(F_masked, target)
         if o.sp > 0:
-            if use_sp:
-                S = batch["sp_context"].size(0)
-                ctx, pos, neg = F_sp.split(S)  # last-position outputs (S, d) each
-                x = self.W_SP(ctx)
-                losses["sp"] = self.pair_loss((x * pos).sum(-1), (x * neg).sum(-1))
-            else:
-                losses["sp"] = zero
+            losses["sp"] = self.sp_loss(F_sp) if use_sp else zero
         losses = {k: v / B for k, v in losses.items()}
         weights = {"aap": o.aap, "mip": o.mip, "map": o.map, "sp": o.sp}
         losses["loss"] = sum((weights[k] * v for k, v in losses.items()), zero)
