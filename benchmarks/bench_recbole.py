@@ -82,7 +82,7 @@ def bench_s3rec(dataset: str) -> dict:
     from s3rec.data.splits import LeaveOneOut
     from s3rec.evaluation.ranking import full_ranking
     from s3rec.models.encoder import EncoderConfig
-    from s3rec.models.factory import load_pretrained
+    from s3rec.transfer import load_transferred
     from s3rec.models.sasrec import SASRec
     from s3rec.training.batches import TrainingSequences
     from s3rec.training.finetune import FinetuneConfig, finetune
@@ -106,7 +106,7 @@ def bench_s3rec(dataset: str) -> dict:
         out.update(pretrain_seconds_epoch=log["seconds"], pretrain_peak_mb=peak_mb())
         torch.manual_seed(0)
         model = SASRec(data.n_items, enc)
-        load_pretrained(model, ckpt, data)
+        load_transferred(model, ckpt, data)
         reset_peak()
         res = finetune(model, split, FinetuneConfig(epochs=1), enc.max_len, 0, lambda m: {"NDCG@10": 0.0},
                        Path(tmp) / "ft", progress=False, log=quiet)

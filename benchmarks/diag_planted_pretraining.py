@@ -23,7 +23,7 @@ from s3rec.config import EvalConfig
 from s3rec.data.splits import LeaveOneOut
 from s3rec.data.synthetic import make_synthetic
 from s3rec.models.encoder import EncoderConfig, init_weights
-from s3rec.models.factory import load_pretrained
+from s3rec.transfer import load_transferred
 from s3rec.models.s3rec import ObjectiveConfig
 from s3rec.models.sasrec import SASRec
 from s3rec.pipeline import evaluate
@@ -63,7 +63,7 @@ def main() -> None:
     def fine_tuned_ndcg(name: str, init: Path | None, blocks_too: bool = True) -> float:
         model = SASRec(split.n_items, ENC)
         if init is not None:
-            load_pretrained(model, init, split.data)
+            load_transferred(model, init, split.data)
             if not blocks_too:
                 for block in model.encoder.blocks:
                     init_weights(block, ENC.init_std)

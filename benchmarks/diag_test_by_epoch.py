@@ -25,7 +25,8 @@ from s3rec.config import RunConfig
 from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut
 from s3rec.io import write_json
-from s3rec.models.factory import build_model, load_pretrained
+from s3rec.models.factory import build_model
+from s3rec.transfer import load_transferred
 from s3rec.pipeline import evaluate
 from s3rec.training.finetune import finetune
 
@@ -67,7 +68,7 @@ def main() -> None:
     model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives,
                         cfg.finetune.label_smoothing)
     if args.init:
-        load_pretrained(model, args.init, data)
+        load_transferred(model, args.init, data)
     max_len = cfg.encoder.max_len
 
     def validate(m) -> dict[str, float]:

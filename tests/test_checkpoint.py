@@ -11,7 +11,7 @@ from s3rec.data.splits import LeaveOneOut
 from s3rec.data.synthetic import make_synthetic
 from s3rec.errors import S3RecError
 from s3rec.models.encoder import EncoderConfig
-from s3rec.models.factory import load_pretrained
+from s3rec.transfer import load_transferred
 from s3rec.models.sasrec import SASRec
 from s3rec.training.checkpoint import load_checkpoint, save_checkpoint, vocabulary_sha1
 from s3rec.training.finetune import FinetuneConfig, finetune
@@ -39,21 +39,21 @@ def test_round_trip_gives_identical_scores(split, tmp_path):
 def test_missing_corrupt_foreign_and_incompatible_checkpoints_fail(split, tmp_path):
     model = SASRec(split.n_items, ENC)
     with pytest.raises(S3RecError, match="not found"):
-        load_pretrained(model, tmp_path / "missing.pt", split.data)
+        load_transferred(model, tmp_path / "missing.pt", split.data)
     good = pretrain(split, PretrainConfig(epochs=1), ENC, tmp_path / "pt", seed=0, **QUIET)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[:1000])
     with pytest.raises(S3RecError, match="not a readable checkpoint"):
-        load_pretrained(model, truncated, split.data)
+        load_transferred(model, truncated, split.data)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": 1}, foreign)
     with pytest.raises(S3RecError, match="not an s3rec checkpoint"):
-        load_pretrained(model, foreign, split.data)
+        load_transferred(model, foreign, split.data)
     with pytest.raises(S3RecError, match="items"):
-        load_pretrained(SASRec(split.n_items + 1, ENC), good, make_synthetic(n_users=120, n_items=61, n_topics=6, n_attributes=12))
-    with pytest.raises(S3RecError, match="does not match"):
-        load_pretrained(SASRec(split.n_items, EncoderConfig(d=32, n_layers=1, max_len=10)), good, split.data)
-    load_pretrained(model, good, split.data)  # and the good one loads
+        load_transferred(SASRec(split.n_items + 1, ENC), good, make_synthetic(n_users=120, n_items=61, n_topics=6, n_attributes=12))
+    with pytest.raises(S3RecError, match="does not fit SASRec"):
+        load_transferred(SASRec(split.n_items, EncoderConfig(d=32, n_layers=1, max_len=10)), good, split.data)
+    load_transferred(model, good, split.data)  # and the good one loads
 
 
 def test_checkpoint_of_another_catalogue_of_the_same_size_fails(split, tmp_path):
@@ -62,16 +62,16 @@ def test_checkpoint_of_another_catalogue_of_the_same_size_fails(split, tmp_path)
     ids = split.data.item_ids
     shuffled = dataclasses.replace(split.data, item_ids=np.concatenate([ids[:1], ids[1:][::-1]]))
     with pytest.raises(S3RecError, match="other item ids"):
-        load_pretrained(model, good, shuffled)
+        load_transferred(model, good, shuffled)
     renamed = dataclasses.replace(split.data, attribute_names=np.array([None] + [f"a{j}" for j in range(12)], dtype=object))
     ck = load_checkpoint(good, stage="pretrain")
     ck["data"]["attributes_sha1"] = vocabulary_sha1(np.array([None] + [f"b{j}" for j in range(12)], dtype=object))
     torch.save(ck, tmp_path / "named.pt")
     with pytest.raises(S3RecError, match="other attribute ids"):
-        load_pretrained(model, tmp_path / "named.pt", renamed)
+        load_transferred(model, tmp_path / "named.pt", renamed)
     del ck["data"]["items_sha1"], ck["data"]["attributes_sha1"]  # saved before fingerprints: sizes decide
     torch.save(ck, tmp_path / "old.pt")
-    load_pretrained(model, tmp_path / "old.pt", shuffled)
+    load_transferred(model, tmp_path / "old.pt", shuffled)
 
 
 def test_pretraining_resumes_exactly(split, tmp_path):

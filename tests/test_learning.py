@@ -8,7 +8,7 @@ from s3rec.config import EvalConfig
 from s3rec.data.splits import LeaveOneOut
 from s3rec.data.synthetic import make_synthetic
 from s3rec.models.encoder import EncoderConfig
-from s3rec.models.factory import load_pretrained
+from s3rec.transfer import load_transferred
 from s3rec.models.pop import PopRec
 from s3rec.models.s3rec import S3RecPretrainer
 from s3rec.models.sasrec import SASRec
@@ -41,7 +41,7 @@ def valid_ndcg(model, split):
 def fine_tuned(split, tmp_path, init=None, epochs=3):
     model = SASRec(split.n_items, ENC)
     if init is not None:
-        load_pretrained(model, init, split.data)
+        load_transferred(model, init, split.data)
     cfg = FinetuneConfig(epochs=epochs, patience=100)
     finetune(model, split, cfg, ENC.max_len, seed=0, validate=lambda m: {"NDCG@10": valid_ndcg(m, split)},
              out_dir=tmp_path, progress=False, log=lambda *a: None)

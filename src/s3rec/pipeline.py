@@ -32,7 +32,7 @@ from s3rec.evaluation.negatives import sample_eval_negatives
 from s3rec.evaluation.ranking import EvalResult, full_ranking, sampled_ranking
 from s3rec.io import atomic_path, hold_folder, write_json
 from s3rec.models.base import SequentialRecommender
-from s3rec.models.factory import build_model, load_pretrained
+from s3rec.models.factory import build_model
 from s3rec.models.s3rec import ObjectiveConfig
 from s3rec.same_options import check_pretrain_options, check_resumable
 from s3rec.training import distributed
@@ -144,10 +144,8 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives,
                         cfg.finetune.label_smoothing).to(device)
     made_by = {}
-    if cfg.model == "s3rec" and cfg.init is not None:
-        made_by = load_pretrained(model, cfg.init, data)["config"]  # a bad checkpoint fails before anything is written
-    elif cfg.init is not None:
-        made_by = load_transferred(model, cfg.init, data)["config"]  # pre-training applied to another model (s3rec.transfer)
+    if cfg.init is not None:  # a bad checkpoint fails before anything is written
+        made_by = load_transferred(model, cfg.init, data)["config"]
     out = Path(out) if out is not None else default_run_dir(cfg, data.name)
     max_len = cfg.encoder.max_len
     protocol = describe_protocol(cfg.eval, data, max_len)
@@ -177,7 +175,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
                             progress=progress, run_config=config, log=log, on_epoch=on_epoch, device=device)
             # every epoch's time, also those of a process that was interrupted and resumed
             seconds["pretrain"] = pretrain_seconds(out / "pretrain", cfg.pretrain.epochs) or time.perf_counter() - t0
-            load_pretrained(model, init, data)
+            load_transferred(model, init, data)
         log(f"fine-tuning from {init}")
     data_info = data_info_of(data)
     summary: dict = {}

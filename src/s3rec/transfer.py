@@ -96,8 +96,10 @@ def load_transferred(model: nn.Module, path: str | Path, data: SequenceData) -> 
     if net is not None:
         own = net.state_dict()
         if set(state) != set(own) or any(state[k].shape != own[k].shape for k in own):
-            raise S3RecError(f"{path}: pre-trained for {made_for}, which does not fit {type(model).__name__}'s encoder; "
-                             f"pre-train {type(model).__name__} itself (s3rec experiment transfer)")
+            shapes = ck["config"].get("encoder", {})
+            raise S3RecError(f"{path}: pre-trained for {made_for} (encoder {shapes}), which does not fit "
+                             f"{type(model).__name__}'s encoder; pre-train {type(model).__name__} with these encoder "
+                             "settings (s3rec experiment transfer for another model)")
         net.load_state_dict(state)
         return ck
     width = embedding_width(model)

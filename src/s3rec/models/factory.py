@@ -15,10 +15,8 @@ from __future__ import annotations
 import copy
 import importlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from s3rec.data.dataset import SequenceData
 from s3rec.data.splits import LeaveOneOut
 from s3rec.errors import S3RecError
 from s3rec.models.base import SequentialRecommender
@@ -26,7 +24,6 @@ from s3rec.models.encoder import EncoderConfig
 from s3rec.models.next_item_loss import FINETUNE_LOSSES
 from s3rec.models.pop import PopRec
 from s3rec.models.sasrec import SASRec
-from s3rec.training.checkpoint import check_compatible, load_checkpoint
 
 TRANSFORMER = ("n_layers", "n_heads", "dropout", "attn_dropout", "init_std")
 
@@ -115,17 +112,3 @@ def build_model(name: str, split: LeaveOneOut, encoder: EncoderConfig, loss: str
             options.update(loss=loss, n_negatives=n_negatives, label_smoothing=label_smoothing)
         return importlib.import_module(spec.module).build(split, d=encoder.d, max_len=encoder.max_len, **options)
     raise _unknown(name)
-
-
-def load_pretrained(model: SASRec, path: str | Path, data: SequenceData) -> dict:
-    """Copy the pre-trained encoder (embeddings, positions, blocks) into `model`; errors if incompatible."""
-    ck = load_checkpoint(path, stage="pretrain")
-    check_compatible(ck, path, data)
-    enc_state = {k[len("encoder."):]: v for k, v in ck["state_dict"].items() if k.startswith("encoder.")}
-    own = model.encoder.state_dict()
-    if set(enc_state) != set(own) or any(enc_state[k].shape != own[k].shape for k in own):
-        shapes = ck["config"].get("encoder", {})
-        raise S3RecError(f"{path}: pre-trained encoder does not match the fine-tuning encoder "
-                         f"(checkpoint encoder config {shapes}, fine-tuning {model.encoder.cfg})")
-    model.encoder.load_state_dict(enc_state)
-    return ck
