@@ -11,7 +11,6 @@ from s3rec.data.synthetic import make_synthetic
 from s3rec.errors import S3RecError
 from s3rec.models.encoder import EncoderConfig, FastDropout
 from s3rec.models.factory import MODEL_NAMES, build_model
-from s3rec.models.sasrec import SASRec
 from s3rec.training.batches import (INPUT_KEYS, TrainingSequences, batch_order, finetune_batch, finetune_micro_batches,
                                    length_groups, pretrain_batch)
 from s3rec.training.finetune import training_sequences

@@ -86,7 +86,6 @@ def test_study_runs_every_system_writes_outputs_and_reuses_runs(tmp_path):
 
 
 def test_recipe_best_from_the_command_line_and_file_precedence(tmp_path):
-    import argparse
 
     from s3rec.cli import build_config, make_parser
 

@@ -11,7 +11,6 @@ from s3rec.data.splits import LeaveOneOut
 from s3rec.data.synthetic import make_synthetic
 from s3rec.errors import S3RecError
 from s3rec.models.factory import build_model
-from s3rec.models.gru4rec import GRU4Rec
 from s3rec.models.s3rec import S3RecPretrainer
 from s3rec.recipes import apply_recipe
 from s3rec.runs import pretrain_or_reuse

@@ -22,7 +22,7 @@ from s3rec.errors import S3RecError, write_out
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.evaluation.significance import paired_tests, per_user_mean
 from s3rec.io import write_text
-from s3rec.recommend import HISTORIES_FILE, read_histories
+from s3rec.run_dir import HISTORIES, read_histories
 
 DEFAULT_EDGES = {"popularity": (1, 5, 20, 60), "length": (5, 10, 20, 50)}
 BIN_TITLES = {"popularity": "target's training count", "length": "history length"}
@@ -48,7 +48,7 @@ class Breakdown:
 def user_keys(run_dir: Path, split: str, by: str = "popularity") -> np.ndarray:
     """(U,) what users are binned by, from the run's histories.npz: the training-part occurrences of each
     user's `split` target (popularity) or the length of the user's `split` history (length)."""
-    path = Path(run_dir) / HISTORIES_FILE
+    path = Path(run_dir) / HISTORIES
     if not path.is_file():
         raise S3RecError(f"{path}: not found; is {run_dir} a finished run directory? "
                          "(runs from before histories.npz was saved cannot be broken down)")
@@ -72,11 +72,11 @@ def check_paired_runs(run_dirs: list[Path]) -> None:
             raise S3RecError(f"{d} is given twice: each run counts once")
         seen.add(Path(d).resolve())
     first = run_dirs[0]
-    if not (Path(first) / HISTORIES_FILE).is_file():
+    if not (Path(first) / HISTORIES).is_file():
         return  # user_keys names the missing file
-    offsets, items = read_histories(Path(first) / HISTORIES_FILE)
+    offsets, items = read_histories(Path(first) / HISTORIES)
     for d in run_dirs[1:]:
-        path = Path(d) / HISTORIES_FILE
+        path = Path(d) / HISTORIES
         if path.is_file():
             other = read_histories(path)
             if not (np.array_equal(other[0], offsets) and np.array_equal(other[1], items)):

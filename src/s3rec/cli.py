@@ -12,6 +12,7 @@ import yaml
 import s3rec
 from s3rec.config import RunConfig, check_eval_flags, check_types, set_path
 from s3rec.errors import DataError, S3RecError, close_stdout, console_log, print_out, write_out
+from s3rec.run_dir import RECORDED
 from s3rec.experiments.cli import add_experiment_command, parse_seeds
 from s3rec.breakdown import add_parser as add_breakdown_command
 from s3rec.export import add_export_command
@@ -189,7 +190,7 @@ def _read_config_file(path: str) -> dict:
     if not isinstance(d, dict):
         raise S3RecError(f"{p}: config must be a mapping of options")
     # a run's config.json repeats that run: what it records beside its options is not an option
-    return {k: v for k, v in d.items() if k not in ("protocol", "environment")}
+    return {k: v for k, v in d.items() if k not in RECORDED}
 
 
 def cmd_data_info(args: argparse.Namespace) -> None:

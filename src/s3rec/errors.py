@@ -7,6 +7,11 @@ import sys
 from pathlib import Path
 
 
+def one_line(text: object) -> str:
+    """`text` (an exception's message, say) on one line: runs of blanks and newlines become one space."""
+    return " ".join(str(text).split())
+
+
 class S3RecError(Exception):
     """An error caused by input or configuration; the CLI prints it as one line and exits 2."""
 

@@ -12,7 +12,6 @@ metrics.json: {"dataset", "model", "test": {"full": {metric: value}, "sampled": 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Callable
@@ -24,9 +23,9 @@ from s3rec.config import EvalConfig, RunConfig, check_eval_flags
 from s3rec.data.dataset import SequenceData
 from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut, keep_train_fraction
-from s3rec.data.tables import load_id_maps, save_id_maps
+from s3rec.data.tables import save_id_maps
 from s3rec.device import model_device, resolve_device
-from s3rec.errors import S3RecError
+from s3rec.errors import S3RecError, one_line
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.evaluation.negatives import sample_eval_negatives
 from s3rec.evaluation.ranking import EvalResult, full_ranking, sampled_ranking
@@ -34,6 +33,7 @@ from s3rec.io import atomic_path, hold_folder, write_json
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.factory import build_model
 from s3rec.models.s3rec import ObjectiveConfig
+from s3rec.run_dir import CONFIG, HISTORIES, ID_MAPS, MODEL, check_same_data, read_run_config, save_histories
 from s3rec.same_options import check_pretrain_options, check_resumable
 from s3rec.training import distributed
 from s3rec.training.checkpoint import (check_same_data_info, data_info_of, environment, load_checkpoint,
@@ -162,9 +162,9 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
             check_same_data(data, out, "resume")
         else:
             clear_results(out)  # a fresh run: no model or metrics of an earlier run may outlive its config
-        write_json(out / "config.json", config)
-        save_id_maps(data, out / "id_maps")
-        save_histories(data, out / "histories.npz")
+        write_json(out / CONFIG, config)
+        save_id_maps(data, out / ID_MAPS)
+        save_histories(data, out / HISTORIES)
     seconds = {"load": time.perf_counter() - t_start}
 
     if cfg.model == "s3rec":
@@ -221,22 +221,6 @@ def clear_results(out: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def check_same_data(data: SequenceData, run_dir: Path, action: str) -> None:
-    """Fail unless `data` are the sequences and raw ids a run saved (histories.npz, id_maps/; absent: not compared)."""
-    same = True
-    if (run_dir / "histories.npz").is_file():
-        with np.load(run_dir / "histories.npz") as saved:
-            same = np.array_equal(saved["offsets"], data.offsets) and np.array_equal(saved["items"], data.items)
-    if same and (run_dir / "id_maps").is_dir():  # the same sequences under other raw ids are other data
-        maps = load_id_maps(run_dir / "id_maps")
-        same = (maps["users"]["raw_id"].tolist() == [str(u) for u in data.user_ids]
-                and maps["items"]["raw_id"].tolist() == [str(i) for i in data.item_ids[1:]])
-    if not same:
-        hint = " (a relative data path is read from the current folder)" if action == "evaluate" else ""
-        raise S3RecError(f"{run_dir}: cannot {action}: the data loaded now ({data.name}, {data.n_users:,} users, "
-                         f"{data.n_items:,} items) are not the data this run was made on{hint}")
-
-
 def warn_unused_item_ids(data: SequenceData, log) -> None:
     """Item ids that occur in no sequence (gaps in a Name.txt's ids) are still items: say so."""
     n_used = int(np.unique(data.items).size)
@@ -283,15 +267,6 @@ def pretrain_run(cfg: RunConfig, out: str | Path | None = None, resume: bool = F
                     run_config=config, log=log, on_epoch=on_epoch, device=device)
 
 
-def save_histories(data: SequenceData, path: Path) -> None:
-    """Every user's sequence (CSR `offsets`/`items`) and the item attributes (`attr_offsets`/`attr_values`,
-    `n_attributes`), internal ids: what recommending needs besides the weights."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, offsets=data.offsets, items=data.items, attr_offsets=data.attr_offsets,
-                                attr_values=data.attr_values, n_attributes=np.int64(data.n_attributes))
-
-
 def write_results(out: Path, dataset: str, model: str, results: dict[str, dict[str, EvalResult]], seconds: dict) -> dict:
     """metrics.json and per_user.npz."""
     metrics = metrics_dict(dataset, model, results, seconds)
@@ -330,19 +305,16 @@ def load_run(run_dir: str | Path, progress: bool = True, eval_overrides: dict | 
              ) -> tuple[RunConfig, SequenceData, LeaveOneOut, SequentialRecommender]:
     """The config, data, split and trained model of a finished run directory (data reloaded from the config)."""
     run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.is_file():
-        raise S3RecError(f"{cfg_path}: not found; is {run_dir} a run directory?")
-    try:
-        raw = json.loads(cfg_path.read_text())
-        cfg = RunConfig.from_dict({k: v for k, v in raw.items() if k not in ("protocol", "environment")})
-        if eval_overrides:
+    cfg_path = run_dir / CONFIG
+    cfg = read_run_config(run_dir)
+    if eval_overrides:
+        try:
             cfg.eval = dataclasses.replace(cfg.eval, **eval_overrides)
             cfg.validate()
-    except (json.JSONDecodeError, ValueError, TypeError, AttributeError) as e:  # AttributeError: not an object
-        raise S3RecError(f"{cfg_path}: unreadable config ({' '.join(str(e).split())})") from None
+        except (ValueError, TypeError) as e:
+            raise S3RecError(f"{cfg_path}: {one_line(e)}") from None
     check_eval_flags(cfg.eval.protocol, eval_overrides or {})
-    ck = load_checkpoint(run_dir / "model.pt", stage="model")
+    ck = load_checkpoint(run_dir / MODEL, stage="model")
     if cfg.data.dataset is None and cfg.data.path is None:
         raise S3RecError(f"{cfg_path}: this run was made on data given in memory (run(cfg, data=...)), which "
                          "cannot be reloaded to evaluate it; its recommendations still work (Recommender.load)")
@@ -354,7 +326,7 @@ def load_run(run_dir: str | Path, progress: bool = True, eval_overrides: dict | 
     try:
         model.load_state_dict(ck["state_dict"])
     except RuntimeError as e:  # the weights of another model or data set than config.json describes
-        raise S3RecError(f"{run_dir / 'model.pt'}: does not fit {cfg_path} ({str(e).splitlines()[0].rstrip(':.')})") from None
+        raise S3RecError(f"{run_dir / MODEL}: does not fit {cfg_path} ({str(e).splitlines()[0].rstrip(':.')})") from None
     return cfg, data, split, model
 
 

@@ -38,9 +38,9 @@ from s3rec.data.tables import load_id_maps
 from s3rec.errors import DataError, S3RecError
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.factory import build_model
+from s3rec.run_dir import HISTORIES, ID_MAPS, MODEL, read_attributes, read_histories, read_run_config
 from s3rec.training.checkpoint import load_checkpoint
 
-HISTORIES_FILE = "histories.npz"
 
 
 @dataclass
@@ -61,20 +61,6 @@ class _Vocabulary:
 
     def train_counts(self) -> np.ndarray:
         return np.zeros(self.n_items + 1)
-
-
-def _attributes(path: Path, n_items: int) -> SimpleNamespace:
-    """Item attributes saved in histories.npz (attribute-aware models need them to be rebuilt)."""
-    if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if "attr_offsets" in z:
-                    return SimpleNamespace(attr_offsets=z["attr_offsets"], attr_values=z["attr_values"],
-                                           n_attributes=int(z["n_attributes"]))
-        except Exception as e:  # zip/pickle/format errors, a missing array
-            raise DataError(f"cannot read item attributes ({type(e).__name__}: {' '.join(str(e).split())})",
-                            path) from None
-    return SimpleNamespace(attr_offsets=np.zeros(n_items + 1, np.int64), attr_values=np.zeros(0, np.int64), n_attributes=0)
 
 
 class Recommender:
@@ -102,26 +88,17 @@ class Recommender:
     def load(cls, run_dir: str | Path, batch_size: int = 256) -> "Recommender":
         """Read config.json, model.pt and id_maps/ of a finished run (histories.npz is read when needed)."""
         run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise S3RecError(f"{run_dir}: run directory not found")
-        cfg_path = run_dir / "config.json"
-        if not cfg_path.is_file():
-            raise S3RecError(f"{cfg_path}: not found; is {run_dir} a run directory?")
-        try:
-            raw = json.loads(cfg_path.read_text(encoding="utf-8"))
-            cfg = RunConfig.from_dict({k: v for k, v in raw.items() if k not in ("protocol", "environment")})
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as e:
-            raise S3RecError(f"{cfg_path}: unreadable config ({' '.join(str(e).split())})") from None
-        ck = load_checkpoint(run_dir / "model.pt", stage="model")
-        maps = load_id_maps(run_dir / "id_maps")
+        cfg = read_run_config(run_dir)
+        ck = load_checkpoint(run_dir / MODEL, stage="model")
+        maps = load_id_maps(run_dir / ID_MAPS)
         items, users = maps["items"], maps["users"]
         n_items = ck.get("data", {}).get("n_items")
         if not isinstance(n_items, int) or n_items != len(items) or not np.array_equal(items["item"], np.arange(1, n_items + 1)):
             raise S3RecError(f"{run_dir}: model.pt has {n_items} items but id_maps/items.csv lists {len(items)} "
                              "(expected ids 1..n_items); the run directory is inconsistent")
         if not np.array_equal(users["row"], np.arange(len(users))):
-            raise DataError("expected rows 0..n_users-1 in order", run_dir / "id_maps" / "users.csv")
-        model = build_model(cfg.model, _Vocabulary(n_items, len(users), _attributes(run_dir / HISTORIES_FILE, n_items)),
+            raise DataError("expected rows 0..n_users-1 in order", run_dir / ID_MAPS / "users.csv")
+        model = build_model(cfg.model, _Vocabulary(n_items, len(users), read_attributes(run_dir / HISTORIES, n_items)),
                             cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives)
         try:
             model.load_state_dict(ck["state_dict"])
@@ -139,7 +116,7 @@ class Recommender:
         return self._histories
 
     def _load_histories(self) -> tuple[np.ndarray, np.ndarray]:
-        path = None if self.run_dir is None else self.run_dir / HISTORIES_FILE
+        path = None if self.run_dir is None else self.run_dir / HISTORIES
         if path is not None and path.is_file():
             return read_histories(path, len(self.user_ids), self.n_items)
         if self.config is None:
@@ -294,29 +271,3 @@ def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
 def check_k(k: Any) -> None:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise S3RecError(f"k must be a positive integer, got {k!r}")
-
-
-def read_histories(path: str | Path, n_users: int | None = None,
-                   n_items: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Read and check histories.npz: `offsets` (n_users + 1,) from 0, non-decreasing; `items` in 1..n_items
-    (the counts are checked where given)."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if not {"offsets", "items"} <= set(z.files):
-                raise DataError(f"expected arrays 'offsets' and 'items', found {', '.join(z.files) or 'none'}", path)
-            offsets, items = z["offsets"], z["items"]
-    except DataError:
-        raise
-    except Exception as e:  # zip/pickle/format errors
-        raise DataError(f"cannot read histories ({type(e).__name__}: {' '.join(str(e).split())})", path) from None
-    if (offsets.ndim != 1 or items.ndim != 1 or not np.issubdtype(offsets.dtype, np.integer)
-            or not np.issubdtype(items.dtype, np.integer)):
-        raise DataError("'offsets' and 'items' must be 1-D integer arrays", path)
-    if n_users is not None and len(offsets) != n_users + 1:
-        raise DataError(f"{len(offsets) - 1} users but id_maps/users.csv lists {n_users}", path)
-    if offsets[0] != 0 or offsets[-1] != len(items) or np.any(np.diff(offsets) < 0):
-        raise DataError("'offsets' must start at 0, not decrease and end at len(items)", path)
-    if len(items) and (items.min() < 1 or (n_items is not None and items.max() > n_items)):
-        raise DataError(f"item ids must be in 1..{n_items or 'n_items'}", path)
-    return offsets.astype(np.int64), items.astype(np.int64)

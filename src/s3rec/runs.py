@@ -19,7 +19,8 @@ from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut
 from s3rec.errors import S3RecError
 from s3rec.io import write_json
-from s3rec.pipeline import check_same_data, run
+from s3rec.pipeline import run
+from s3rec.run_dir import CONFIG, HISTORIES, ID_MAPS, check_same_data
 from s3rec.same_options import check_pretrain_reusable, check_reusable
 from s3rec.training.pretrain import pretrain
 from s3rec.training.checkpoint import environment
@@ -37,7 +38,7 @@ def run_or_reuse(cfg: RunConfig, run_dir: str | Path, progress: bool = False, lo
     check_reusable(cfg, run_dir)
     done = run_dir / "metrics.json"
     if done.exists():
-        if (run_dir / "histories.npz").is_file() or (run_dir / "id_maps").is_dir():  # else nothing to compare with
+        if (run_dir / HISTORIES).is_file() or (run_dir / ID_MAPS).is_dir():  # else nothing to compare with
             check_same_data(_data_of(*_data_key(cfg.data)), run_dir, "reuse")
         try:
             metrics = json.loads(done.read_text())
@@ -81,7 +82,7 @@ def pretrain_or_reuse(cfg: RunConfig, out_dir: str | Path, progress: bool = Fals
         split = LeaveOneOut.from_data(load_data(cfg.data, progress=progress))
         own = cfg.model in ("s3rec", "sasrec")
         out_dir.mkdir(parents=True, exist_ok=True)
-        write_json(out_dir / "config.json", {**cfg.to_dict(), "environment": environment()})  # beside the checkpoints
+        write_json(out_dir / CONFIG, {**cfg.to_dict(), "environment": environment()})  # beside the checkpoints
         pretrain(split, cfg.pretrain, cfg.encoder, out_dir, cfg.seed, resume=True, progress=progress,
                  run_config=cfg.to_dict(), log=log,
                  make_encoder=None if own else lambda: build_pretraining_encoder(cfg, split))

@@ -6,11 +6,11 @@ a folder never mixes two configurations (epochs and patience may grow on resume)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from s3rec.config import EvalConfig, RunConfig
 from s3rec.errors import S3RecError
+from s3rec.run_dir import CONFIG, read_config_json
 from s3rec.training.checkpoint import load_checkpoint
 
 # Options that change no number of a finished run or pre-training: where the data live, the batch size of
@@ -24,9 +24,9 @@ NEUTRAL = ("data.data_dir", "eval.batch_size", "recipe", "pretrain.micro_batches
 
 def check_reusable(cfg: RunConfig, run_dir: str | Path) -> None:
     """S3RecError if `run_dir` holds a run (finished or not) made with other options than `cfg`."""
-    path = Path(run_dir) / "config.json"
+    path = Path(run_dir) / CONFIG
     if path.is_file():
-        saved = _read_config(path, "delete the run directory to redo it")
+        saved = read_config_json(path, "delete the run directory to redo it")
         # pre-training options shape a run only when the run pre-trains itself (s3rec without --init)
         unused = () if (cfg.model == "s3rec" and cfg.init is None) else ("pretrain",)
         if (Path(run_dir) / "metrics.json").is_file() and _covers(saved.get("eval"), cfg.eval):
@@ -44,10 +44,10 @@ RESUME_HINT = "; resume with its options, or start afresh without --resume"
 
 def check_resumable(cfg: RunConfig, run_dir: str | Path) -> None:
     """S3RecError if `run_dir` holds a run made with other options than `cfg`, beyond those it may change on resume."""
-    path = Path(run_dir) / "config.json"
+    path = Path(run_dir) / CONFIG
     if not path.is_file():
         return
-    saved = _read_config(path, "start afresh without --resume")
+    saved = read_config_json(path, "start afresh without --resume")
     ignore = NEUTRAL + RESUMABLE + (() if (cfg.model == "s3rec" and cfg.init is None) else ("pretrain",))
     if _same_selection(saved.get("eval"), cfg.eval):
         ignore += ("eval.protocol",)  # evaluating one more protocol at the end changes no epoch's choice
@@ -57,13 +57,6 @@ def check_resumable(cfg: RunConfig, run_dir: str | Path) -> None:
         if isinstance(old.get(key), int) and new[key] < old[key]:
             raise S3RecError(f"{path}: cannot resume: made with {key}={old[key]}, this call asks for {new[key]} "
                              f"(it may grow, not shrink){RESUME_HINT}")
-
-
-def _read_config(path: Path, remedy: str) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise S3RecError(f"{path}: unreadable config ({e}); {remedy}") from None
 
 
 def _same_selection(saved_eval, wanted: EvalConfig) -> bool:

@@ -27,7 +27,7 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
-from s3rec.errors import DataError, S3RecError
+from s3rec.errors import DataError, S3RecError, one_line
 from s3rec.io import atomic_path
 
 UPSTREAM_URL = "https://raw.githubusercontent.com/RUCAIBox/CIKM2020-S3Rec/master/data/{file}"
@@ -178,10 +178,6 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
 def download_file(file: DataFile, dest: str | Path, progress: bool = True, timeout: float = TIMEOUT_S) -> Path:
     """Download `file` to `dest`, verified against its SHA-256; nothing is left at `dest` on failure.
 
@@ -293,7 +289,7 @@ def resolve_dataset(
                 found[f.name] = download_file(f, cache / f.name, progress=progress)
             except _NETWORK_ERRORS as exc:
                 still = ", ".join(g.name for g in required if g.name not in found)
-                reason = _one_line(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}")
+                reason = one_line(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}")
                 raise S3RecError(
                     f"{still} not found in {searched} and download failed "
                     f"({reason}; from {UPSTREAM_URL.format(file='')}): {hint}"

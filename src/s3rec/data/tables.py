@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from s3rec.data.dataset import SequenceData
 from s3rec.data.s3rec_format import not_utf8_error
-from s3rec.errors import DataError, S3RecError
+from s3rec.errors import DataError, S3RecError, one_line
 from s3rec.io import atomic_path
 
 _SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
@@ -197,7 +197,7 @@ def load_id_maps(directory: str | Path) -> dict[str, pd.DataFrame]:
             # keep_default_na=False: a raw id such as "NA" is an id, not a missing value
             frame = pd.read_csv(path, dtype={id_col: np.int64, raw_col: str}, keep_default_na=False)
         except (ValueError, UnicodeDecodeError) as e:
-            raise DataError(f"cannot read id map: {_one_line(e)}", path) from None
+            raise DataError(f"cannot read id map: {one_line(e)}", path) from None
         if list(frame.columns) != [id_col, raw_col]:
             raise DataError(f"expected columns {id_col},{raw_col}, found {','.join(map(str, frame.columns))}", path)
         maps[key] = frame
@@ -254,7 +254,7 @@ def _read_text(path: Path, columns: list[str], sep: str, quoting: int = csv.QUOT
             raise DataError("a quoted field opens here and never closes: an unclosed quote (\")?", path,
                             int(unclosed.group(1)) + 1) from None
         line = re.search(r"\bline (\d+)", str(e))  # the C parser names the offending line
-        raise DataError(f"cannot parse {kind}: {_one_line(e)}", path, int(line.group(1)) if line else None) from None
+        raise DataError(f"cannot parse {kind}: {one_line(e)}", path, int(line.group(1)) if line else None) from None
     if not isinstance(frame.index, pd.RangeIndex):  # pandas made the first field an index: rows are one field too long
         kind = "TSV" if sep == "\t" else "CSV"
         raise DataError(f"cannot parse {kind}: the first data row has {len(header) + 1} fields, the header {len(header)}", path)
@@ -282,7 +282,7 @@ def _read_parquet(path: Path, columns: list[str]) -> _Table:
         _check_columns(path, columns, pq.read_schema(path).names)
         frame = pd.read_parquet(path, columns=columns, dtype_backend="numpy_nullable")
     except (pa.ArrowException, OSError) as e:
-        raise DataError(f"cannot read Parquet: {_one_line(e)}", path) from None
+        raise DataError(f"cannot read Parquet: {one_line(e)}", path) from None
     if frame.empty:
         raise DataError("table has no rows", path)
     return _Table(path, frame.reset_index(drop=True), parquet=True)
@@ -312,10 +312,6 @@ def _check_columns(path: Path, wanted: list[str], found: Sequence[str], sep: str
             f"missing column(s) {', '.join(map(repr, missing))}; found {', '.join(map(repr, map(str, found)))}{hint}",
             path,
         )
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
 
 
 def _id_column(table: _Table, col: str) -> pd.Series:
