@@ -6,7 +6,7 @@ import copy
 import inspect
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -88,6 +88,75 @@ def weight_average(model: torch.nn.Module, ema_epochs: float, steps_per_epoch: f
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
+@dataclass
+class EarlyStopping:
+    """The best validation so far, the weights that scored it, and the validations since any curve improved.
+
+    `curves` holds each kind of weights' own best score ("trained"; with finetune.ema_epochs also
+    "average"): patience counts validations in which no curve beat its own best, because the average
+    lags the trained weights, so it can still be rising after their peak, or falling while they change fast.
+    """
+
+    epoch: int = 0
+    step: int = 0
+    metric: float = -1.0
+    weights: str = "trained"
+    state: dict | None = None
+    bad: int = 0
+    curves: dict = field(default_factory=dict)
+
+    def update(self, scores: dict[str, dict[str, float]], modules: dict[str, torch.nn.Module], metric: str,
+               epoch: int, step: int) -> str:
+        """Record one validation of each kind of weights; return the best-scoring kind (the trained on a tie)."""
+        improved = [name for name in scores if scores[name][metric] > self.curves.get(name, -1.0)]
+        self.curves.update({name: scores[name][metric] for name in improved})
+        name = max(scores, key=lambda n: scores[n][metric])
+        if scores[name][metric] > self.metric:
+            self.epoch, self.step, self.metric, self.weights = epoch, step, scores[name][metric], name
+            self.state = copy.deepcopy(modules[name].state_dict())
+        self.bad = 0 if improved else self.bad + 1
+        return name
+
+    def to_dict(self) -> dict:
+        """The checkpoint's form (the state dict is not copied)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> "EarlyStopping":
+        """From a checkpoint, also one saved before curves and weights were kept (the same rule then)."""
+        known = {f.name for f in fields(cls)}
+        stopping = cls(**{k: v for k, v in saved.items() if k in known})
+        if "curves" not in saved:
+            stopping.curves = {"trained": stopping.metric}
+        return stopping
+
+
+def check_finetune_options(cfg: FinetuneConfig, model: SequentialRecommender) -> None:
+    """S3RecError for a fine-tuning option the model or this loop does not have."""
+    if cfg.optimizer not in ("adam", "adamw") or cfg.lr_schedule not in ("constant", "linear"):
+        raise S3RecError(f"finetune.optimizer must be adam or adamw and finetune.lr_schedule constant or linear, "
+                         f"got {cfg.optimizer!r}, {cfg.lr_schedule!r}")
+    if cfg.samples not in FINETUNE_SAMPLES:
+        raise S3RecError(f"finetune.samples must be one of {', '.join(FINETUNE_SAMPLES)}, got {cfg.samples!r}")
+    if cfg.samples == "prefixes" and "ends" not in inspect.signature(model.training_batch).parameters:
+        raise S3RecError(f"{type(model).__name__} cannot train on prefix samples (finetune.samples=prefixes); use sequence")
+
+
+def train_step(model: SequentialRecommender, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
+               parts: int, device: torch.device) -> torch.Tensor:
+    """One optimiser step on `batch` (gradients summed over at most `parts` micro-batches); its loss, on the device."""
+    opt.zero_grad(set_to_none=True)
+    loss = 0.0
+    for part, share in finetune_micro_batches(batch, parts):
+        with autocast(device):
+            part_loss = model.loss(to_device(part, device)) * share
+        part_loss.backward()
+        loss = loss + part_loss.detach()
+    distributed.average_gradients(model)  # once per step, over every rank's batch
+    opt.step()
+    return loss
+
+
 def finetune(
     model: SequentialRecommender, split: LeaveOneOut, cfg: FinetuneConfig, max_len: int, seed: int,
     validate: Callable[[SequentialRecommender], dict[str, float]], out_dir: str | Path,
@@ -102,13 +171,7 @@ def finetune(
     `on_epoch` (e.g. TensorBoard) receives each epoch's log record with "stage": "finetune" and every
     validation metric as valid_<name>.
     """
-    if cfg.optimizer not in ("adam", "adamw") or cfg.lr_schedule not in ("constant", "linear"):
-        raise S3RecError(f"finetune.optimizer must be adam or adamw and finetune.lr_schedule constant or linear, "
-                         f"got {cfg.optimizer!r}, {cfg.lr_schedule!r}")
-    if cfg.samples not in FINETUNE_SAMPLES:
-        raise S3RecError(f"finetune.samples must be one of {', '.join(FINETUNE_SAMPLES)}, got {cfg.samples!r}")
-    if cfg.samples == "prefixes" and "ends" not in inspect.signature(model.training_batch).parameters:
-        raise S3RecError(f"{type(model).__name__} cannot train on prefix samples (finetune.samples=prefixes); use sequence")
+    check_finetune_options(cfg, model)
     seqs = training_sequences(split, cfg.negatives_exclude)  # checks the option before anything is written
     progress, log, on_epoch = distributed.main_only(progress, log, on_epoch)  # rank 0 alone prints and logs
     main = distributed.is_main()  # rank 0 alone writes files (s3rec.training.distributed)
@@ -121,13 +184,16 @@ def finetune(
     opt = adam(model.parameters(), cfg.lr, cfg.weight_decay, decoupled=cfg.optimizer == "adamw")
     meta = checkpoint_meta or {"config": {}, "data": {"n_items": split.n_items}}
     state_path = out_dir / "finetune_last.pt"
-    # "curves": each kind of weights' own best score (trained; with cfg.ema_epochs also the average)
-    best = {"epoch": 0, "step": 0, "metric": -1.0, "state": copy.deepcopy(model.state_dict()), "bad": 0, "curves": {}}
+    stopping = EarlyStopping(state=copy.deepcopy(model.state_dict()))  # epoch 0: the weights as given
     history: list[dict] = []
     start_epoch, t_train, t_valid = 0, 0.0, 0.0
-    if main and not (resume and state_path.exists()):
+    resumed = resume and state_path.exists()
+    if main and not resumed:
         (out_dir / "finetune_log.jsonl").unlink(missing_ok=True)  # a fresh run starts a fresh log
-    if resume and state_path.exists():
+    owner, ends, lengths = training_samples(seqs, cfg.samples, max_len)
+    # the horizon in steps from the sample count, not from a batch order: that would draw random numbers
+    average = weight_average(model, cfg.ema_epochs, len(lengths) / (cfg.batch_size * distributed.world_size()))
+    if resumed:
         ck = load_checkpoint(state_path, stage="finetune")
         model.load_state_dict(ck["state_dict"])
         try:
@@ -135,67 +201,44 @@ def finetune(
         except ValueError as e:  # AdamW's parameter groups changed (biases undecayed since 2026-12)
             raise S3RecError(f"{state_path}: its optimiser state does not fit this version ({e}); "
                              "start afresh without --resume") from None
+        if average is not None:
+            if "average" not in ck:
+                raise S3RecError(f"{state_path}: saved without finetune.ema_epochs; resume with the run's own settings")
+            average.load_state_dict(ck["average"])
         set_rng_state(ck["rng"], gen)
-        best, history, start_epoch = ck["best"], ck["history"], ck["epoch"]
-        best.setdefault("curves", {"trained": best["metric"]})  # saved before curves were kept: the same rule
+        stopping, history, start_epoch = EarlyStopping.from_dict(ck["best"]), ck["history"], ck["epoch"]
         t_train, t_valid = ck["seconds"]
         log(f"resumed fine-tuning from {state_path} after epoch {start_epoch}")
     distributed.broadcast_parameters(model)  # every rank starts from rank 0's weights
-
     after_step = kill_switch("finetune")  # fault-test hook, a no-op unless its variable is set
-    owner, ends, lengths = training_samples(seqs, cfg.samples, max_len)
-    # the horizon in steps from the sample count, not from a batch order: that would draw random numbers
-    average = weight_average(model, cfg.ema_epochs, len(lengths) / (cfg.batch_size * distributed.world_size()))
-    if average is not None and resume and state_path.exists():
-        if "average" not in ck:
-            raise S3RecError(f"{state_path}: saved without finetune.ema_epochs; resume with the run's own settings")
-        average.load_state_dict(ck["average"])
-
-    def scored(weights: torch.nn.Module) -> dict[str, float]:
-        """Validation metrics of `weights` (rank 0 validates; all ranks stop on its numbers)."""
-        weights.eval()
-        metrics = distributed.on_main(validate, weights)
-        weights.train()
-        return metrics
-
     parts = cfg.micro_batches if getattr(model, "splits_rows", False) and not cfg.bucket else 1  # buckets: little padding
 
     def check(epoch: int, step: int, total, n_batches: int, seconds_train: float, partial: bool) -> tuple[dict, float]:
-        """Validate now; update `best`, `history` and the log; return the metrics and the seconds taken."""
+        """Validate now; update `stopping`, `history` and the log; return the metrics and the seconds taken."""
         total, n_batches = distributed.sum_over_ranks(total, n_batches)  # the mean over every rank's batches
         loss = float(total) / max(int(n_batches), 1)
         if not math.isfinite(loss):  # checked once per validation: a check per batch would sync every step
             raise S3RecError(f"fine-tuning diverged: mean training loss {loss} in epoch {epoch} "
                              f"(lower finetune.lr, now {cfg.lr:g})")
         t = time.perf_counter()
-        weights = {"trained": model} if average is None else {"trained": model, "average": average.module}
-        scores = {name: scored(w) for name, w in weights.items()}
+        modules = {"trained": model} if average is None else {"trained": model, "average": average.module}
+        scores = {name: scored(w, validate) for name, w in modules.items()}
         seconds = time.perf_counter() - t
-        # patience counts validations in which no curve beat its own best: the average lags the trained
-        # weights, so it can still be rising after their peak, or falling while they change fast
-        curves = best["curves"]
-        progress = [name for name in scores if scores[name][cfg.metric] > curves.get(name, -1.0)]
-        curves.update({name: scores[name][cfg.metric] for name in progress})
-        name = max(scores, key=lambda n: scores[n][cfg.metric])  # the trained weights win a tie
-        metrics = scores[name]
-        value = metrics[cfg.metric]
-        if value > best["metric"]:
-            best.update(epoch=epoch, step=step, metric=value, weights=name, state=copy.deepcopy(weights[name].state_dict()))
-        best["bad"] = 0 if progress else best["bad"] + 1
+        metrics = scores[stopping.update(scores, modules, cfg.metric, epoch, step)]
         compared = {} if average is None else {f"valid_{cfg.metric}_{n}": scores[n][cfg.metric] for n in scores}
-        record = {"epoch": epoch, "step": step, "loss": loss, f"valid_{cfg.metric}": value, **compared,
+        record = {"epoch": epoch, "step": step, "loss": loss, f"valid_{cfg.metric}": metrics[cfg.metric], **compared,
                   "seconds_train": round(seconds_train, 3), "seconds_valid": round(seconds, 3),
                   **({"partial": True} if partial else {})}
         history.append(record)
         if main:
             append_jsonl(out_dir / "finetune_log.jsonl", record)
-        log(f"fine-tune epoch {epoch}{f' step {step}' if partial else ''}: loss={loss:.4f} valid {cfg.metric}={value:.4f} "
-            f"(best {best['metric']:.4f} @ {best['epoch']}) [{seconds_train:.1f}s + {seconds:.1f}s]")
+        log(f"fine-tune epoch {epoch}{f' step {step}' if partial else ''}: loss={loss:.4f} valid {cfg.metric}="
+            f"{metrics[cfg.metric]:.4f} (best {stopping.metric:.4f} @ {stopping.epoch}) [{seconds_train:.1f}s + {seconds:.1f}s]")
         return metrics, seconds
 
     step = history[-1].get("step", 0) if history else 0  # optimiser steps so far (resumed runs included)
     for epoch in range(start_epoch, cfg.epochs):
-        if best["bad"] >= cfg.patience:
+        if stopping.bad >= cfg.patience:
             break
         t0 = time.perf_counter()
         for group in opt.param_groups:  # a function of the epoch alone, so resuming needs no scheduler state
@@ -205,19 +248,9 @@ def finetune(
         total, n_batches, t_valid_epoch = 0.0, 0, 0.0
         batches = distributed.shard(batch_order(lengths, cfg.batch_size, gen, cfg.bucket))  # every N-th batch
         for idx in tqdm(batches, desc=f"fine-tune {epoch + 1}", disable=not progress, leave=False):
-            if ends is None:
-                batch = model.training_batch(seqs, owner[idx], max_len, rank_gen)
-            else:
-                batch = model.training_batch(seqs, owner[idx], max_len, rank_gen, ends=ends[idx])
-            opt.zero_grad(set_to_none=True)
-            loss = 0.0
-            for part, share in finetune_micro_batches(batch, parts):  # gradients summed over the parts
-                with autocast(device):
-                    part_loss = model.loss(to_device(part, device)) * share
-                part_loss.backward()
-                loss = loss + part_loss.detach()
-            distributed.average_gradients(model)  # once per step, over every rank's batch
-            opt.step()
+            prefix_ends = {} if ends is None else {"ends": ends[idx]}
+            batch = model.training_batch(seqs, owner[idx], max_len, rank_gen, **prefix_ends)
+            loss = train_step(model, opt, batch, parts, device)
             if average is not None:
                 average.update_parameters(model)
             after_step()
@@ -227,7 +260,7 @@ def finetune(
                 metrics, seconds = check(epoch + 1, step, total, n_batches, time.perf_counter() - t0 - t_valid_epoch,
                                          partial=True)
                 t_valid_epoch += seconds
-                if best["bad"] >= cfg.patience:
+                if stopping.bad >= cfg.patience:
                     break
         seconds_train = time.perf_counter() - t0 - t_valid_epoch
         if n_batches == len(batches):  # else patience ran out at a validation within the epoch: stop there
@@ -238,12 +271,19 @@ def finetune(
             on_epoch({"stage": "finetune", **history[-1], **{f"valid_{k}": v for k, v in metrics.items()}})
         if main:
             save_checkpoint(state_path, stage="finetune", model=model, optimizer=opt.state_dict(), epoch=epoch + 1,
-                            rng=rng_state(gen), best=best, history=history, seconds=(t_train, t_valid),
+                            rng=rng_state(gen), best=stopping.to_dict(), history=history, seconds=(t_train, t_valid),
                             **({} if average is None else {"average": average.state_dict()}), **meta)
-    model.load_state_dict(best["state"])
+    model.load_state_dict(stopping.state)
     model.eval()
-    return FinetuneResult(best["epoch"], best["metric"], history, t_train, t_valid, best.get("step", 0),
-                          best.get("weights", "trained"))
+    return FinetuneResult(stopping.epoch, stopping.metric, history, t_train, t_valid, stopping.step, stopping.weights)
+
+
+def scored(weights: torch.nn.Module, validate: Callable[[torch.nn.Module], dict[str, float]]) -> dict[str, float]:
+    """Validation metrics of `weights` (rank 0 validates; all ranks stop on its numbers)."""
+    weights.eval()
+    metrics = distributed.on_main(validate, weights)
+    weights.train()
+    return metrics
 
 
 def training_samples(seqs: TrainingSequences, samples: str, max_len: int
