@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from s3rec.config import RunConfig
+from s3rec.data.batching import left_pad
 from s3rec.data.tables import load_id_maps
 from s3rec.errors import DataError, S3RecError
 from s3rec.models.base import SequentialRecommender
@@ -215,21 +216,22 @@ class Recommender:
     @torch.inference_mode()
     def _rank_batch(self, batch: Sequence[_Query], k: int, exclude_seen: bool) -> list[dict]:
         """Top-k of one batch of queries that all have a user row or all have none."""
-        inputs = torch.zeros(len(batch), self.max_len, dtype=torch.long)
-        for b, q in enumerate(batch):
-            tail = q.history[-self.max_len:]
-            inputs[b, self.max_len - len(tail):] = torch.from_numpy(tail)
+        lengths = torch.tensor([len(q.history) for q in batch], dtype=torch.long)
+        flat = torch.from_numpy(np.concatenate([[0], *(q.history for q in batch)]).astype(np.int64))  # 0 first: never empty
+        ends = torch.cumsum(lengths, 0) + 1
+        inputs = left_pad(flat, ends - lengths, ends, self.max_len)  # (B, max_len), the last max_len items
         users = torch.tensor([q.row for q in batch], dtype=torch.long) if batch[0].row is not None else None
         scores = self.model.score_all(inputs, users).float().clone()  # (B, n_items + 1)
         scores[:, 0] = -torch.inf
-        rankable = np.full(len(batch), self.n_items)
+        rankable = torch.full((len(batch),), self.n_items)
         if exclude_seen:
-            seen = [np.unique(q.history) for q in batch]
-            rankable -= np.array([len(s) for s in seen])
-            r = torch.from_numpy(np.repeat(np.arange(len(batch)), [len(s) for s in seen]))
-            scores[r, torch.from_numpy(np.concatenate(seen))] = -torch.inf
+            rows = torch.repeat_interleave(torch.arange(len(batch)), lengths)
+            seen = flat[1:]
+            scores[rows, seen] = -torch.inf
+            distinct = torch.unique(rows * (self.n_items + 1) + seen) // (self.n_items + 1)  # one entry per (row, item)
+            rankable -= torch.bincount(distinct, minlength=len(batch))
         values, index = top_k(scores, min(k, self.n_items))
-        n = np.minimum(k, rankable).tolist()
+        n = rankable.clamp(max=k).tolist()
         return [{"user": q.user, "items": self.item_ids[index[b, :n[b]].numpy()].tolist(),
                  "scores": values[b, :n[b]].tolist(), "unknown_items": list(q.unknown)} for b, q in enumerate(batch)]
 
