@@ -232,3 +232,15 @@ def test_a_fresh_run_in_an_earlier_run_s_folder_keeps_none_of_its_logs_or_checkp
     assert main([*base, "--epochs", "1", "--seed", "7"]) == 0
     assert sorted(p.name for p in pt.glob("*.pt")) == ["last.pt", "pretrain-epoch1.pt"]  # not epochs 2 and 3 of seed 42
     assert [json.loads(line)["epoch"] for line in (pt / "pretrain_log.jsonl").read_text().splitlines()] == [1]
+
+
+def test_resume_with_nothing_to_resume_says_it_starts_afresh(tmp_path, capsys):
+    data = write_log(tmp_path / "log.csv", 40)
+    assert sasrec(data, tmp_path / "run", "--set", "eval.n_negatives=5", "--resume") == 0
+    assert f"warning: nothing to resume in {tmp_path / 'run'}: starting afresh" in capsys.readouterr().err
+    assert sasrec(data, tmp_path / "run", "--set", "eval.n_negatives=5", "--resume") == 0  # a finished run: no warning
+    assert "nothing to resume" not in capsys.readouterr().err
+    args = ["pretrain", "--data", str(data), "--min-count", "1", "--set", "encoder.d=16", "--out", str(tmp_path / "pt"),
+            "--quiet", "--epochs", "1", "--resume"]
+    assert main(args) == 0
+    assert f"warning: nothing to resume in {tmp_path / 'pt'}: starting afresh" in capsys.readouterr().err

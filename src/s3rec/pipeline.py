@@ -157,6 +157,8 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     if main:
         out.mkdir(parents=True, exist_ok=True)
         lock = hold_folder(out)  # noqa: F841 (held while this function runs: one process per run directory)
+        if resume and not any((out / f).is_file() for f in ("finetune_last.pt", "pretrain/last.pt", "metrics.json")):
+            log(f"warning: nothing to resume in {out}: starting afresh")
         if resume:  # before the folder's config is rewritten
             check_resumable(cfg, out)
             check_same_data(data, out, "resume")
@@ -257,6 +259,8 @@ def pretrain_run(cfg: RunConfig, out: str | Path | None = None, resume: bool = F
     out = Path(out) if out is not None else default_run_dir(cfg, data.name) / "pretrain"
     config = {**cfg.to_dict(), "environment": {**environment(), "device": str(device), **distributed.describe()}}
     if distributed.is_main():  # under torchrun rank 0 alone writes files
+        if resume and not (out / "last.pt").is_file():
+            log(f"warning: nothing to resume in {out}: starting afresh")
         if resume and (out / "last.pt").is_file():  # before the folder's config is rewritten
             last = load_checkpoint(out / "last.pt", stage="pretrain")
             check_pretrain_options(last["config"], cfg, out / "last.pt", resume=True)

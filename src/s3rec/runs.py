@@ -49,7 +49,8 @@ def run_or_reuse(cfg: RunConfig, run_dir: str | Path, progress: bool = False, lo
             if isinstance(metrics.get(split), dict):
                 metrics[split] = {p: v for p, v in metrics[split].items() if p in wanted}
         return metrics
-    return run(copy.deepcopy(cfg), out=run_dir, resume=True, progress=progress, log=log, echo=log)
+    resume = (run_dir / CONFIG).is_file()  # an interrupted run (a fresh folder has nothing to resume)
+    return run(copy.deepcopy(cfg), out=run_dir, resume=resume, progress=progress, log=log, echo=log)
 
 
 def _data_key(cfg: DataConfig) -> tuple[str, tuple]:
