@@ -668,6 +668,16 @@ def test_selection_sampled_validates_on_sampled_and_tests_on_full(tiny, tmp_path
     assert sampled["valid"]["sampled"]["NDCG@10"] == pytest.approx(summary["best_valid"], abs=1e-9)
 
 
+def test_zero_fine_tuning_epochs_is_an_error_for_a_trained_model(tiny, tmp_path, capsys):
+    # it reported the untrained model as its best epoch (best_valid -1.0)
+    out = tmp_path / "sasrec"
+    assert main(["run", "--model", "sasrec", "--data", str(tiny), "--out", str(out), "--epochs", "0", "--quiet"]) == 2
+    assert "finetune.epochs (--epochs) must be >= 1 for sasrec, got 0" in one_line_error(capsys.readouterr().err)
+    assert not out.exists()
+    assert main(["run", "--model", "pop", "--data", str(tiny), "--out", str(tmp_path / "pop"), "--epochs", "0",
+                 "--quiet"]) == 0  # PopRec does not train
+
+
 def test_zero_pretraining_epochs_is_a_one_line_error_that_writes_nothing(tiny, tmp_path, capsys):
     # it used to write config.json and print the path of a pretrain-epoch0.pt that did not exist
     for command in (["pretrain"], ["run", "--model", "s3rec"]):
