@@ -288,6 +288,8 @@ def test_bad_model_at_recipe_columns_are_one_line_errors(tmp_path, capsys):
     assert "'s3rec@nosuch' is not MODEL or MODEL@RECIPE (recipes: paper, best, fast)" in capsys.readouterr().err
     assert main(["compare", "--dataset", "lastfm", "--models", "pop@best", "--out", str(tmp_path)]) == 2
     assert "recipe 'best' is defined for s3rec, sasrec, not 'pop'" in capsys.readouterr().err
+    assert main(["compare", "--dataset", "lastfm", "--models", "sasrec,sasrec@paper", "--out", str(tmp_path)]) == 2
+    assert "--models: sasrec and sasrec@paper are the same configuration" in capsys.readouterr().err
     configs = hand_configs(["s3rec"])
     configs["s3rec@best"] = copy.deepcopy(configs["s3rec"])
     with pytest.raises(S3RecError, match="--init names one pre-trained checkpoint but there are 2 S3-Rec columns"):

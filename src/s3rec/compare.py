@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,12 @@ def cmd_compare(args) -> None:
     if args.init is not None:
         refuse_pretraining_flags(args, "S3-Rec fine-tunes from --init")
     configs = {c: build_config(_with_recipe(args, c), model_of(c)) for c in columns}
+    same = {}  # a column under the call's own recipe named twice (sasrec and sasrec@paper) would train twice
+    for c, cfg in configs.items():
+        options = json.dumps({k: v for k, v in cfg.to_dict().items() if k != "recipe"}, sort_keys=True)
+        if options in same:
+            raise S3RecError(f"--models: {same[options]} and {c} are the same configuration")
+        same[options] = c
     first = configs[columns[0]]
     name = first.data.dataset or (Path(first.data.path).stem if first.data.path else "data")
     out = Path(args.out or f"runs/compare-{name}")
