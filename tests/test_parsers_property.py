@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from s3rec.cli import _read_config_file
+from s3rec.config import read_options_file
 from s3rec.data.dataset import SequenceData
 from s3rec.data.recbole import load_atomic
 from s3rec.data.s3rec_format import load_s3rec_format
@@ -339,7 +339,7 @@ def test_recbole_item_file(work, valid_inter, content):
 @given(content=config_file())
 def test_config_file(work, content):
     path = put(work / "options.yaml", content)
-    result = outcome(lambda: _read_config_file(str(path)), path)
+    result = outcome(lambda: read_options_file(str(path)), path)
     assert result is None or isinstance(result, dict)
 
 
@@ -385,7 +385,7 @@ def test_s3rec_format_regressions(tmp_path, file, content, fragment):
 def test_config_file_regressions(tmp_path, content, fragment):
     path = put(tmp_path / "options.yaml", content)
     with pytest.raises(S3RecError) as info:
-        _read_config_file(str(path))
+        read_options_file(str(path))
     check_error(info.value, path)
     assert fragment in str(info.value)
 

@@ -171,6 +171,14 @@ def test_config_file_errors_name_the_file_and_line(tmp_path, capsys):
     assert sasrec(data, tmp_path / "r2", "--config", str(bad_value)) == 2
     assert error_line(capsys) == (f"s3rec: error: {bad_value}: bad option: finetune.patience must be an integer, "
                                   "got 'one'")
+    twice = tmp_path / "twice.yaml"  # PyYAML keeps the last value silently
+    twice.write_text("finetune:\n  epochs: 1\n  lr: 0.1\n  epochs: 5\n")
+    assert sasrec(data, tmp_path / "r3", "--config", str(twice)) == 2
+    assert error_line(capsys) == f"s3rec: error: {twice}:4: not valid YAML/JSON (option 'epochs' given twice)"
+    merged = tmp_path / "merged.yaml"  # a merge key's options may be overridden
+    merged.write_text("base: &b {epochs: 1, patience: 1}\nfinetune:\n  <<: *b\n  epochs: 2\n")
+    from s3rec.config import read_options_file
+    assert read_options_file(merged)["finetune"] == {"epochs": 2, "patience": 1}
 
 
 def test_pretraining_resumed_on_other_data_is_an_error_that_rewrites_nothing(tmp_path, capsys):

@@ -10,9 +10,8 @@ from typing import NoReturn
 import yaml
 
 import s3rec
-from s3rec.config import RunConfig, check_eval_flags, check_types, set_path
+from s3rec.config import RunConfig, check_eval_flags, check_types, read_options_file, set_path
 from s3rec.errors import DataError, S3RecError, close_stdout, console_log, print_out, write_out
-from s3rec.run_dir import RECORDED
 from s3rec.experiments.cli import add_experiment_command, parse_seeds
 from s3rec.breakdown import add_parser as add_breakdown_command
 from s3rec.export import add_export_command
@@ -88,7 +87,7 @@ def build_config(args: argparse.Namespace, model: str | None = None) -> RunConfi
 
 def _build_config(args: argparse.Namespace, model: str | None) -> RunConfig:
     args = argparse.Namespace(**{**{k: None for k in _RUN_FLAGS}, "set": [], "keep_history": False, **vars(args)})
-    options = _read_config_file(args.config) if args.config else {}
+    options = read_options_file(args.config) if args.config else {}
     # the model's paper defaults go below the file, --set and flags (s3rec.models.factory)
     name = _model_name(args, model, options)
     try:
@@ -167,30 +166,6 @@ def _eval_flags(args: argparse.Namespace) -> dict:
 
 _RUN_FLAGS = ("config", "recipe", "seed", "init", "protocol", "negatives", "epochs", "patience", "loss",
               "pretrain_epochs", "objectives", "model")
-
-
-def _read_config_file(path: str) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise S3RecError(f"{p}: config file not found")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise S3RecError(f"{p}: not valid UTF-8 text ({e.reason})") from None
-    try:
-        d = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
-        what = getattr(e, "problem", None) or (str(e).splitlines() or [type(e).__name__])[0]
-        raise S3RecError(f"{where}: not valid YAML/JSON ({what})") from None
-    except (ValueError, TypeError, LookupError, AttributeError, RecursionError) as e:
-        # PyYAML's constructors fail with plain exceptions on bad values (a date 2020-13-45, `!!int x`, deep nesting).
-        raise S3RecError(f"{p}: not valid YAML/JSON ({type(e).__name__}: {' '.join(str(e).split())})") from None
-    if not isinstance(d, dict):
-        raise S3RecError(f"{p}: config must be a mapping of options")
-    # a run's config.json repeats that run: what it records beside its options is not an option
-    return {k: v for k, v in d.items() if k not in RECORDED}
 
 
 def cmd_data_info(args: argparse.Namespace) -> None:

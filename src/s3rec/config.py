@@ -6,10 +6,13 @@ import dataclasses
 import math
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from s3rec.data.loading import DataConfig
-from s3rec.errors import S3RecError
+from s3rec.errors import S3RecError, one_line
 from s3rec.models.encoder import EncoderConfig
 from s3rec.models.s3rec import ObjectiveConfig
 from s3rec.training.finetune import FinetuneConfig
@@ -242,3 +245,45 @@ def set_path(cfg: Any, dotted: str, value: Any) -> None:
         example = dataclasses.fields(group)[0].name
         raise ValueError(f"{dotted} is a group of options, not one: set one of them, e.g. {dotted}.{example}=...")
     setattr(obj, last, _typed(type(obj), last, value, dotted))
+
+
+RECORDED = ("protocol", "environment")  # what a run's config.json holds beside its options
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (not last-wins)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` may be overridden by explicit keys
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"option {key!r} given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def read_options_file(path: str | Path) -> dict:
+    """The options of a YAML/JSON config file (a run's config.json repeats that run); S3RecError naming the line."""
+    p = Path(path)
+    if not p.is_file():
+        raise S3RecError(f"{p}: config file not found")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise S3RecError(f"{p}: not valid UTF-8 text ({e.reason})") from None
+    try:
+        d = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+        what = getattr(e, "problem", None) or (str(e).splitlines() or [type(e).__name__])[0]
+        raise S3RecError(f"{where}: not valid YAML/JSON ({what})") from None
+    except (ValueError, TypeError, LookupError, AttributeError, RecursionError) as e:
+        # PyYAML's constructors fail with plain exceptions on bad values (a date 2020-13-45, `!!int x`, deep nesting).
+        raise S3RecError(f"{p}: not valid YAML/JSON ({type(e).__name__}: {one_line(e)})") from None
+    if not isinstance(d, dict):
+        raise S3RecError(f"{p}: config must be a mapping of options")
+    return {k: v for k, v in d.items() if k not in RECORDED}

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from s3rec.config import RunConfig
+from s3rec.config import RECORDED, RunConfig
 from s3rec.data.dataset import SequenceData
 from s3rec.data.tables import load_id_maps
 from s3rec.errors import DataError, S3RecError, one_line
@@ -26,7 +26,6 @@ CONFIG = "config.json"
 MODEL = "model.pt"
 ID_MAPS = "id_maps"
 HISTORIES = "histories.npz"
-RECORDED = ("protocol", "environment")  # in config.json beside the options; not options themselves
 
 
 def read_config_json(path: Path, remedy: str) -> dict:
