@@ -67,6 +67,33 @@ def test_pretrain_batch_masks_negatives_and_segments():
     assert (neg_seg[in_seg] >= 1).all() and (neg_seg[in_seg] <= split.n_items).all()
 
 
+def test_masking_follows_the_mask_ratio():
+    split, seqs = make_seqs()
+    user, start, end = seqs.prefix_samples(max_len=12)
+    mask_id = split.n_items + 1
+    for ratio, low, high in ((0.0, 0.0, 0.0), (0.5, 0.45, 0.55)):
+        b = pretrain_batch(seqs, user, start, end, ratio, torch.Generator().manual_seed(0))
+        real = b["items"][:, :-1] != 0
+        rate = float(((b["masked"][:, :-1] == mask_id) & real).sum() / real.sum())  # the last item: always
+        assert low <= rate <= high, (ratio, rate)
+
+
+def test_sp_negative_segments_come_from_other_users():
+    # user u's items are 10u+1..10u+9: a segment's owner is its items' decade
+    n_users, per_user = 30, 9
+    items = torch.arange(n_users * 10).view(n_users, 10)[:, 1:].flatten()
+    offsets = torch.arange(0, n_users * per_user + 1, per_user)
+    seqs = TrainingSequences(offsets.numpy(), items.numpy(), n_users * 10)
+    user, start, end = seqs.prefix_samples(max_len=9)
+    b = pretrain_batch(seqs, user, start, end, 0.2, torch.Generator().manual_seed(0))
+    rows = b["sp_rows"]
+    in_seg = (b["sp_context"] == n_users * 10 + 1) & (b["items"][rows] != 0)
+    own = (b["sp_neg"] // 10) == user[rows].unsqueeze(1)
+    own_rows = [bool(own[r][in_seg[r]].all()) for r in range(len(rows))]
+    assert sum(own_rows) < 0.2 * len(rows)  # chance of a whole segment from one's own 1/30 of the items
+    assert (b["sp_neg"][in_seg] != b["sp_pos"][in_seg]).float().mean() > 0.9
+
+
 def test_without_mip_negatives_the_batch_draws_none(monkeypatch):
     _, seqs = make_seqs()
     user, start, end = seqs.prefix_samples(max_len=12)

@@ -53,7 +53,10 @@ def test_missing_corrupt_foreign_and_incompatible_checkpoints_fail(split, tmp_pa
         load_transferred(SASRec(split.n_items + 1, ENC), good, make_synthetic(n_users=120, n_items=61, n_topics=6, n_attributes=12))
     with pytest.raises(S3RecError, match="does not fit SASRec"):
         load_transferred(SASRec(split.n_items, EncoderConfig(d=32, n_layers=1, max_len=10)), good, split.data)
-    load_transferred(model, good, split.data)  # and the good one loads
+    load_transferred(model, good, split.data)  # and the good one loads: every encoder tensor as pre-trained
+    saved = torch.load(good, weights_only=False)["state_dict"]
+    for name, value in model.encoder.state_dict().items():
+        assert torch.equal(value, saved[f"encoder.{name}"]), name
 
 
 def test_checkpoint_of_another_catalogue_of_the_same_size_fails(split, tmp_path):
