@@ -166,6 +166,8 @@ TABLE = "user_id,item_id,timestamp\n"
         ("log.csv", TABLE + "u,a,1\n,b,2\n", 3, "missing value in column 'user_id'"),
         ("log.tsv", TABLE.replace(",", "\t") + "u\ta\t1\n\nu\t \t2\n", 4, "missing value in column 'item_id'"),
         ("log.csv", TABLE + "u,a,1\nu,b,2\nu,c,soon\n", 4, "cannot parse timestamp 'soon'"),
+        ("log.csv", TABLE + "u,a,1\nu,b,inf\nu,c,3\n", 3, "cannot parse timestamp 'inf'"),  # would sort last
+        ("log.csv", TABLE + "u,a,1.5\nu,b,2\nu,c,-1e400\n", 4, "cannot parse timestamp '-1e400'"),
         ("log.csv", TABLE + "u,a,2020-01-01\nu,b,\n", 3, "missing timestamp"),
         ("log.csv", TABLE + "u,a,1\nu,b,2,3\n", 3, "cannot parse CSV"),
         ("log.csv", b"user_id,item_id,timestamp\nu,\xff,1\n", 2, "not valid UTF-8 text"),
@@ -328,3 +330,10 @@ def test_a_column_named_twice_in_the_header_is_an_error(tmp_path):
         load_table(path, min_count=1)
     other = write(tmp_path / "ok.csv", "user_id,item_id,note,note,timestamp\nu,a,x,x,1\nu,b,y,y,2\nu,c,z,z,3\n")
     assert sequences(load_table(other, min_count=1))["u"] == ["a", "b", "c"]  # unused columns may repeat
+
+
+def test_a_non_finite_parquet_timestamp_is_an_error_at_its_row(tmp_path):
+    frame = pd.DataFrame({"user_id": ["u", "u", "u"], "item_id": ["a", "b", "c"], "timestamp": [1.0, float("inf"), 3.0]})
+    frame.to_parquet(tmp_path / "log.parquet", index=False)
+    with pytest.raises(DataError, match=r"log\.parquet: row 2: cannot parse timestamp 'inf'"):
+        load_table(tmp_path / "log.parquet", min_count=1)

@@ -339,13 +339,18 @@ def _time_key(table: _Table, col: str) -> np.ndarray:
         parsed, kind = values, "date"
     else:
         numbers = pd.to_numeric(values, errors="coerce")
+        if pd.api.types.is_float_dtype(numbers):  # inf / 1e400 would silently sort a row first or last
+            numbers = numbers.where(np.isfinite(numbers))
         if numbers.notna().all():
             # uint64 (values beyond int64) would wrap around as int64: order those as floats
             return numbers.to_numpy(dtype=np.int64 if pd.api.types.is_signed_integer_dtype(numbers) else np.float64)
-        # a plain number is never read as a date: in a mixed column, 1001 would otherwise become the year 1001
-        dates = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601").where(numbers.isna())
-        # Report bad values under whichever reading fits more of the column.
-        parsed, kind = (dates, "date") if dates.notna().sum() > numbers.notna().sum() else (numbers, "number")
+        if pd.api.types.is_numeric_dtype(values):  # a numeric column (Parquet) holds no dates
+            parsed, kind = numbers, "number"
+        else:
+            # a plain number is never read as a date: in a mixed column, 1001 would otherwise become the year 1001
+            dates = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601").where(numbers.isna())
+            # Report bad values under whichever reading fits more of the column.
+            parsed, kind = (dates, "date") if dates.notna().sum() > numbers.notna().sum() else (numbers, "number")
     bad = parsed.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
