@@ -345,15 +345,23 @@ def test_cli_input_that_is_not_utf8_names_the_line(runs, tmp_path, capsys):
     assert "in.jsonl:2: not UTF-8 text" in one_line_error(capsys.readouterr().err)
 
 
-@pytest.mark.parametrize("case", ["unknown-user", "k-zero", "missing-run", "missing-input", "empty-input"])
+@pytest.mark.parametrize("case", ["unknown-user", "k-zero", "missing-run", "file-run", "pretraining-run", "missing-input",
+                                  "empty-input"])
 def test_cli_errors_leave_no_output(runs, tmp_path, capsys, case):
     out = tmp_path / "recs.jsonl"
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
+    pretraining = tmp_path / "pt"  # what `s3rec pretrain --out pt` leaves
+    pretraining.mkdir()
+    (pretraining / "config.json").write_text((runs["pop"] / "config.json").read_text())
+    (pretraining / "last.pt").write_bytes(b"")
     args, fragment = {
         "unknown-user": (["--run", str(runs["pop"]), "--users", "u1,ghost"], "'ghost'"),
         "k-zero": (["--run", str(runs["pop"]), "--users", "u1", "--k", "0"], "k must be a positive integer"),
         "missing-run": (["--run", str(tmp_path / "nothere"), "--users", "u1"], "run directory not found"),
+        "file-run": (["--run", str(empty), "--users", "u1"], "empty.jsonl: not a directory; pass a run directory"),
+        "pretraining-run": (["--run", str(pretraining), "--users", "u1"],
+                            "a pre-training folder, which has no trained model; fine-tune from one of its checkpoints"),
         "missing-input": (["--run", str(runs["pop"]), "--input", str(tmp_path / "no.jsonl")], "no.jsonl: file not found"),
         "empty-input": (["--run", str(runs["pop"]), "--input", str(empty)], "no requests"),
     }[case]
