@@ -106,6 +106,16 @@ def test_recommend_equals_recommender_and_reports_unknown_items(served, exclude_
     assert (not seen & set(body["items"])) if exclude_seen else True
 
 
+def test_a_known_user_is_scored_on_its_whole_sequence_as_recommend_users_does(served):
+    client, rec, _ = served
+    r = client.post("/recommend", json={"user": "u3", "k": 5})
+    assert r.status_code == 200, r.text
+    expected = rec.recommend(users=["u3"], k=5)[0]
+    assert r.json()["items"] == expected["items"] and r.json()["user"] == "u3"
+    both = client.post("/recommend/batch", json=[{"user": "u3", "k": 5}, {"history": ["sku7"], "k": 5}]).json()
+    assert both[0]["items"] == expected["items"] and both[1]["user"] is None
+
+
 def test_defaults_are_k10_and_exclude_seen(served):
     client, rec, _ = served
     r = client.post("/recommend", json={"history": ["sku7"]})
@@ -142,10 +152,13 @@ def test_batch_answers_in_order_like_single_requests(served):
     ({"history": ["sku7"], "k": 10_000}, "k", "less than or equal to"),
     ({"history": ["sku7"], "k": "3"}, "k", "valid integer"),
     ({"history": ["sku7"], "k": 2.5}, "k", "valid integer"),
-    ({"k": 3}, "history", "Field required"),
+    ({"k": 3}, "body", "give exactly one of history or user"),
     ({"history": "sku7"}, "history", "valid list"),
     ({"history": [["sku7"]]}, "history", "valid string"),
-    ({"history": ["sku7"], "user": "u1"}, "user", "Extra inputs are not permitted"),
+    ({"history": ["sku7"], "user": "u1"}, "body", "give exactly one of history or user"),
+    ({"user": "ghost"}, "user", "unknown user 'ghost'"),
+    ({"user": ["u1"]}, "user", "valid string"),
+    ({"history": ["sku7"], "users": "u1"}, "users", "Extra inputs are not permitted"),
 ])
 def test_bad_requests_are_422_with_a_clear_message(served, payload, where, text):
     client, _, _ = served

@@ -3,7 +3,8 @@
 The run is loaded once at start-up (`Recommender.load`); every request is scored by that model.
 
     POST /recommend        {"history": ["sku7", "sku12"], "k": 10, "exclude_seen": true}
-                           -> {"items": [...], "scores": [...], "unknown_items": [...]}
+                           or {"user": "u42", ...}: a user of the run's data, whose whole sequence is the history
+                           -> {"items": [...], "scores": [...], "unknown_items": [...], "user": ...}
     POST /recommend/batch  [request, request, ...] (at most MAX_BATCH) -> [response, ...] in order
     GET  /health           {"status": "ok", "model", "dataset", "n_items", "max_len"}
     GET  /openapi.json     the OpenAPI schema (interactive docs at /docs)
@@ -12,8 +13,10 @@ Item ids are the run's raw ids (strings or integers, compared as strings; respon
 Unknown items are ignored and echoed in `unknown_items`. With `exclude_seen` the history's items are
 not recommended, so fewer than k items come back when fewer remain. A request is rejected with 422
 and FastAPI's usual body {"detail": [{"loc", "msg", "type"}, ...]} when: a field is missing or of the
-wrong type, `k` is outside 1..n_items, the history is empty, or none of its items is known to the model
-(a decision: no silent popularity fallback; the client decides what to show such a user). In a batch,
+wrong type, `k` is outside 1..n_items, neither or both of history and user are given, the history is
+empty, none of its items is known to the model (a decision: no silent popularity fallback; the client
+decides what to show such a user), or the user is not one of the run's. A known user is scored as
+`s3rec recommend --users` scores it: user-aware models (Caser, HGN, FM, AutoInt) use its embedding. In a batch,
 `loc` names the request's index. fastapi and uvicorn (extra `s3rec[serve]`) are imported only when an
 app is built, so the rest of s3rec works without them.
 """
@@ -38,7 +41,7 @@ def create_app(rec: Recommender):
     try:
         from fastapi import Body, FastAPI
         from fastapi.exceptions import RequestValidationError
-        from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+        from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
     except ImportError:
         raise S3RecError("s3rec serve needs fastapi and uvicorn: pip install 's3rec[serve]'") from None
     import s3rec
@@ -46,18 +49,26 @@ def create_app(rec: Recommender):
     ItemId = StrictStr | StrictInt
 
     class RecommendRequest(BaseModel):
-        """One history of raw item ids, oldest first (e.g. a new user's)."""
+        """One history of raw item ids, oldest first (e.g. a new user's), or a known user of the run's data."""
 
         model_config = ConfigDict(extra="forbid")
-        history: list[ItemId] = Field(min_length=1, description="raw item ids, oldest first",
-                                      examples=[[str(x) for x in rec.item_ids[1:3]]])
+        history: list[ItemId] | None = Field(None, min_length=1, description="raw item ids, oldest first",
+                                             examples=[[str(x) for x in rec.item_ids[1:3]]])
+        user: ItemId | None = Field(None, description="a raw user id of the run's data: its whole sequence is the history")
         k: StrictInt = Field(10, ge=1, le=rec.n_items, description=f"number of items, 1..{rec.n_items}")
         exclude_seen: StrictBool = Field(True, description="do not recommend the history's items")
+
+        @model_validator(mode="after")
+        def one_input(self):
+            if (self.history is None) == (self.user is None):
+                raise ValueError("give exactly one of history or user")
+            return self
 
     class RecommendResponse(BaseModel):
         items: list[str] = Field(description="raw item ids, best first")
         scores: list[float] = Field(description="the model's scores of `items`")
         unknown_items: list[ItemId] = Field(description="history items the model does not know (ignored)")
+        user: ItemId | None = Field(None, description="the request's user, if it named one")
 
     class Health(BaseModel):
         status: str
@@ -74,11 +85,12 @@ def create_app(rec: Recommender):
     def answer(requests: list[RecommendRequest], where: Callable[[int], tuple]) -> list[dict]:
         queries, errors = [], []
         for i, r in enumerate(requests):
+            field = "history" if r.user is None else "user"
             try:
-                queries.append(rec.history_query(r.history))
+                queries.append(rec.history_query(r.history) if r.user is None else rec.user_query(r.user))
             except S3RecError as e:
-                errors.append({"loc": ("body", *where(i), "history"), "msg": str(e), "type": "value_error",
-                               "input": r.history})
+                errors.append({"loc": ("body", *where(i), field), "msg": str(e), "type": "value_error",
+                               "input": getattr(r, field)})
         if errors:
             raise RequestValidationError(errors)
         out: list[dict | None] = [None] * len(requests)
@@ -97,12 +109,12 @@ def create_app(rec: Recommender):
 
     @app.post("/recommend", response_model=RecommendResponse)
     def recommend(request: RecommendRequest) -> dict:
-        """Top-k items for one history."""
+        """Top-k items for one history or known user."""
         return answer([request], lambda i: ())[0]
 
     @app.post("/recommend/batch", response_model=list[RecommendResponse])
     def recommend_batch(requests: Annotated[list[RecommendRequest], Body(max_length=MAX_BATCH)]) -> list[dict]:
-        """Top-k items for each of up to MAX_BATCH histories, in order."""
+        """Top-k items for each of up to MAX_BATCH requests, in order."""
         return answer(requests, lambda i: (i,))
 
     return app
