@@ -183,7 +183,7 @@ def cmd_run(args: argparse.Namespace, model: str | None = None) -> None:
     from s3rec.training import distributed
 
     cfg = build_config(args, model)
-    if not (cfg.model == "s3rec" and cfg.init is None):
+    if not cfg.pretrains:
         refuse_pretraining_flags(args, "it fine-tunes from --init" if cfg.init is not None else f"{cfg.model} does not pre-train")
     # --tensorboard DIR (under torchrun, rank 0's alone)
     with epoch_logger(getattr(args, "tensorboard", None) if distributed.is_main() else None) as on_epoch:
@@ -226,7 +226,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     if args.init is not None:
         refuse_pretraining_flags(args, "it fine-tunes from --init")
     seeds = parse_seeds(args.seeds)
-    out = Path(args.out or f"runs/reproduce-{cfg.data.dataset or Path(cfg.data.path).stem}")
+    out = Path(args.out or f"runs/reproduce-{cfg.data.label}")
     print_out(reproduce(cfg, seeds, out, init=args.init, progress=not args.quiet, log=_logger(args),
                         jobs=check_jobs(args.jobs)))
 

@@ -130,8 +130,7 @@ def cmd_compare(args) -> None:
             raise S3RecError(f"--models: {same[options]} and {c} are the same configuration")
         same[options] = c
     first = configs[columns[0]]
-    name = first.data.dataset or (Path(first.data.path).stem if first.data.path else "data")
-    out = Path(args.out or f"runs/compare-{name}")
+    out = Path(args.out or f"runs/compare-{first.data.label}")
     log = console_log(args.quiet)
     compare(configs, seeds, out, progress=not args.quiet, log=log, report_only=args.report, jobs=check_jobs(args.jobs))
     print((out / "comparison.md").read_text(encoding="utf-8"), end="")

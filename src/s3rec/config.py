@@ -75,6 +75,11 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     init: str | None = None  # a pre-trained checkpoint to fine-tune from (s3rec); skips pre-training
 
+    @property
+    def pretrains(self) -> bool:
+        """Whether this run pre-trains (S3-Rec without --init); other runs have no use for the pretrain options."""
+        return self.model == "s3rec" and self.init is None
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -119,7 +124,7 @@ class RunConfig:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if self.model != "pop" and self.finetune.epochs < 1:  # else the model as initialised is reported as trained
             raise ValueError(f"finetune.epochs (--epochs) must be >= 1 for {self.model}, got {self.finetune.epochs}")
-        if self.model == "s3rec" and self.init is None and self.pretrain.epochs < 1:
+        if self.pretrains and self.pretrain.epochs < 1:
             raise ValueError("S3-Rec pre-trains first: pretrain.epochs must be >= 1 (without pre-training: --model sasrec)")
         at_least = {"finetune.patience": (self.finetune.patience, 1), "finetune.n_negatives": (self.finetune.n_negatives, 1),
                     "finetune.valid_every": (self.finetune.valid_every, 0), "data.min_count": (self.data.min_count, 0),

@@ -138,7 +138,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     data = load_data(cfg.data, progress=progress) if data is None else keep_train_fraction(data, cfg.data.train_fraction)
     split = LeaveOneOut.from_data(data)
     warn_unused_item_ids(data, log)
-    if cfg.model == "s3rec" and cfg.init is None:  # this run pre-trains
+    if cfg.pretrains:
         warn_without_attributes(cfg.pretrain.objectives, data, log)
     negatives = eval_negatives(split, cfg.eval)
     model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives,

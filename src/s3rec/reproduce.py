@@ -12,7 +12,6 @@ import numpy as np
 
 from s3rec.compare_format import cell
 from s3rec.config import RunConfig
-from s3rec.data.registry import get_spec
 from s3rec.io import write_json, write_text
 from s3rec.parallel import JobList, execute
 from s3rec.runs import pretrain_or_reuse, pretrained_checkpoint, run_or_reuse, run_seconds
@@ -43,7 +42,7 @@ def reproduce(cfg: RunConfig, seeds: list[int], out: str | Path, init: str | Non
     results: dict[str, list[dict]] = {"s3rec": [], "sasrec": []}
     for model, seed, c in run_configs(cfg, seeds, init):
         results[model].append(run_or_reuse(c, out / f"{model}-seed{seed}", progress=progress, log=log))
-    key = get_spec(cfg.data.dataset).key if cfg.data.dataset else Path(cfg.data.path).stem  # as compare names it
+    key = cfg.data.label
     table = format_table(key, results, seeds, init)
     write_text(out / "reproduction.md", table)
     write_json(out / "reproduction.json", {"dataset": key, "seeds": seeds, "init": init, "runs": results})

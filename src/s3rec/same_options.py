@@ -28,7 +28,7 @@ def check_reusable(cfg: RunConfig, run_dir: str | Path) -> None:
     if path.is_file():
         saved = read_config_json(path, "delete the run directory to redo it")
         # pre-training options shape a run only when the run pre-trains itself (s3rec without --init)
-        unused = () if (cfg.model == "s3rec" and cfg.init is None) else ("pretrain",)
+        unused = () if cfg.pretrains else ("pretrain",)
         if (Path(run_dir) / "metrics.json").is_file() and _covers(saved.get("eval"), cfg.eval):
             unused += ("eval.protocol", "eval.selection")
         _check_same(saved, cfg.to_dict(), NEUTRAL + unused, path)
@@ -48,7 +48,7 @@ def check_resumable(cfg: RunConfig, run_dir: str | Path) -> None:
     if not path.is_file():
         return
     saved = read_config_json(path, "start afresh without --resume")
-    ignore = NEUTRAL + RESUMABLE + (() if (cfg.model == "s3rec" and cfg.init is None) else ("pretrain",))
+    ignore = NEUTRAL + RESUMABLE + (() if cfg.pretrains else ("pretrain",))
     if _same_selection(saved.get("eval"), cfg.eval):
         ignore += ("eval.protocol",)  # evaluating one more protocol at the end changes no epoch's choice
     _check_same(saved, cfg.to_dict(), ignore, path, "cannot resume: ", RESUME_HINT)

@@ -137,7 +137,7 @@ def study_runs(base: RunConfig, datasets: list[str], seeds: list[int], out: Path
                 else:
                     cfg.data.dataset, cfg.data.path = dataset, None
                 pre = pre_dir = None
-                if cfg.model == "s3rec" and cfg.init is None:
+                if cfg.pretrains:
                     pre = copy.deepcopy(cfg)
                     pre.seed = seeds[0]
                     pre_dir = out / label / f"pretrain-{pretraining_name(base, pre)}"

@@ -30,6 +30,13 @@ class DataConfig:
     min_count: int = 5
     train_fraction: float = 1.0
 
+    @property
+    def label(self) -> str:
+        """The data's short name in folder names and tables: the registry key, else the data file's stem."""
+        if self.dataset is not None:
+            return get_spec(self.dataset).key
+        return Path(self.path).stem if self.path else "data"
+
 
 def load_data(cfg: DataConfig, progress: bool = True) -> SequenceData:
     """Load, then keep `train_fraction` of each user's training items."""

@@ -64,9 +64,8 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     from s3rec.cli import build_config  # s3rec.cli imports this module: import it when called
 
     base = build_config(args, "s3rec")  # bad options fail here, before any run
-    dataset = base.data.dataset.lower() if base.data.dataset else Path(base.data.path).stem
     setup = experiments.Setup(config_for=lambda model: build_config(args, model), seeds=parse_seeds(args.seeds),
-                              out=Path(args.out or f"runs/experiments/{args.experiment}-{dataset}"),
+                              out=Path(args.out or f"runs/experiments/{args.experiment}-{base.data.label}"),
                               command=command_line(args), progress=not args.quiet,
                               log=console_log(args.quiet))
     if args.experiment == "ablation":
