@@ -24,9 +24,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
-from s3rec.compare_format import OURS, model_of, to_csv, to_latex, to_markdown
+from s3rec.compare_format import OURS, mean_std, model_of, to_csv, to_latex, to_markdown
 from s3rec.config import RunConfig
 from s3rec.errors import S3RecError, console_log
 from s3rec.evaluation.metrics import METRIC_NAMES
@@ -257,9 +256,9 @@ def summarize(runs: dict[str, list[dict]], dirs: dict[str, list[Path]], seeds: l
     rows, n_users = [], None
     for protocol in protocols:
         for metric in METRIC_NAMES:
-            values = {m: np.array([r["test"][protocol][metric] for r in runs[m]], dtype=float) for m in models}
-            row = MetricRow(protocol, metric, {m: float(v.mean()) for m, v in values.items()},
-                            {m: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for m, v in values.items()})
+            stats = {m: mean_std([r["test"][protocol][metric] for r in runs[m]]) for m in models}
+            row = MetricRow(protocol, metric, {m: mean for m, (mean, _) in stats.items()},
+                            {m: std for m, (_, std) in stats.items()})
             if ours is not None and baselines:
                 best = max(baselines, key=lambda m: row.mean[m])
                 row.best_baseline = best
@@ -275,7 +274,6 @@ def summarize(runs: dict[str, list[dict]], dirs: dict[str, list[Path]], seeds: l
             rows.append(row)
     seconds = {}
     for m, rs in runs.items():
-        secs = np.array([run_seconds(r) if r.get("seconds") else math.nan for r in rs], dtype=float)
-        seconds[m] = (float(secs.mean()), float(secs.std(ddof=1)) if len(secs) > 1 else 0.0)
+        seconds[m] = mean_std([run_seconds(r) if r.get("seconds") else math.nan for r in rs])
     return Comparison(first["dataset"], models, list(seeds), rows, seconds, dict(pretrain_secs or {}), n_users,
                       {m: [str(d) for d in ds] for m, ds in dirs.items()})

@@ -13,6 +13,8 @@ import io
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:  # compare imports this module
     from s3rec.compare import Comparison, MetricRow
 
@@ -20,6 +22,12 @@ DISPLAY = {"pop": "PopRec", "fm": "FM", "autoint": "AutoInt", "gru4rec": "GRU4Re
            "sasrec": "SASRec", "bert4rec": "BERT4Rec", "hgn": "HGN", "gru4recf": "GRU4RecF", "sasrecf": "SASRecF",
            "fdsa": "FDSA", "s3rec": "S3-Rec"}
 DIGITS = 4
+
+
+def mean_std(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1) of the values over seeds; 0 for a single value."""
+    v = np.asarray(values, dtype=float)
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
 
 
 def cell(mean: float, std: float, n_seeds: int, pm: str = "±") -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from s3rec.compare_format import cell
+from s3rec.compare_format import cell, mean_std
 from s3rec.config import RunConfig
 from s3rec.io import write_json, write_text
 from s3rec.parallel import JobList, execute
@@ -79,9 +79,9 @@ def missing_jobs(cfg: RunConfig, seeds: list[int], out: Path, init: str | None =
     return jobs
 
 
-def mean_std(runs: list[dict], protocol: str, metric: str) -> tuple[float, float]:
-    values = np.array([r["test"][protocol][metric] for r in runs if protocol in r["test"]])
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+def seed_mean_std(runs: list[dict], protocol: str, metric: str) -> tuple[float, float]:
+    """Mean and std over the runs that evaluated `protocol` of a test metric."""
+    return mean_std([r["test"][protocol][metric] for r in runs if protocol in r["test"]])
 
 
 def format_table(key: str, results: dict[str, list[dict]], seeds: list[int], init: str) -> str:
@@ -97,7 +97,7 @@ def format_table(key: str, results: dict[str, list[dict]], seeds: list[int], ini
         for m in SHOWN:
             cells = [f"{paper[m]:.4f}" if m in paper else "–"]
             for model in ("s3rec", "sasrec"):
-                cells.append(cell(*mean_std(results[model], protocol, m), len(results[model])))
+                cells.append(cell(*seed_mean_std(results[model], protocol, m), len(results[model])))
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
         lines.append("")
     secs = {model: np.mean([run_seconds(r) for r in rs]) for model, rs in results.items()}

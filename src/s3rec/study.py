@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from s3rec.compare_format import cell
+from s3rec.compare_format import cell, mean_std
 from s3rec.config import RunConfig
 from s3rec.errors import S3RecError
 from s3rec.evaluation.significance import paired_tests, per_user_mean
@@ -62,8 +62,8 @@ class SystemRuns:
     metrics: list[dict]
 
     def mean_std(self, metric: str) -> tuple[float, float]:
-        v = np.array([m["test"]["full"][metric] for m in self.metrics])
-        return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+        """Mean and std over the seeds of a full-ranking test metric."""
+        return mean_std([m["test"]["full"][metric] for m in self.metrics])
 
     def per_user(self, metric: str) -> np.ndarray:
         """Each user's test value averaged over seeds."""

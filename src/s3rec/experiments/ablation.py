@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from matplotlib.patches import Patch
 
-from s3rec.compare_format import cell
-from s3rec.experiments.common import (DISPLAY, epochs_text, ExperimentResult, Setup, bars, by_label, check_models,
+from s3rec.compare_format import DISPLAY, cell
+from s3rec.experiments.common import (epochs_text, ExperimentResult, Setup, bars, by_label, check_models,
                                       dataset_name, dead_objective_line, dead_objectives, end_of_runs, metric_rows,
                                       new_figure, pretraining, seed_runs, summary_head, write_outputs, y_label)
 from s3rec.models.factory import MODEL_NAMES

@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from s3rec.compare_format import mean_std
 from s3rec.config import RunConfig
 from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
@@ -138,12 +139,6 @@ def metric_rows(runs: list[Run], x_name: str | None = None) -> list[dict]:
     return rows
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    v = np.asarray(values, dtype=float)
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
-
-
 def by_label(runs: list[Run], protocol: str, metric: str) -> dict[str, tuple[float, float]]:
     """label -> (mean, std) over seeds of a test metric, in the order the labels first appear."""
     values: dict[str, list[float]] = {}
@@ -253,11 +248,6 @@ def summary_head(title: str, setup: Setup, what: str) -> list[str]:
         lines_ += ["    " + setup.command, ""]
     seeds = f"mean ± std over fine-tuning seeds {setup.seeds}" if len(setup.seeds) > 1 else f"one seed ({setup.seeds[0]})"
     return lines_ + [f"{what}; {seeds}; pre-trainings with seed {setup.seeds[0]}.", ""]
-
-
-DISPLAY = {"s3rec": "S3-Rec", "sasrec": "SASRec", "sasrecf": "SASRecF", "gru4rec": "GRU4Rec", "gru4recf": "GRU4RecF",
-           "caser": "Caser", "autoint": "AutoInt", "bert4rec": "BERT4Rec", "hgn": "HGN", "fdsa": "FDSA", "fm": "FM",
-           "pop": "PopRec"}
 
 
 def check_models(names: list[str], allowed: tuple[str, ...], option: str) -> list[str]:

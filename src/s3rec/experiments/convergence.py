@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 
 from s3rec.errors import S3RecError
-from s3rec.experiments.common import (DISPLAY, ExperimentResult, Run, Setup, check_models, dataset_name, end_of_runs,
-                                      lines, mean_std, new_figure, pretraining, seed_runs, summary_head,
+from s3rec.compare_format import DISPLAY, mean_std
+from s3rec.experiments.common import (ExperimentResult, Run, Setup, check_models, dataset_name, end_of_runs,
+                                      lines, new_figure, pretraining, seed_runs, summary_head,
                                       write_outputs, y_label)
 from s3rec.models.factory import MODEL_NAMES
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from s3rec.errors import S3RecError
-from s3rec.compare_format import cell
-from s3rec.experiments.common import (ExperimentResult, Run, Setup, dataset_name, end_of_runs, lines, mean_std,
+from s3rec.compare_format import cell, mean_std
+from s3rec.experiments.common import (ExperimentResult, Run, Setup, dataset_name, end_of_runs, lines,
                                       metric_rows, new_figure, pretraining, seed_runs, summary_head, write_outputs,
                                       y_label)
 

@@ -9,9 +9,9 @@ split against the fraction of training data.
 from __future__ import annotations
 
 from s3rec.errors import S3RecError
-from s3rec.compare_format import cell
-from s3rec.experiments.common import (DISPLAY, epochs_text, ExperimentResult, Run, Setup, check_models, dataset_name,
-                                      dead_objective_line, dead_objectives, end_of_runs, lines, mean_std, metric_rows,
+from s3rec.compare_format import DISPLAY, cell, mean_std
+from s3rec.experiments.common import (epochs_text, ExperimentResult, Run, Setup, check_models, dataset_name,
+                                      dead_objective_line, dead_objectives, end_of_runs, lines, metric_rows,
                                       new_figure, pretraining, seed_runs, summary_head, write_outputs, y_label)
 from s3rec.models.factory import MODEL_NAMES
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut
-from s3rec.compare_format import cell
-from s3rec.experiments.common import (DISPLAY, epochs_text, ExperimentResult, Run, Setup, check_models, dataset_name,
-                                      end_of_runs, grouped_bars, mean_std, metric_rows, new_figure, pretraining,
+from s3rec.compare_format import DISPLAY, cell, mean_std
+from s3rec.experiments.common import (epochs_text, ExperimentResult, Run, Setup, check_models, dataset_name,
+                                      end_of_runs, grouped_bars, metric_rows, new_figure, pretraining,
                                       seed_runs, summary_head, write_outputs, y_label)
 from s3rec.models.factory import build_model
 from s3rec.transfer import EMBEDDING_MODELS, ENCODER_MODELS, embedding_width
