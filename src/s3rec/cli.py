@@ -169,6 +169,7 @@ _RUN_FLAGS = ("config", "recipe", "seed", "init", "protocol", "negatives", "epoc
 
 
 def cmd_data_info(args: argparse.Namespace) -> None:
+    """`s3rec data info`: the data set's statistics."""
     from s3rec.data.loading import load_data
     from s3rec.data.stats import dataset_statistics, format_statistics
 
@@ -178,6 +179,7 @@ def cmd_data_info(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace, model: str | None = None) -> None:
+    """`s3rec run` (and `finetune`): train, evaluate and write a run directory."""
     from s3rec.pipeline import run
     from s3rec.tensorboard_log import epoch_logger
     from s3rec.training import distributed
@@ -201,6 +203,7 @@ def refuse_pretraining_flags(args: argparse.Namespace, why: str) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
+    """`s3rec pretrain`: the four objectives alone; prints the last checkpoint's path."""
     from s3rec.pipeline import pretrain_run
     from s3rec.tensorboard_log import epoch_logger
     from s3rec.training import distributed
@@ -214,12 +217,14 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
 
 def cmd_finetune(args: argparse.Namespace) -> None:
+    """`s3rec finetune --init CKPT`: `run` of S3-Rec from a pre-training."""
     if not args.init:
         raise S3RecError("finetune needs --init PATH/TO/pretrain-epochN.pt")
     cmd_run(args, "s3rec")
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
+    """`s3rec reproduce`: S3-Rec and SASRec over seeds against the paper's table."""
     from s3rec.reproduce import reproduce
 
     cfg = build_config(args, "s3rec")
@@ -232,6 +237,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
 
 
 def cmd_study(args: argparse.Namespace) -> None:
+    """`s3rec study`: with and without pre-training, BCE and CE, on several data sets."""
     from s3rec.recipes import RECIPES
     from s3rec.study import SYSTEMS, run_study
 
@@ -261,6 +267,7 @@ def cmd_study(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    """`s3rec evaluate`: evaluate a finished run again, under another protocol if asked."""
     from s3rec.pipeline import evaluate_run
 
     overrides = {**({"protocol": args.protocol} if args.protocol is not None else {}), **_eval_flags(args)}
@@ -349,6 +356,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def make_parser() -> argparse.ArgumentParser:
+    """The `s3rec` argument parser with every command."""
     parser = _Parser(prog="s3rec", description="Self-supervised sequential recommendation (S3-Rec).")
     parser.add_argument("--version", action="version", version=f"s3rec {s3rec.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -418,6 +426,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (2 for an S3RecError, printed as one line)."""
     from s3rec.training.distributed import check_command
 
     args = make_parser().parse_args(argv)

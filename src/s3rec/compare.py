@@ -57,6 +57,7 @@ class MetricRow:
 
     @property
     def significant(self) -> bool:
+        """Whether the paired t-test gives p < ALPHA."""
         return self.p_ttest is not None and self.p_ttest < ALPHA
 
     @property

@@ -61,6 +61,7 @@ def marks(row: "MetricRow") -> dict[str, str]:
 
 
 def improvement_text(row: "MetricRow") -> str:
+    """S3-Rec's improvement over the best baseline as a signed percentage."""
     return "–" if row.improvement is None else f"{round(100 * row.improvement, 2) + 0.0:+.2f}%"  # + 0.0: no "-0.00%"
 
 

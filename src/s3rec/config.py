@@ -32,6 +32,7 @@ class EvalConfig:
     selection: str = "auto"  # protocol of the validation that picks the best epoch: auto (full if run) | full | sampled
 
     def protocols(self) -> list[str]:
+        """The protocols evaluated, in order."""
         return ["full", "sampled"] if self.protocol == "both" else [self.protocol]
 
     def file_stem(self) -> str:
@@ -81,6 +82,7 @@ class RunConfig:
         return self.model == "s3rec" and self.init is None
 
     def to_dict(self) -> dict[str, Any]:
+        """The options as plain data (what config.json holds)."""
         return dataclasses.asdict(self)
 
     def validate(self) -> "RunConfig":
@@ -153,6 +155,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        """A RunConfig from plain data; unknown keys are an error."""
         return _build(cls, d)
 
 

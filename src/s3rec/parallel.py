@@ -42,6 +42,7 @@ class Job:
 
     @property
     def name(self) -> str:
+        """The job's folder name."""
         return self.folder.name
 
 

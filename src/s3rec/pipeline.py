@@ -111,6 +111,7 @@ def evaluate(model: SequentialRecommender, split: LeaveOneOut, which: str, ev: E
 
 
 def default_run_dir(cfg: RunConfig, data_name: str) -> Path:
+    """runs/<data>-<model>-seed<seed>, the run directory without --out."""
     return Path("runs") / f"{data_name}-{cfg.model}-seed{cfg.seed}"
 
 

@@ -271,5 +271,6 @@ def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def check_k(k: Any) -> None:
+    """S3RecError unless k is a positive integer."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise S3RecError(f"k must be a positive integer, got {k!r}")

@@ -52,6 +52,7 @@ class LeaveOneOut:
 
     @classmethod
     def from_data(cls, data: SequenceData) -> "LeaveOneOut":
+        """The split of `data`; every user needs >= 3 items (train, validation, test)."""
         too_short = np.flatnonzero(data.lengths < 3)
         if len(too_short):
             raise DataError(

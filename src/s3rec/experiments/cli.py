@@ -60,6 +60,7 @@ def add_experiment_command(sub: argparse._SubParsersAction,
 
 
 def cmd_experiment(args: argparse.Namespace) -> None:
+    """`s3rec experiment NAME`: one of the paper's analyses."""
     from s3rec import experiments
     from s3rec.cli import build_config  # s3rec.cli imports this module: import it when called
 

@@ -47,6 +47,7 @@ class Setup:
 
     @property
     def planning(self) -> bool:
+        """Whether this call only lists the runs (--plan)."""
         return self.plan is not None
 
     @property
@@ -153,10 +154,12 @@ def epochs_text(n: int) -> str:
 
 
 def dataset_name(runs: list[Run]) -> str:
+    """The data set's name as the runs' metrics.json record it."""
     return runs[0].metrics.get("dataset", "") if runs else ""
 
 
 def y_label(metric: str, protocol: str, split: str = "test") -> str:
+    """An axis label naming the metric, split and protocol."""
     return f"{metric} ({split}, {protocol} ranking)"
 
 
@@ -226,6 +229,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def save_png(fig: Figure, path: Path) -> None:
+    """Write `fig` to `path` as PNG, atomically."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
 

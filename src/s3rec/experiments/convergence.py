@@ -61,6 +61,7 @@ def log_rows(run: Run, key: str) -> list[dict]:
 
 
 def summarise(setup: Setup, runs: list[Run], curves: dict, metric: str, protocol: str) -> str:
+    """The Markdown summary of the experiment."""
     lines_ = summary_head(f"Convergence of fine-tuning on {dataset_name(runs)} (paper Fig. 6)", setup,
                           f"Validation {metric} after each fine-tuning epoch, {protocol} ranking "
                           f"(at most {setup.config_for('s3rec').finetune.epochs} epochs, early stopping)")

@@ -65,6 +65,7 @@ def pretrain_epochs(setup: Setup, points: list[int] | None = None) -> Experiment
 
 
 def summarise(setup: Setup, runs: list[Run], curve: dict, protocol: str) -> str:
+    """The Markdown summary of the experiment."""
     lines_ = summary_head(f"S3-Rec against the number of pre-training epochs on {dataset_name(runs)} (paper Fig. 5)",
                           setup, f"Test split at the best validation epoch, {protocol} ranking; epoch 0 = SASRec")
     xs, stats = curve["S3-Rec"]

@@ -61,6 +61,7 @@ def curves_of(runs: list[Run], protocol: str, metric: str) -> dict[str, tuple[li
 
 
 def summarise(setup: Setup, runs: list[Run], curves: dict, protocol: str) -> str:
+    """The Markdown summary of the experiment."""
     lines_ = summary_head(f"Less training data on {dataset_name(runs)} (paper Fig. 4)", setup,
                           f"Test split at the best validation epoch, {protocol} ranking; "
                           f"{epochs_text(setup.config_for('s3rec').pretrain.epochs)} at each fraction")

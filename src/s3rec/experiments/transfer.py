@@ -77,6 +77,7 @@ def table(runs: list[Run], models: list[str], protocol: str, metric: str) -> lis
 
 
 def summarise(setup: Setup, runs: list[Run], models: list[str], stats: dict, protocol: str) -> str:
+    """The Markdown summary of the experiment."""
     cfg = setup.config_for("s3rec")
     lines = summary_head(f"S3-Rec's pre-training applied to other models on {dataset_name(runs)} (paper Fig. 3)",
                          setup, f"Test split at the best validation epoch, {protocol} ranking; "

@@ -43,4 +43,5 @@ class SequentialRecommender(nn.Module):
 
     @property
     def trainable(self) -> bool:
+        """Whether the model has parameters to train (PopRec has none)."""
         return any(p.requires_grad for p in self.parameters())
