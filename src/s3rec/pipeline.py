@@ -110,6 +110,30 @@ def evaluate(model: SequentialRecommender, split: LeaveOneOut, which: str, ev: E
     return out
 
 
+def checked_device(cfg: RunConfig, device: str | torch.device) -> torch.device:
+    """The device to run on, once the options are valid (a bad option or device fails before anything loads)."""
+    try:
+        cfg.validate()
+    except ValueError as e:
+        raise S3RecError(f"bad option: {e}") from None
+    return distributed.setup(resolve_device(device))  # auto: CUDA when present; under torchrun cuda:LOCAL_RANK
+
+
+def data_and_split(cfg: RunConfig, data: SequenceData | None, progress: bool, log) -> tuple[SequenceData, LeaveOneOut]:
+    """The data (loaded, or given) and their leave-one-out split; bad data fail here, before anything is written."""
+    data = load_data(cfg.data, progress=progress) if data is None else keep_train_fraction(data, cfg.data.train_fraction)
+    split = LeaveOneOut.from_data(data)
+    warn_unused_item_ids(data, log)
+    if cfg.pretrains:
+        warn_without_attributes(cfg.pretrain.objectives, data, log)
+    return data, split
+
+
+def recorded_config(cfg: RunConfig, device: torch.device) -> dict:
+    """What config.json holds: the options and the environment they ran in."""
+    return {**cfg.to_dict(), "environment": {**environment(), "device": str(device), **distributed.describe()}}
+
+
 def default_run_dir(cfg: RunConfig, data_name: str) -> Path:
     """runs/<data>-<model>-seed<seed>, the run directory without --out."""
     return Path("runs") / f"{data_name}-{cfg.model}-seed{cfg.seed}"
@@ -126,21 +150,13 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     each epoch's log record with its "stage" (pretrain or finetune), e.g. for TensorBoard.
     """
     t_start = time.perf_counter()
-    try:
-        cfg.validate()
-    except ValueError as e:
-        raise S3RecError(f"bad option: {e}") from None
-    device = distributed.setup(resolve_device(device))  # auto: CUDA when present; under torchrun cuda:LOCAL_RANK
+    device = checked_device(cfg, device)
     # under torchrun rank 0 alone prints, logs and writes the run directory (s3rec.training.distributed)
     progress, log, echo, on_epoch = distributed.main_only(progress, log, echo, on_epoch)
     main = distributed.is_main()
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
-    data = load_data(cfg.data, progress=progress) if data is None else keep_train_fraction(data, cfg.data.train_fraction)
-    split = LeaveOneOut.from_data(data)
-    warn_unused_item_ids(data, log)
-    if cfg.pretrains:
-        warn_without_attributes(cfg.pretrain.objectives, data, log)
+    data, split = data_and_split(cfg, data, progress, log)
     negatives = eval_negatives(split, cfg.eval)
     model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives,
                         cfg.finetune.label_smoothing).to(device)
@@ -151,8 +167,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     max_len = cfg.encoder.max_len
     protocol = describe_protocol(cfg.eval, data, max_len)
     echo(protocol)
-    config = {**cfg.to_dict(), "protocol": protocol,
-              "environment": {**environment(), "device": str(device), **distributed.describe()}}
+    config = {**recorded_config(cfg, device), "protocol": protocol}
     if "pretrain" in made_by:  # the pre-training --init was made with, not this call's unused defaults
         config["pretrain"] = made_by["pretrain"]
     if main:
@@ -247,18 +262,11 @@ def pretrain_run(cfg: RunConfig, out: str | Path | None = None, resume: bool = F
 
     Fine-tune from it with `run(cfg)` where `cfg.init` is the returned path (what `s3rec finetune` does).
     """
-    try:
-        cfg.validate()
-    except ValueError as e:
-        raise S3RecError(f"bad option: {e}") from None
-    device = distributed.setup(resolve_device(device))  # a bad device fails before anything is loaded
+    device = checked_device(cfg, device)
     progress, log, _, on_epoch = distributed.main_only(progress, log, log, on_epoch)
-    data = load_data(cfg.data, progress=progress) if data is None else keep_train_fraction(data, cfg.data.train_fraction)
-    split = LeaveOneOut.from_data(data)  # bad data fails before anything is written
-    warn_unused_item_ids(data, log)
-    warn_without_attributes(cfg.pretrain.objectives, data, log)
+    data, split = data_and_split(cfg, data, progress, log)
     out = Path(out) if out is not None else default_run_dir(cfg, data.name) / "pretrain"
-    config = {**cfg.to_dict(), "environment": {**environment(), "device": str(device), **distributed.describe()}}
+    config = recorded_config(cfg, device)
     if distributed.is_main():  # under torchrun rank 0 alone writes files
         if resume and not (out / "last.pt").is_file():
             log(f"warning: nothing to resume in {out}: starting afresh")
