@@ -50,7 +50,7 @@ def main() -> None:
     timings = {"ours": [], "baseline": []}
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        ours = full_ranking(lambda u, h: model.score_all(h, u), split, "test", 50, args.batch_size).ranks
+        ours = full_ranking(model.score_all, split, "test", 50, args.batch_size).ranks
         t1 = time.perf_counter()
         base = baseline(model, split, 50, args.batch_size)
         t2 = time.perf_counter()

@@ -113,7 +113,7 @@ def bench_s3rec(dataset: str) -> dict:
         out.update(finetune_seconds_epoch=res.seconds_train, finetune_peak_mb=peak_mb())
     reset_peak()
     t0 = time.perf_counter()
-    full_ranking(lambda u, h: model.eval().score_all(h, u), split, "test", enc.max_len)
+    full_ranking(model.eval().score_all, split, "test", enc.max_len)
     out.update(evaluate_seconds=time.perf_counter() - t0, evaluate_peak_mb=peak_mb())
     return out
 

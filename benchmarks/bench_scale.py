@@ -113,7 +113,7 @@ def child(n_users: int, args: argparse.Namespace, data_path: Path) -> list[dict]
 
     reset_peak()
     t0 = time.perf_counter()
-    res = full_ranking(lambda u, h: sasrec.eval().score_all(h, u), split, "test", enc.max_len)
+    res = full_ranking(sasrec.eval().score_all, split, "test", enc.max_len)
     row("evaluate", time.perf_counter() - t0, interactions=n_inter, samples=data.n_users,
         note=f"full ranking of all users x {data.n_items:,} items; NDCG@10 {res.metrics['NDCG@10']:.4f}")
     return rows

@@ -50,7 +50,7 @@ def main() -> None:
         if not isinstance(model, SASRec):
             raise SystemExit(f"{run_dir}: a {cfg.model} run; this diagnostic needs a sasrec or s3rec run")
         model.eval()
-        ours = full_ranking(lambda u, h: model.score_all(h, u), split, args.split, cfg.encoder.max_len).ranks
+        ours = full_ranking(model.score_all, split, args.split, cfg.encoder.max_len).ranks
         theirs, s_target = authors_ranks(model, split, args.split, cfg.encoder.max_len)
         print(f"{run_dir} ({args.split}, {split.n_users} users; target score < 0 for {(s_target < 0).float().mean():.1%})")
         for name, r in (("s3rec", ours), ("authors", theirs)):

@@ -58,7 +58,7 @@ def test_metrics_by_hand():
 def test_constant_scores_never_hit():
     data = make_data([[1, 2, 3, 4], [5, 6, 7, 8]], n_items=50)
     split = LeaveOneOut.from_data(data)
-    res = full_ranking(lambda u, h: torch.ones(len(u), 51), split, "test", max_len=5)
+    res = full_ranking(lambda h, u: torch.ones(len(u), 51), split, "test", max_len=5)
     assert res.ranks.tolist() == [46, 46]  # 50 items - 3 history - the target tie with the target
     assert res.metrics["HR@20"] == 0.0 and res.metrics["NDCG@20"] == 0.0
 
@@ -69,11 +69,11 @@ def test_full_ranking_excludes_history_and_padding():
     split = LeaveOneOut.from_data(data)
     # scores by item id: 0 (padding) highest, then history items, then target 5, then the rest
     s = torch.tensor([[100.0, 90, 80, 70, 60, 50, 1, 2, 3]])
-    res = full_ranking(lambda u, h: s.clone(), split, "test", max_len=3)
+    res = full_ranking(lambda h, u: s.clone(), split, "test", max_len=3)
     assert res.ranks.tolist() == [0]  # padding and history 1..4 never compete
-    kept = full_ranking(lambda u, h: s.clone(), split, "test", max_len=3, exclude_history=False)
+    kept = full_ranking(lambda h, u: s.clone(), split, "test", max_len=3, exclude_history=False)
     assert kept.ranks.tolist() == [4]  # history items 1..4 now rank above the target; padding still not
-    valid = full_ranking(lambda u, h: s.clone(), split, "valid", max_len=3)
+    valid = full_ranking(lambda h, u: s.clone(), split, "valid", max_len=3)
     assert valid.ranks.tolist() == [0]  # target 4; history 1..3 removed, item 5 (the future) scores lower
 
 
@@ -83,7 +83,7 @@ def test_history_exclusion_uses_whole_history_beyond_max_len():
     s = torch.zeros(1, 11)
     s[0, 1] = 10.0  # item 1 is outside a max_len=2 window but still history
     s[0, 6] = 5.0  # the test target
-    res = full_ranking(lambda u, h: s.clone(), split, "test", max_len=2)
+    res = full_ranking(lambda h, u: s.clone(), split, "test", max_len=2)
     assert res.ranks.tolist() == [0]
 
 
@@ -91,9 +91,9 @@ def test_repeated_target_can_never_be_hit():
     data = make_data([[1, 2, 3, 2]], n_items=10)  # test target 2 already in the history
     split = LeaveOneOut.from_data(data)
     s = torch.arange(11, dtype=torch.float).flip(0).unsqueeze(0)  # item 2 would rank high
-    res = full_ranking(lambda u, h: s.clone(), split, "test", max_len=5)
+    res = full_ranking(lambda h, u: s.clone(), split, "test", max_len=5)
     assert res.per_user["HR@20"].item() == 0.0 and res.per_user["MRR"].item() == 0.0
-    assert full_ranking(lambda u, h: s.clone(), split, "test", max_len=5, exclude_history=False).ranks.item() == 1  # only item 1 scores higher
+    assert full_ranking(lambda h, u: s.clone(), split, "test", max_len=5, exclude_history=False).ranks.item() == 1  # only item 1 scores higher
 
 
 def test_sampled_ranking_with_ties():
@@ -101,7 +101,7 @@ def test_sampled_ranking_with_ties():
     split = LeaveOneOut.from_data(data)
     negatives = torch.tensor([[9, 10, 11], [9, 10, 11]])
 
-    def score(users, hist, cands):
+    def score(hist, cands, users):
         table = torch.zeros(13)
         table[4], table[9], table[10], table[11] = 1.0, 2.0, 1.0, 0.0  # user 0: one higher, one tie -> rank 2
         table[8] = 5.0  # user 1's target is best -> rank 0

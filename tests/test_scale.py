@@ -43,7 +43,7 @@ def test_full_ranking_in_blocks_is_exact_and_never_allocates_users_x_items(max_s
     V = torch.randint(-3, 4, (split.n_items + 1, 4), generator=gen).float()
     seen_rows = []
 
-    def score_all(users: torch.Tensor, histories: torch.Tensor) -> torch.Tensor:
+    def score_all(histories: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
         seen_rows.append(len(users))
         return U[users] @ V.T
 

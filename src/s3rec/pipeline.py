@@ -102,10 +102,10 @@ def evaluate(model: SequentialRecommender, split: LeaveOneOut, which: str, ev: E
     device = model_device(model)
     out = {}
     if "full" in ev.protocols():
-        out["full"] = full_ranking(lambda u, h: model.score_all(h, u), split, which, max_len, ev.batch_size,
+        out["full"] = full_ranking(model.score_all, split, which, max_len, ev.batch_size,
                                    ev.exclude_history, progress, device)
     if "sampled" in ev.protocols():
-        out["sampled"] = sampled_ranking(lambda u, h, c: model.score(h, c, u), split, which, max_len, negatives,
+        out["sampled"] = sampled_ranking(model.score, split, which, max_len, negatives,
                                          ev.batch_size, progress, device)
     return out
 

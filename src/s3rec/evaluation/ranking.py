@@ -28,8 +28,8 @@ from s3rec.data.batching import gather_ranges
 from s3rec.data.splits import LeaveOneOut
 from s3rec.evaluation.metrics import per_user_metrics, summarise, target_rank
 
-ScoreAll = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (users, histories) -> (B, n_items + 1)
-ScoreSome = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (users, histories, candidates) -> (B, C)
+ScoreAll = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (histories, users) -> (B, n_items + 1): model.score_all
+ScoreSome = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (histories, candidates, users) -> (B, C): model.score
 MAX_SCORES = 2**25  # scores per block of users (float32: 128 MB)
 
 
@@ -56,7 +56,7 @@ def full_ranking(
     for users in _batches(split, which, block, progress, f"full ranking ({which})"):
         on = users.to(device)
         with torch.no_grad():
-            scores = score_all(on, split.histories(which, max_len, users).to(device)).float()  # (B, N + 1)
+            scores = score_all(split.histories(which, max_len, users).to(device), on).float()  # (B, N + 1)
         scores[:, 0] = -torch.inf
         if exclude_history:
             seen, rows = gather_ranges(hist_items, offsets[users], offsets[users + 1] - offsets[users])
@@ -84,7 +84,7 @@ def sampled_ranking(
         candidates = torch.cat([targets[users].unsqueeze(1), negatives[users]], dim=1).to(device)  # (B, 1 + K)
         on = users.to(device)
         with torch.no_grad():
-            scores = score(on, split.histories(which, max_len, users).to(device), candidates).float()
+            scores = score(split.histories(which, max_len, users).to(device), candidates, on).float()
         ranks[on] = target_rank(scores, torch.zeros(len(users), dtype=torch.long, device=device))
     ranks = ranks.cpu()
     per_user = per_user_metrics(ranks)
