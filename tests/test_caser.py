@@ -2,6 +2,8 @@
 
 import io
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -140,3 +142,12 @@ def test_learns_the_planted_pattern_far_better_than_popularity(tmp_path):
     pop = valid_ndcg(PopRec(split.n_items, split.train_counts()))
     ndcg = valid_ndcg(model)
     assert ndcg > 1.5 * pop and ndcg > 0.08, (ndcg, pop)
+
+
+def test_a_short_user_s_window_targets_stop_at_its_last_training_item():
+    # user 0 has 2 training items (fewer than T + 1 = 4): its window's targets must not run into user 1's items
+    seqs = TrainingSequences(np.array([0, 2, 6]), np.array([1, 2, 3, 4, 5, 6]), 6)
+    m = Caser(6, 2, d=8, L=2, T=3, n_h=2, n_v=1).eval()
+    b = m.training_batch(seqs, torch.tensor([0, 1]), 50, torch.Generator().manual_seed(0))
+    assert b["targets"].tolist() == [[2, 0, 0], [4, 5, 6]]
+    assert b["inputs"].tolist() == [[0, 1], [0, 3]]

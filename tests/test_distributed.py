@@ -233,3 +233,14 @@ def test_only_rank_0_logs_and_writes(ranks):
 
 if __name__ == "__main__":  # a torchrun rank of the `ranks` fixture
     sys.exit(_rank(Path(sys.argv[1])))
+
+
+def test_epoch_totals_scale_every_rank_s_sums_to_the_epoch_s_samples(monkeypatch):
+    from s3rec.training import distributed
+
+    # two ranks, each with 3 samples and a loss sum of 3.0, in an epoch of 5 samples (one sample repeated)
+    monkeypatch.setattr(distributed, "active", lambda: True)
+    monkeypatch.setattr(distributed, "sum_over_ranks", lambda *values: tuple(2 * v for v in values))
+    assert distributed.epoch_totals({"loss": 3.0, "sp": 1.5}, n_local=3, n=5) == {"loss": 5.0, "sp": 2.5}
+    monkeypatch.setattr(distributed, "active", lambda: False)
+    assert distributed.epoch_totals({"loss": 3.0}, n_local=3, n=5) == {"loss": 3.0}  # one process: as summed

@@ -305,3 +305,18 @@ def test_a_pretraining_two_models_share_is_planned_once(data_path, tmp_path):
     assert {j.name: j.after for j in jobs if j.kind == "run"} == {
         "caser-seed1": None, "caser-pretrained-seed1": tmp_path / "pretrain-s3rec-d16",
         "autoint-seed1": None, "autoint-pretrained-seed1": tmp_path / "pretrain-s3rec-d16"}
+
+
+def test_sparsity_summary_counts_the_fractions_where_s3rec_leads_every_baseline(tmp_path):
+    from s3rec.config import RunConfig
+    from s3rec.experiments.common import Setup
+    from s3rec.experiments.sparsity import summarise
+
+    setup = Setup(config_for=lambda model: RunConfig(model=model), seeds=[1], out=tmp_path)
+    ndcg = {"S3-Rec": ([50.0, 100.0], [(0.30, 0.0), (0.20, 0.0)]),
+            "SASRec": ([50.0, 100.0], [(0.10, 0.0), (0.25, 0.0)]),
+            "GRU4Rec": ([50.0, 100.0], [(0.20, 0.0), (0.05, 0.0)])}
+    text = summarise(setup, [], {"NDCG@10": ndcg}, "full")
+    assert "above every baseline's at 1 of 2 fractions" in text
+    assert "| 50% | 0.3000 | 0.1000 | 0.2000 | +50.0% |" in text  # against the best baseline, 0.2
+    assert "| 100% | 0.2000 | 0.2500 | 0.0500 | -20.0% |" in text

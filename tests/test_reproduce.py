@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from s3rec.cli import main
 from s3rec.data.s3rec_format import load_s3rec_format, save_s3rec_format
 from s3rec.data.synthetic import make_synthetic
@@ -69,3 +71,11 @@ def test_jobs_run_the_missing_pretraining_and_runs_first_with_the_same_table(tmp
     assert main([*without_pretraining(base), *bad]) == 2
     assert capsys.readouterr().err.strip() == f"s3rec: error: {tmp_path / 'none.pt'}: checkpoint not found"
     assert not (tmp_path / "bad").exists()  # nothing started
+
+
+def test_seed_mean_std_is_over_the_runs_that_evaluated_the_protocol():
+    from s3rec.reproduce import seed_mean_std
+
+    runs = [{"test": {"full": {"NDCG@10": 0.1}}}, {"test": {"full": {"NDCG@10": 0.3}, "sampled": {"NDCG@10": 0.5}}}]
+    assert seed_mean_std(runs, "full", "NDCG@10") == pytest.approx((0.2, 0.1 * 2 ** 0.5))  # sample std, ddof 1
+    assert seed_mean_std(runs, "sampled", "NDCG@10") == (0.5, 0.0)

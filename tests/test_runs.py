@@ -139,3 +139,32 @@ def test_a_finished_pretraining_made_with_other_options_is_not_reused(both_run, 
     pre.pretrain.objectives.sp = 0.0
     with pytest.raises(S3RecError, match=r"last.pt: made with pretrain.objectives.sp=0.5, this call asks for 0.0"):
         s3rec.runs.pretrain_or_reuse(pre, tmp_path / "pre", log=quiet)
+
+
+def test_run_seconds_sum_the_stages_not_an_older_total():
+    from s3rec.runs import run_seconds
+
+    assert run_seconds({"seconds": {"load": 1.0, "pretrain": 5.0, "train": 10.0, "total": 16.0}}) == 16.0
+    assert run_seconds({"seconds": {"load": 1.0, "train": 10.0, "total": 4.0}}) == 11.0  # a resumed run's old total
+    assert run_seconds({"seconds": {"total": 7.0}}) == 7.0
+
+
+@pytest.mark.parametrize("key, value", [("seed", 2), ("pretrain.epochs", 3), ("finetune.lr", 0.01)])
+def test_reuse_and_resume_refuse_a_changed_option(tmp_path, key, value):
+    from s3rec.config import set_path
+    from s3rec.io import write_json
+    from s3rec.same_options import check_resumable
+
+    made = RunConfig(model="s3rec", seed=1)
+    write_json(tmp_path / "config.json", made.to_dict())
+    asked = RunConfig.from_dict(made.to_dict())
+    set_path(asked, key, value)
+    for check in (check_reusable, check_resumable):
+        with pytest.raises(S3RecError, match=key.replace(".", r"\.")):
+            check(asked, tmp_path)
+    fine_tuned = RunConfig(model="sasrec", seed=1)  # pre-training options do not shape a run without pre-training
+    write_json(tmp_path / "config.json", fine_tuned.to_dict())
+    other = RunConfig.from_dict(fine_tuned.to_dict())
+    other.pretrain.epochs = 3
+    check_reusable(other, tmp_path)
+    check_resumable(other, tmp_path)

@@ -156,3 +156,19 @@ def test_jobs_list_each_pretraining_once_and_fill_in_what_is_missing(tmp_path, o
     two = run_study(tiny_config(), [str(path)], [1, 2], out, systems, log=lambda *a: None, jobs=2)
     assert [[m["test"] for m in r.metrics] for r in one] == [[m["test"] for m in r.metrics] for r in two]
     assert not missing_jobs(tiny_config(), [str(path)], [1, 2], out, systems)
+
+
+def test_comparisons_give_the_relative_change_of_pre_training():
+    from s3rec.study import PAIRS, comparisons
+
+    class Runs:
+        def __init__(self, system, values):
+            self.dataset, self.system, self.values = "d", system, np.array(values)
+
+        def per_user(self, metric):
+            return self.values
+
+    with_pt, without = PAIRS[0]
+    row = comparisons([Runs(with_pt, [0.2, 0.4, 0.6]), Runs(without, [0.1, 0.2, 0.3])])[0]
+    assert (row["with"], row["without"]) == (with_pt, without)
+    assert row["change"] == pytest.approx(1.0) and row["mean_with"] == pytest.approx(0.4)

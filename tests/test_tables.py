@@ -11,7 +11,7 @@ import pytest
 from s3rec.data.dataset import SequenceData
 from s3rec.config import EvalConfig
 from s3rec.data.loading import DataConfig, load_data
-from s3rec.data.tables import load_id_maps, load_table, save_id_maps
+from s3rec.data.tables import from_dataframes, load_id_maps, load_table, save_id_maps
 from s3rec.pipeline import describe_protocol
 from s3rec.errors import DataError, S3RecError
 
@@ -337,3 +337,11 @@ def test_a_non_finite_parquet_timestamp_is_an_error_at_its_row(tmp_path):
     frame.to_parquet(tmp_path / "log.parquet", index=False)
     with pytest.raises(DataError, match=r"log\.parquet: row 2: cannot parse timestamp 'inf'"):
         load_table(tmp_path / "log.parquet", min_count=1)
+
+
+def test_empty_attribute_values_are_no_attribute():
+    log = pd.DataFrame({"user_id": ["u", "u", "u"], "item_id": ["i1", "i2", "i3"], "timestamp": [1, 2, 3]})
+    items = pd.DataFrame({"item_id": ["i1", "i2", "i3"], "categories": ["a||b", "a| ", "b|"]})
+    data = from_dataframes(log, items, min_count=1)
+    assert list(data.attribute_names) == [None, "categories=a", "categories=b"]
+    assert data.attr_offsets.tolist() == [0, 2, 3, 4] and data.attr_values.tolist() == [1, 2, 1, 2]
