@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import s3rec
-from s3rec.cli import build_config, main, make_parser
+from s3rec.cli import main, make_parser
+from s3rec.cli.options import build_config
 from s3rec.data import registry
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.pipeline import evaluate_run, format_metrics

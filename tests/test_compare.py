@@ -306,7 +306,8 @@ def test_jobs_do_the_missing_runs_first_with_the_table_of_one_job(tmp_path, caps
     assert main([*base, "--out", str(tmp_path / "one")]) == 0
     (tmp_path / "two").mkdir()
     (tmp_path / "two" / "pop-seed1").symlink_to(tmp_path / "one" / "pop-seed1")  # finished: not a job
-    from s3rec.cli import build_config, make_parser
+    from s3rec.cli import make_parser
+    from s3rec.cli.options import build_config
     args = make_parser().parse_args([*base, "--out", str(tmp_path / "two")])
     configs = {m: build_config(args, m) for m in ("pop", "s3rec")}
     jobs = missing_jobs(configs, [1], tmp_path / "two")

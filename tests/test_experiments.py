@@ -13,7 +13,7 @@ from s3rec.cli import main
 from s3rec.config import RunConfig
 from s3rec.data.s3rec_format import save_s3rec_format
 from s3rec.data.synthetic import make_synthetic
-from s3rec.experiments.cli import command_line
+from s3rec.cli.experiment import command_line
 
 TINY = ["--set", "encoder.d=16", "--set", "encoder.max_len=8", "--set", "encoder.n_layers=1",
         "--pretrain-epochs", "1", "--epochs", "2", "--quiet"]
@@ -242,7 +242,8 @@ def test_convergence_refuses_curves_validated_under_different_protocols(data_pat
 def test_plan_lists_the_missing_work_with_each_run_after_its_pretraining(data_path, tmp_path):
     from functools import partial
 
-    from s3rec.cli import build_config, make_parser
+    from s3rec.cli import make_parser
+    from s3rec.cli.options import build_config
     from s3rec.parallel import plan
 
     args = make_parser().parse_args(["experiment", "ablation", "--data", data_path, *TINY])
@@ -262,7 +263,8 @@ def test_plan_lists_the_missing_work_with_each_run_after_its_pretraining(data_pa
 
 
 def test_jobs_give_the_numbers_of_one_job_and_leave_nothing_to_do(data_path, tmp_path, capsys, one_thread):
-    from s3rec.cli import build_config, make_parser
+    from s3rec.cli import make_parser
+    from s3rec.cli.options import build_config
     from s3rec.parallel import plan
 
     base = ["experiment", "convergence", "--data", data_path, *TINY]
@@ -295,7 +297,8 @@ def test_a_failing_job_stops_the_others_with_a_one_line_error(data_path, tmp_pat
 def test_a_pretraining_two_models_share_is_planned_once(data_path, tmp_path):
     from functools import partial
 
-    from s3rec.cli import build_config, make_parser
+    from s3rec.cli import make_parser
+    from s3rec.cli.options import build_config
     from s3rec.parallel import plan
 
     args = make_parser().parse_args(["experiment", "transfer", "--data", data_path, *TINY])

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from s3rec.cli import build_config, main, make_parser
+from s3rec.cli import main, make_parser
+from s3rec.cli.options import build_config
 from s3rec.config import RunConfig, set_path
 from s3rec.data.loading import DataConfig, load_data
 from s3rec.data.s3rec_format import save_s3rec_format

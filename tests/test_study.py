@@ -87,7 +87,8 @@ def test_study_runs_every_system_writes_outputs_and_reuses_runs(tmp_path):
 
 def test_recipe_best_from_the_command_line_and_file_precedence(tmp_path):
 
-    from s3rec.cli import build_config, make_parser
+    from s3rec.cli import make_parser
+    from s3rec.cli.options import build_config
 
     def cfg_of(*argv):
         return build_config(make_parser().parse_args(["run", "--dataset", "lastfm", *argv]))

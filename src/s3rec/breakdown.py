@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from s3rec.errors import S3RecError, write_out
+from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.evaluation.significance import paired_tests, per_user_mean
-from s3rec.io import write_text
 from s3rec.run_dir import HISTORIES, read_histories
 
 DEFAULT_EDGES = {"popularity": (1, 5, 20, 60), "length": (5, 10, 20, 50)}
@@ -185,37 +184,3 @@ def _change(new: float, old: float) -> str:
     if math.isnan(new) or math.isnan(old):
         return "–"
     return f"{new - old:+.4f} (abs.)" if old == 0 else f"{100 * (new / old - 1):+.1f}%"  # no ratio to a zero
-
-
-def add_parser(sub) -> None:
-    """Register `s3rec breakdown`."""
-    p = sub.add_parser("breakdown", help="a metric by target popularity or history length, for groups of finished runs")
-    p.add_argument("--runs", nargs="+", action="append", required=True, metavar="RUN_DIR",
-                   help="run directories of one group (their per-user values are averaged); repeat for more groups, "
-                        "the first is the reference")
-    p.add_argument("--names", help="comma-separated group names (default: group 1, group 2, ...)")
-    p.add_argument("--split", choices=("test", "valid"), default="test")
-    p.add_argument("--protocol", choices=("full", "sampled"), default="full")
-    p.add_argument("--metric", default="NDCG@10", help=f"one of {', '.join(METRIC_NAMES)} (default NDCG@10)")
-    p.add_argument("--by", choices=tuple(BIN_TITLES), default="popularity",
-                   help="bin users by their target's training count (default) or their history length")
-    p.add_argument("--bins", help="bin edges (default: popularity 1,5,20,60, bins 0, 1-4, 5-19, 20-59, 60+; "
-                                  "length 5,10,20,50)")
-    p.add_argument("--out", help="also write the table to this file")
-    p.set_defaults(func=cmd_breakdown)
-
-
-def cmd_breakdown(args) -> None:
-    """Print (and optionally write) the breakdown table."""
-    names = [n.strip() for n in args.names.split(",")] if args.names else [f"group {i + 1}" for i in range(len(args.runs))]
-    if len(names) != len(args.runs) or len(set(names)) != len(names):
-        raise S3RecError(f"--names needs {len(args.runs)} distinct names, one per --runs (got {args.names!r})")
-    try:
-        edges = None if args.bins is None else [int(x) for x in args.bins.split(",") if x.strip()]
-    except ValueError:
-        raise S3RecError(f"--bins must be comma-separated integers, e.g. 1,5,20,60 (got {args.bins!r})") from None
-    table = format_breakdown(breakdown({n: [Path(d) for d in dirs] for n, dirs in zip(names, args.runs)},
-                                       args.split, args.protocol, args.metric, edges, args.by))
-    if args.out:
-        write_text(args.out, table)
-    write_out(table)

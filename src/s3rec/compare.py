@@ -17,22 +17,18 @@ p < 0.01) and Wilcoxon signed-rank test, both reported.
 
 from __future__ import annotations
 
-import argparse
 import copy
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from s3rec.compare_format import OURS, mean_std, model_of, to_csv, to_latex, to_markdown
 from s3rec.config import RunConfig
-from s3rec.errors import S3RecError, console_log
+from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import METRIC_NAMES
-from s3rec.io import write_text
-from s3rec.recipes import RECIPES
 from s3rec.evaluation.significance import paired_tests, per_user_mean
-from s3rec.parallel import JobList, add_jobs_option, check_jobs, execute
+from s3rec.io import write_text
+from s3rec.parallel import JobList, execute
 from s3rec.runs import pretrain_or_reuse, pretrained_checkpoint, run_or_reuse, run_seconds
 from s3rec.training.pretrain import pretrain_seconds
 from s3rec.training.checkpoint import load_checkpoint
@@ -90,60 +86,6 @@ class Comparison:
         """model -> how many of the seeds it lacks (a `--report` of an unfinished comparison), if any."""
         return {m: len(self.seeds) - len(self.run_dirs[m]) for m in self.models
                 if m in self.run_dirs and len(self.run_dirs[m]) < len(self.seeds)}
-
-
-def add_parser(sub, add_run_args) -> None:
-    """Register `s3rec compare` (called by s3rec.cli.make_parser with its shared run options)."""
-    p = sub.add_parser("compare", help="the paper's Table 2: several models over seeds, mean ± std, significance")
-    add_run_args(p, model_choice=False, many_runs=True, out_help="output folder of the runs and comparison.md/.csv/.tex "
-                                                 "(default runs/compare-<dataset>)")
-    p.add_argument("--models", default=",".join(PAPER_ORDER),
-                   help="comma-separated models, the table's columns in this order; MODEL@RECIPE runs a model under "
-                        f"another recipe, e.g. s3rec@best (default all: {','.join(PAPER_ORDER)})")
-    p.add_argument("--seeds", default="1,2,3", help="seeds of every model (default 1,2,3)")
-    add_jobs_option(p)
-    p.add_argument("--report", action="store_true",
-                   help="train nothing: write the tables from the finished runs only (read a long comparison while it runs)")
-    p.set_defaults(func=cmd_compare)
-
-
-def cmd_compare(args) -> None:
-    """Build each model's config as `s3rec run --model M` would (its paper defaults, then the options), compare."""
-    from s3rec.cli import build_config, refuse_pretraining_flags  # the CLI imports this module
-    from s3rec.experiments.cli import parse_seeds
-
-    columns = [m.strip().lower() for m in args.models.split(",") if m.strip()]
-    seeds = parse_seeds(args.seeds)
-    if not columns:
-        raise S3RecError("--models needs at least one model, e.g. --models pop,sasrec,s3rec")
-    if len(set(columns)) != len(columns):
-        raise S3RecError(f"--models lists a model twice: {args.models}")
-    if not seeds:
-        raise S3RecError("--seeds needs at least one seed")
-    if args.init is not None:
-        refuse_pretraining_flags(args, "S3-Rec fine-tunes from --init")
-    configs = {c: build_config(_with_recipe(args, c), model_of(c)) for c in columns}
-    same = {}  # a column under the call's own recipe named twice (sasrec and sasrec@paper) would train twice
-    for c, cfg in configs.items():
-        options = json.dumps({k: v for k, v in cfg.to_dict().items() if k != "recipe"}, sort_keys=True)
-        if options in same:
-            raise S3RecError(f"--models: {same[options]} and {c} are the same configuration")
-        same[options] = c
-    first = configs[columns[0]]
-    out = Path(args.out or f"runs/compare-{first.data.label}")
-    log = console_log(args.quiet)
-    compare(configs, seeds, out, progress=not args.quiet, log=log, report_only=args.report, jobs=check_jobs(args.jobs))
-    print((out / "comparison.md").read_text(encoding="utf-8"), end="")
-
-
-def _with_recipe(args, column: str):
-    """The call's options with the recipe of a `model@recipe` column (a plain column keeps --recipe)."""
-    model, at, recipe = column.partition("@")
-    if not at:
-        return args
-    if not model or recipe not in RECIPES:
-        raise S3RecError(f"--models: {column!r} is not MODEL or MODEL@RECIPE (recipes: {', '.join(RECIPES)})")
-    return argparse.Namespace(**{**vars(args), "recipe": recipe})
 
 
 def ours_column(columns) -> str | None:

@@ -11,7 +11,6 @@ read once per epoch, so no batch waits for the GPU to report a number.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 
 import torch
@@ -67,11 +66,3 @@ def to_device(batch: dict, device: torch.device) -> dict:
     if device.type == "cpu":
         return batch
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
-def add_device_options(sub: argparse._SubParsersAction, commands: tuple[str, ...] = ("run", "pretrain", "finetune")) -> None:
-    """Add --device to these subcommands of the CLI."""
-    for name in commands:
-        sub.choices[name].add_argument(
-            "--device", default="auto", help="auto (CUDA when present; default), cpu, cuda or cuda:N; "
-            "on a GPU, training runs under bfloat16 autocast")

@@ -21,7 +21,6 @@ needs the `onnx` extra: pip install 's3rec[onnx]' (onnx, onnxscript; onnxruntime
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import warnings
@@ -117,20 +116,3 @@ def _save_onnx(module: nn.Module, example: torch.Tensor, meta: str, path: Path) 
         onnx_log.setLevel(level)
     program.model.metadata_props[METADATA] = meta
     program.save(str(path))
-
-
-def add_export_command(sub: argparse._SubParsersAction) -> None:
-    """Register `s3rec export`."""
-    p = sub.add_parser("export", help="export a sasrec/s3rec run's scorer as TorchScript or ONNX",
-                       description="Export the fine-tuned scorer of a sasrec or s3rec run: (B, L) left-padded int64 "
-                                   "internal item ids -> (B, n_items + 1) scores (column 0 = padding). Other models "
-                                   "cannot be exported.")
-    p.add_argument("--run", required=True, help="run directory")
-    p.add_argument("--format", required=True, choices=FORMATS, help="torchscript, or onnx (needs s3rec[onnx])")
-    p.add_argument("--out", required=True, help="output file")
-    p.set_defaults(func=_cmd_export)
-
-
-def _cmd_export(args: argparse.Namespace) -> None:
-    path = export_run(args.run, args.format, args.out)
-    print(f"exported {args.format} scorer: {path}")

@@ -46,12 +46,6 @@ class Job:
         return self.folder.name
 
 
-def add_jobs_option(parser) -> None:
-    """`--jobs N` of the multi-run commands (reproduce, compare, study, experiment)."""
-    parser.add_argument("--jobs", type=int, default=1, help="pre-trainings and runs done at once, each in its own "
-                        "process with its share of the threads (default 1); same seeds and options as --jobs 1")
-
-
 def check_jobs(jobs: int) -> int:
     """`jobs`, or a one-line S3RecError when it is below 1."""
     if jobs < 1:

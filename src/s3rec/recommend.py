@@ -24,6 +24,7 @@ order of id_maps/items.csv), so the top k are the first k of the top k + 1.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,3 +275,40 @@ def check_k(k: Any) -> None:
     """S3RecError unless k is a positive integer."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise S3RecError(f"k must be a positive integer, got {k!r}")
+
+
+def read_requests(path: Path) -> list[tuple[int, str, object]]:
+    """(line, "history" | "user", value) of each non-blank line of a JSONL file of {"history": [...]} / {"user": id}
+    ("-": standard input); a DataError naming the line otherwise."""
+    stdin = str(path) == "-"
+    if stdin:
+        path = Path("<stdin>")
+    elif not path.exists():  # not is_file(): a pipe (/dev/stdin, <(...)) is no regular file but can be read
+        raise DataError("file not found", path)
+    elif path.is_dir():
+        raise DataError("is a folder, expected a JSONL file", path)
+    try:
+        data = sys.stdin.buffer.read() if stdin else path.read_bytes()
+        lines = data.decode("utf-8-sig").splitlines()  # a byte-order mark is not part of the first line
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DataError(f"not UTF-8 text ({e.reason} at byte {e.start})", path, line) from None
+    requests = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"not valid JSON ({e.msg}, column {e.colno})", path, number) from None
+        if not isinstance(obj, dict) or len(obj) != 1 or not {"history", "user"} & set(obj):
+            raise DataError('expected an object with one key, {"history": [item ids]} or {"user": user id}', path, number)
+        key, value = next(iter(obj.items()))
+        if key == "history" and not isinstance(value, list):
+            raise DataError(f'"history" must be a list of item ids, got {type(value).__name__}', path, number)
+        if key == "user" and (isinstance(value, bool) or not isinstance(value, (str, int))):
+            raise DataError(f'"user" must be a string or integer id, got {json.dumps(value)}', path, number)
+        requests.append((number, key, value))
+    if not requests:
+        raise DataError("no requests (the file has no non-blank lines)", path)
+    return requests

@@ -24,7 +24,6 @@ app is built, so the rest of s3rec works without them.
 # No `from __future__ import annotations`: FastAPI reads the annotations of the request models defined
 # inside create_app at run time.
 
-import argparse
 import socket
 from itertools import groupby
 from pathlib import Path
@@ -139,15 +138,3 @@ def _check_port(host: str, port: int) -> None:
             s.bind((host, port))
     except (OSError, OverflowError) as e:  # OverflowError: a port outside 0-65535
         raise S3RecError(f"cannot listen on {host}:{port} ({getattr(e, 'strerror', None) or e})") from None
-
-
-def add_serve_command(sub: argparse._SubParsersAction) -> None:
-    """Register `s3rec serve`."""
-    p = sub.add_parser("serve", help="HTTP JSON recommendation service over a finished run (FastAPI)",
-                       description="Serve POST /recommend, POST /recommend/batch, GET /health and /openapi.json "
-                                   "for a finished run (needs s3rec[serve]).")
-    p.add_argument("--run", required=True, help="run directory")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--quiet", action="store_true", help="log warnings only, not every request")
-    p.set_defaults(func=lambda args: serve(args.run, args.host, args.port, "warning" if args.quiet else "info"))

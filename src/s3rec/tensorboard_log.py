@@ -9,7 +9,6 @@ extra `s3rec[tensorboard]`) is imported only when a writer is opened, so s3rec w
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,10 +51,3 @@ def epoch_logger(log_dir: str | Path | None) -> Iterator[Callable[[dict], None] 
         yield logger
     finally:
         logger.close()
-
-
-def add_tensorboard_option(sub: argparse._SubParsersAction) -> None:
-    """Add --tensorboard DIR to the training commands (run, pretrain, finetune)."""
-    for name in ("run", "pretrain", "finetune"):
-        sub.choices[name].add_argument("--tensorboard", metavar="DIR",
-                                       help="write per-epoch losses and validation metrics as TensorBoard event files to DIR")

@@ -1,4 +1,4 @@
-"""`s3rec experiment NAME`: the subcommands, a thin layer over s3rec.experiments."""
+"""`s3rec experiment NAME`: the paper's analyses, a thin layer over s3rec.experiments."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import argparse
 import shlex
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
-from s3rec.errors import S3RecError, console_log
-from s3rec.parallel import add_jobs_option, check_jobs
+from s3rec.cli.options import add_data_args, add_jobs_option, build_config, floats, ints, logger, parse_seeds
+from s3rec.parallel import check_jobs
 
 HELP = {
     "ablation": "Fig. 2: S3-Rec with each pre-training objective removed, beside a baseline",
@@ -21,9 +20,8 @@ HELP = {
 NOT_COMMAND = ("func", "command", "experiment", "command_parser")
 
 
-def add_experiment_command(sub: argparse._SubParsersAction,
-                           add_data_args: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register `s3rec experiment {ablation,transfer,sparsity,pretrain-epochs,convergence}` (data options from the CLI)."""
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register `s3rec experiment {ablation,transfer,sparsity,pretrain-epochs,convergence}`."""
     p = sub.add_parser("experiment", help="the paper's §5.3 analyses: runs (or reuses) them, writes CSV, PNG, Markdown")
     names = p.add_subparsers(dest="experiment", required=True)
     for name, text in HELP.items():
@@ -62,22 +60,21 @@ def add_experiment_command(sub: argparse._SubParsersAction,
 def cmd_experiment(args: argparse.Namespace) -> None:
     """`s3rec experiment NAME`: one of the paper's analyses."""
     from s3rec import experiments
-    from s3rec.cli import build_config  # s3rec.cli imports this module: import it when called
 
     base = build_config(args, "s3rec")  # bad options fail here, before any run
     setup = experiments.Setup(config_for=lambda model: build_config(args, model), seeds=parse_seeds(args.seeds),
                               out=Path(args.out or f"runs/experiments/{args.experiment}-{base.data.label}"),
                               command=command_line(args), progress=not args.quiet,
-                              log=console_log(args.quiet))
+                              log=logger(args))
     if args.experiment == "ablation":
         experiment = partial(experiments.ablation, baseline=args.baseline)
     elif args.experiment == "transfer":
         experiment = partial(experiments.transfer, models=args.models.split(","))
     elif args.experiment == "sparsity":
-        experiment = partial(experiments.sparsity, fractions=_floats(args.fractions, "--fractions"),
+        experiment = partial(experiments.sparsity, fractions=floats(args.fractions, "--fractions"),
                              baselines=args.baselines.split(","))
     elif args.experiment == "pretrain-epochs":
-        experiment = partial(experiments.pretrain_epochs, points=None if args.points is None else _ints(args.points, "--points"))
+        experiment = partial(experiments.pretrain_epochs, points=None if args.points is None else ints(args.points, "--points"))
     else:
         experiment = partial(experiments.convergence, baselines=args.baselines.split(","))
     result = experiments.run_experiment(experiment, setup, jobs=check_jobs(args.jobs))
@@ -98,25 +95,3 @@ def command_line(args: argparse.Namespace) -> str:
         else:
             parts += [flag] if value is True else [flag, str(value)]
     return shlex.join(parts)
-
-
-def parse_seeds(text: str) -> list[int]:
-    """--seeds: comma-separated integers, at least one, none twice (a repeat would fake a spread)."""
-    seeds = _ints(text, "--seeds")
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise S3RecError(f"--seeds needs at least one seed and no repeats, got {text!r}")
-    return seeds
-
-
-def _ints(text: str, option: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise S3RecError(f"{option} takes comma-separated integers, got {text!r}") from None
-
-
-def _floats(text: str, option: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise S3RecError(f"{option} takes comma-separated numbers, got {text!r}") from None

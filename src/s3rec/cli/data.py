@@ -1,4 +1,4 @@
-"""`s3rec data synth`: write a synthetic data set with planted structure in any format the loaders read."""
+"""`s3rec data info` and `s3rec data synth`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
-from s3rec.errors import S3RecError
+from s3rec.cli.options import add_data_args, build_config
+from s3rec.errors import S3RecError, write_out
 
 _STRUCTURE = """\
 planted structure (s3rec.data.synthetic):
@@ -29,6 +30,26 @@ user's sequence. Every file is written atomically. Read it back with `--data NAM
 
 example: s3rec data synth --users 1000000 --items 100000 --avg-len 20 --attributes 1000 --out big.parquet
 """
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register `data info` and `data synth` under `data`."""
+    data = sub.add_parser("data", help="data set tools").add_subparsers(dest="data_command", required=True)
+    info = data.add_parser("info", help="print the paper's Table 1 statistics of a data set")
+    add_data_args(info)
+    info.add_argument("--quiet", action="store_true")
+    info.set_defaults(func=cmd_data_info)
+    add_synth_parser(data)
+
+
+def cmd_data_info(args: argparse.Namespace) -> None:
+    """`s3rec data info`: the data set's statistics."""
+    from s3rec.data.loading import load_data
+    from s3rec.data.stats import dataset_statistics, format_statistics
+
+    cfg = build_config(args)
+    data = load_data(cfg.data, progress=not args.quiet)
+    write_out(format_statistics(data.name, dataset_statistics(data)) + "\n")
 
 
 def add_synth_parser(data_sub: argparse._SubParsersAction) -> None:
