@@ -27,7 +27,8 @@ from torch import nn
 from s3rec.data.loading import DataConfig, load_data
 from s3rec.data.splits import LeaveOneOut
 from s3rec.models import encoder as encoder_module
-from s3rec.models.encoder import PACK_MIN_PADDING, EncoderConfig, FastDropout
+from s3rec.models.dropout import FastDropout
+from s3rec.models.encoder import PACK_MIN_PADDING, EncoderConfig
 from s3rec.models import s3rec as s3rec_module
 from s3rec.models.s3rec import S3RecPretrainer
 from s3rec.training import batches as batching

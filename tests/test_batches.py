@@ -9,7 +9,8 @@ import torch
 from s3rec.data.splits import LeaveOneOut
 from s3rec.data.synthetic import make_synthetic
 from s3rec.errors import S3RecError
-from s3rec.models.encoder import EncoderConfig, FastDropout
+from s3rec.models.dropout import FastDropout
+from s3rec.models.encoder import EncoderConfig
 from s3rec.models.factory import MODEL_NAMES, build_model
 from s3rec.training.batches import (INPUT_KEYS, TrainingSequences, batch_order, finetune_batch, finetune_micro_batches,
                                    length_groups, pretrain_batch)

@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from s3rec.models import encoder
-from s3rec.models.encoder import EncoderConfig, PackedRows, SequenceEncoder, attention_mask
+from s3rec.models import packing
+from s3rec.models.encoder import EncoderConfig, SequenceEncoder, attention_mask
+from s3rec.models.packing import PackedRows
 
 
 def make_encoder(max_len=8):
@@ -74,8 +76,8 @@ def left_padded_rows(lengths, width, n_items=20, seed=0):
 @pytest.mark.parametrize("n_full", [0, 3, 7, 12])
 def test_encode_views_matches_the_full_pass_and_its_gradients(n_full, packed, groups, monkeypatch):
     # 8 groups: as many as lengths allow; 1 group per set: padding slots inside attention
-    monkeypatch.setattr(encoder, "PACK_OVERHEAD", 0)
-    monkeypatch.setattr(encoder, "PACK_GROUPS", groups)
+    monkeypatch.setattr(packing, "PACK_OVERHEAD", 0)
+    monkeypatch.setattr(packing, "PACK_GROUPS", groups)
     monkeypatch.setattr(encoder, "PACK_MIN_PADDING", 0.0 if packed else 1.0)
     enc = make_encoder()
     # lengths spread so that each set of rows is cut into several attention groups

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from s3rec.data.batching import length_groups
+from s3rec.models.dropout import FastDropout
+from s3rec.models.packing import PackedRows
 
 
 @dataclass
@@ -36,29 +37,6 @@ class EncoderConfig:
     dropout: float = 0.5
     attn_dropout: float = 0.5
     init_std: float = 0.02
-
-
-class FastDropout(nn.Module):
-    """Inverted dropout whose keep-mask comes from random bytes (8 per 64-bit draw).
-
-    On CPU, drawing the mask dominates nn.Dropout's cost (about 30% of a pre-training step); one
-    64-bit draw per 8 elements is ~9x cheaper. The drop probability is p rounded to a multiple of
-    1/256 (0.5 exactly; 0.2 becomes 51/256 = 0.199); the kept values are scaled by 1 / (1 - p).
-    """
-
-    def __init__(self, p: float):
-        super().__init__()
-        self.threshold = round(p * 256)
-        self.p = self.threshold / 256
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.threshold == 0:
-            return x
-        n = x.numel()
-        bits = torch.empty((n + 7) // 8, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
-        keep = bits.view(torch.uint8)[:n].view_as(x) >= self.threshold
-        # one (x.dtype) multiplier: the backward is then a single product instead of two
-        return x * keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))
 
 
 class SelfAttentionBlock(nn.Module):
@@ -93,7 +71,7 @@ class SelfAttentionBlock(nn.Module):
         S = self.attend(q, k, v, attn_mask).transpose(1, 2).reshape(B, q.size(2), d)  # (B, L_q, d)
         return self.feed_forward(F_in, S)
 
-    def forward_packed(self, x: torch.Tensor, rows: "PackedRows", last_only: bool = False) -> torch.Tensor:
+    def forward_packed(self, x: torch.Tensor, rows: PackedRows, last_only: bool = False) -> torch.Tensor:
         """Block outputs of packed tokens (T, d): attention per length group, the rest on real tokens only.
 
         With last_only, the last-only rows (SP's views) produce only their last token's output:
@@ -221,81 +199,6 @@ def encode_views(encoder: nn.Module, items: torch.Tensor, n_full: int) -> tuple[
 
 
 PACK_MIN_PADDING = 0.3  # encode_views packs batches with at least this share of padding (docs/speed.md)
-PACK_GROUPS = 3  # attention groups per set of rows, at most
-PACK_OVERHEAD = 800  # padded attention slots one more group must save: its fixed cost (docs/speed.md)
-
-
-@dataclass
-class AttentionGroup:
-    """Rows of similar length that attend together, left-padded to their longest row w."""
-
-    shape: tuple[int, int]  # (n rows, w)
-    gather: torch.Tensor  # (n * w,) index of each slot's packed token; at padding, the row's first token
-    real: torch.Tensor  # (T_g,) slots that hold a real token, in packed order
-    mask: torch.Tensor  # (n, 1, w, w) additive attention mask: 0 where allowed, -inf elsewhere
-    last_only: bool  # rows after n_full: only their last output is read
-
-
-class PackedRows:
-    """The real tokens of left-padded rows (N, w), packed row after row in attention-group order.
-
-    Rows [0, n_full) and [n_full, N) are grouped separately (length_groups: at most `parts` groups
-    each, cut where padding is least), so that the last block can skip all but the last query of
-    the second set. Token-wise work (embeddings, projections, feed-forward) then runs on real
-    tokens only; only attention sees padding, within each group's width.
-    """
-
-    def __init__(self, items: torch.Tensor, n_full: int, dtype: torch.dtype = torch.float32,
-                 parts: int | None = None, overhead: int | None = None):
-        N, w = items.shape
-        parts, overhead = parts or PACK_GROUPS, PACK_OVERHEAD if overhead is None else overhead
-        lengths = (items != 0).sum(1)
-        if N and int(lengths.min()) == 0:
-            raise ValueError("every row needs at least one item")
-        spans = [(0, n_full, False), (n_full, N, True)]
-        groups = [(rows + a, g_w, last) for a, b, last in spans if b > a
-                  for rows, g_w in length_groups(items[a:b], parts, overhead)]
-        order = torch.cat([rows for rows, _, _ in groups]) if groups else lengths.new_zeros(0)
-        length = lengths[order]  # (N,) in packed order
-        offset = torch.cumsum(length, 0) - length  # first token of each packed row
-        token_row = torch.repeat_interleave(order, length)  # (T,) original row of each token
-        j = torch.arange(len(token_row), device=items.device) - torch.repeat_interleave(offset, length)
-        self.flat = token_row * w + (w - lengths[token_row]) + j  # (T,) position in items.view(-1)
-        self.n_full_tokens = int(lengths[:n_full].sum())
-        is_last = order >= n_full
-        self.last_rows = order[is_last]  # (N - n_full,) original row of each last-only output
-        self.query_tokens = torch.cat([torch.arange(self.n_full_tokens, device=items.device),
-                                       (offset + length - 1)[is_last]])
-        self.groups, start = [], 0
-        for rows, g_w, last in groups:
-            n = len(rows)
-            g_len, g_off = length[start:start + n], offset[start:start + n]
-            c = torch.arange(g_w, device=items.device)
-            pad = (g_w - g_len).unsqueeze(1)
-            valid = c >= pad
-            # a padding slot repeats a real token: as a key it is masked, as a query its output is dropped,
-            # so it gets exactly zero gradient and no zero row has to be appended to the tokens
-            gather = (g_off.unsqueeze(1) + (c - pad).clamp(min=0)).reshape(-1)
-            allowed = valid[:, None, None, :] | torch.eye(g_w, dtype=torch.bool, device=items.device)
-            mask = torch.zeros(allowed.shape, dtype=dtype, device=items.device).masked_fill_(~allowed, float("-inf"))
-            real = torch.nonzero(valid.reshape(-1)).squeeze(1)
-            self.groups.append(AttentionGroup((n, g_w), gather, real, mask, last))
-            start += n
-        # all groups at once: their slots concatenated, and where the real outputs sit in the
-        # concatenated group outputs (`real_last`: last-only groups output one row each)
-        self.gather = torch.cat([g.gather for g in self.groups]) if self.groups else lengths.new_zeros(0)
-        self.slot_counts = [g.gather.numel() for g in self.groups]
-        real, real_last, at, at_last = [], [], 0, 0
-        for g in self.groups:
-            real.append(g.real + at)
-            own = torch.arange(g.shape[0], device=items.device) if g.last_only else g.real
-            real_last.append(own + at_last)
-            at += g.gather.numel()
-            at_last += g.shape[0] if g.last_only else g.gather.numel()
-        self.real = torch.cat(real) if real else lengths.new_zeros(0)
-        self.real_last = torch.cat(real_last) if real_last else lengths.new_zeros(0)
-
-
 def attention_mask(items: torch.Tensor, causal: bool) -> torch.Tensor:
     """(B, 1, w, w) boolean mask: True where query i may attend to key j.
 

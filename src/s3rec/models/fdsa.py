@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from s3rec.data.splits import LeaveOneOut
-from s3rec.models.encoder import EncoderConfig, FastDropout, SelfAttentionBlock, SequenceEncoder, attention_mask, init_weights
+from s3rec.models.dropout import FastDropout
+from s3rec.models.encoder import EncoderConfig, SelfAttentionBlock, SequenceEncoder, attention_mask, init_weights
 from s3rec.models.sasrec import SASRec
 from s3rec.models.attributes import ItemAttributes, attribute_csr, init_item_half_as_identity
 
