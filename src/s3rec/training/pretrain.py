@@ -117,16 +117,7 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
         stream = prefetched(make, batches) if overlap else map(make, batches)  # the same batches either way
         for batch in tqdm(stream, total=len(batches), desc=f"pre-train {epoch + 1}/{cfg.epochs}", disable=not progress,
                           leave=False):
-            opt.zero_grad(set_to_none=True)
-            for part in micro_batches(batch, parts):
-                with autocast(device):
-                    losses = model(to_device(part, device))
-                # per-sample mean -> sum / batch_size, so the parts add up to the whole batch's loss
-                (losses["loss"] * (len(part["items"]) / cfg.batch_size)).backward()
-                for k, v in losses.items():
-                    totals[k] = totals.get(k, 0.0) + v.detach().double() * len(part["items"])  # on the device: no sync per batch
-            distributed.average_gradients(model)  # once per step, over every rank's batch
-            opt.step()
+            pretrain_step(model, opt, batch, parts, cfg.batch_size, device, totals)
             after_step()
         totals = distributed.epoch_totals(totals, sum(len(i) for i in batches), len(user))  # all ranks' samples
         seconds = time.perf_counter() - t0
@@ -142,11 +133,7 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
             on_epoch({"stage": "pretrain", **record})
         log(f"pre-train epoch {epoch + 1}: " + " ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "samples")))
         if main and (epoch + 1 == 3 or (epoch + 1) % 10 == 0):
-            with open(out_dir / "pretrain_log.jsonl", encoding="utf-8") as f:
-                first = json.loads(f.readline())
-            for k in stalled_objectives(first, record):
-                log(f"warning: the {k} loss has not moved since epoch 1 ({first[k]:.4f} -> {record[k]:.4f}): "
-                    f"that objective is not learning{stall_hint(k, cfg)}")
+            warn_if_stalled(out_dir, record, cfg, log)
         state = {"optimizer": opt.state_dict(), "epoch": epoch + 1, "rng": rng_state(gen)}
         if main:
             save_checkpoint(last, stage="pretrain", config=config, data=data_info, model=model, **state)
@@ -155,6 +142,30 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
                                 data=data_info, model=model, **state)
     distributed.barrier()  # the other ranks may read the final checkpoint once rank 0 has written it
     return out_dir / f"pretrain-epoch{cfg.epochs}.pt"
+
+
+def pretrain_step(model: S3RecPretrainer, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor], parts: int,
+                  batch_size: int, device: torch.device, totals: dict) -> None:
+    """One optimiser step on `batch` (gradients summed over its micro-batches); adds each loss's sum to `totals`."""
+    opt.zero_grad(set_to_none=True)
+    for part in micro_batches(batch, parts):
+        with autocast(device):
+            losses = model(to_device(part, device))
+        # per-sample mean -> sum / batch_size, so the parts add up to the whole batch's loss
+        (losses["loss"] * (len(part["items"]) / batch_size)).backward()
+        for k, v in losses.items():
+            totals[k] = totals.get(k, 0.0) + v.detach().double() * len(part["items"])  # on the device: no sync per batch
+    distributed.average_gradients(model)  # once per step, over every rank's batch
+    opt.step()
+
+
+def warn_if_stalled(out_dir: Path, record: dict, cfg: PretrainConfig, log) -> None:
+    """Log a warning for each pairwise objective whose loss has not moved since epoch 1 (pretrain_log.jsonl)."""
+    with open(out_dir / "pretrain_log.jsonl", encoding="utf-8") as f:
+        first = json.loads(f.readline())
+    for k in stalled_objectives(first, record):
+        log(f"warning: the {k} loss has not moved since epoch 1 ({first[k]:.4f} -> {record[k]:.4f}): "
+            f"that objective is not learning{stall_hint(k, cfg)}")
 
 
 def stall_hint(objective: str, cfg: PretrainConfig) -> str:
