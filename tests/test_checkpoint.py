@@ -51,7 +51,7 @@ def test_missing_corrupt_foreign_and_incompatible_checkpoints_fail(split, tmp_pa
         load_transferred(model, foreign, split.data)
     with pytest.raises(S3RecError, match="items"):
         load_transferred(SASRec(split.n_items + 1, ENC), good, make_synthetic(n_users=120, n_items=61, n_topics=6, n_attributes=12))
-    with pytest.raises(S3RecError, match="does not fit SASRec"):
+    with pytest.raises(S3RecError, match=r"does not fit this SASRec's encoder \(EncoderConfig\(d=32.*fine-tune with the checkpoint's encoder settings"):
         load_transferred(SASRec(split.n_items, EncoderConfig(d=32, n_layers=1, max_len=10)), good, split.data)
     load_transferred(model, good, split.data)  # and the good one loads: every encoder tensor as pre-trained
     saved = torch.load(good, weights_only=False)["state_dict"]

@@ -677,6 +677,20 @@ def test_zero_fine_tuning_epochs_is_an_error_for_a_trained_model(tiny, tmp_path,
     assert not out.exists()
     assert main(["run", "--model", "pop", "--data", str(tiny), "--out", str(tmp_path / "pop"), "--epochs", "0",
                  "--quiet"]) == 0  # PopRec does not train
+    assert main(["pretrain", "--data", str(tiny), "--out", str(tmp_path / "pt"), "--epochs", "1", "--set",
+                 "finetune.epochs=0", "--quiet"]) == 0  # pre-training alone has no fine-tuning to check
+
+
+def test_python_m_s3rec_cli_runs_the_cli():
+    import subprocess
+    import sys
+
+    import s3rec
+
+    env = {**os.environ, "PYTHONPATH": str(Path(s3rec.__file__).parents[1])}  # this checkout's s3rec
+    out = subprocess.run([sys.executable, "-m", "s3rec.cli", "--version"], capture_output=True, text=True, timeout=120,
+                         env=env)
+    assert out.returncode == 0 and out.stdout.startswith("s3rec ")
 
 
 def test_zero_pretraining_epochs_is_a_one_line_error_that_writes_nothing(tiny, tmp_path, capsys):

@@ -351,9 +351,8 @@ def test_cli_errors_leave_no_output(runs, tmp_path, capsys, case):
     out = tmp_path / "recs.jsonl"
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
-    pretraining = tmp_path / "pt"  # what `s3rec pretrain --out pt` leaves
+    pretraining = tmp_path / "pt"  # what `s3rec run` leaves in <run>/pretrain (`s3rec pretrain` adds a config.json)
     pretraining.mkdir()
-    (pretraining / "config.json").write_text((runs["pop"] / "config.json").read_text())
     (pretraining / "last.pt").write_bytes(b"")
     args, fragment = {
         "unknown-user": (["--run", str(runs["pop"]), "--users", "u1,ghost"], "'ghost'"),

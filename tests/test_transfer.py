@@ -103,7 +103,7 @@ def test_embedding_init_for_caser_and_autoint(setting, tmp_path):
 def test_unfit_checkpoints_and_models_are_errors(setting, tmp_path):
     data, split, cfg = setting
     s3rec_ck = pretrain_or_reuse(cfg, tmp_path / "pt", progress=False, log=lambda *a: None)
-    with pytest.raises(S3RecError, match="does not fit GRU4Rec"):
+    with pytest.raises(S3RecError, match="does not fit this GRU4Rec"):
         load_transferred(model_of("gru4rec", split, cfg), s3rec_ck, data)
     wide = RunConfig.from_dict({**cfg.to_dict(), "encoder": {**cfg.to_dict()["encoder"], "d": 32}})
     with pytest.raises(S3RecError, match="width 16, but Caser needs 32"):

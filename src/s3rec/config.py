@@ -124,8 +124,6 @@ class RunConfig:
                             ("pretrain.micro_batches", self.pretrain.micro_batches)):
             if value < 0:  # an integer: check_types
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if self.model != "pop" and self.finetune.epochs < 1:  # else the model as initialised is reported as trained
-            raise ValueError(f"finetune.epochs (--epochs) must be >= 1 for {self.model}, got {self.finetune.epochs}")
         if self.pretrains and self.pretrain.epochs < 1:
             raise ValueError("S3-Rec pre-trains first: pretrain.epochs must be >= 1 (without pre-training: --model sasrec)")
         at_least = {"finetune.patience": (self.finetune.patience, 1), "finetune.n_negatives": (self.finetune.n_negatives, 1),

@@ -119,12 +119,13 @@ def checked_device(cfg: RunConfig, device: str | torch.device) -> torch.device:
     return distributed.setup(resolve_device(device))  # auto: CUDA when present; under torchrun cuda:LOCAL_RANK
 
 
-def data_and_split(cfg: RunConfig, data: SequenceData | None, progress: bool, log) -> tuple[SequenceData, LeaveOneOut]:
+def data_and_split(cfg: RunConfig, data: SequenceData | None, progress: bool, log,
+                   pretrains: bool) -> tuple[SequenceData, LeaveOneOut]:
     """The data (loaded, or given) and their leave-one-out split; bad data fail here, before anything is written."""
     data = load_data(cfg.data, progress=progress) if data is None else keep_train_fraction(data, cfg.data.train_fraction)
     split = LeaveOneOut.from_data(data)
     warn_unused_item_ids(data, log)
-    if cfg.pretrains:
+    if pretrains:
         warn_without_attributes(cfg.pretrain.objectives, data, log)
     return data, split
 
@@ -151,12 +152,14 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     """
     t_start = time.perf_counter()
     device = checked_device(cfg, device)
+    if cfg.model != "pop" and cfg.finetune.epochs < 1:  # else the model as initialised is reported as trained
+        raise S3RecError(f"bad option: finetune.epochs (--epochs) must be >= 1 for {cfg.model}, got {cfg.finetune.epochs}")
     # under torchrun rank 0 alone prints, logs and writes the run directory (s3rec.training.distributed)
     progress, log, echo, on_epoch = distributed.main_only(progress, log, echo, on_epoch)
     main = distributed.is_main()
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
-    data, split = data_and_split(cfg, data, progress, log)
+    data, split = data_and_split(cfg, data, progress, log, cfg.pretrains)
     negatives = eval_negatives(split, cfg.eval)
     model = build_model(cfg.model, split, cfg.encoder, cfg.finetune.loss, cfg.finetune.n_negatives,
                         cfg.finetune.label_smoothing).to(device)
@@ -264,7 +267,7 @@ def pretrain_run(cfg: RunConfig, out: str | Path | None = None, resume: bool = F
     """
     device = checked_device(cfg, device)
     progress, log, _, on_epoch = distributed.main_only(progress, log, log, on_epoch)
-    data, split = data_and_split(cfg, data, progress, log)
+    data, split = data_and_split(cfg, data, progress, log, pretrains=True)
     out = Path(out) if out is not None else default_run_dir(cfg, data.name) / "pretrain"
     config = recorded_config(cfg, device)
     if distributed.is_main():  # under torchrun rank 0 alone writes files

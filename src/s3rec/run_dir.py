@@ -41,11 +41,11 @@ def read_run_config(run_dir: Path) -> RunConfig:
     if not run_dir.is_dir():
         raise S3RecError(f"{run_dir}: " + ("not a directory; pass a run directory" if run_dir.exists() else "run directory not found"))
     path = run_dir / CONFIG
-    if not path.is_file():
-        raise S3RecError(f"{path}: not found; is {run_dir} a run directory?")
     if not (run_dir / MODEL).is_file() and (run_dir / "last.pt").is_file():
         raise S3RecError(f"{run_dir}: a pre-training folder, which has no trained model; fine-tune from one of its "
                          f"checkpoints first (s3rec finetune --init {run_dir / 'pretrain-epochN.pt'} ...)")
+    if not path.is_file():
+        raise S3RecError(f"{path}: not found; is {run_dir} a run directory?")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return RunConfig.from_dict({k: v for k, v in raw.items() if k not in RECORDED})

@@ -96,10 +96,11 @@ def load_transferred(model: nn.Module, path: str | Path, data: SequenceData) -> 
     if net is not None:
         own = net.state_dict()
         if set(state) != set(own) or any(state[k].shape != own[k].shape for k in own):
-            shapes = ck["config"].get("encoder", {})
-            raise S3RecError(f"{path}: pre-trained for {made_for} (encoder {shapes}), which does not fit "
-                             f"{type(model).__name__}'s encoder; pre-train {type(model).__name__} with these encoder "
-                             "settings (s3rec experiment transfer for another model)")
+            theirs, ours = ck["config"].get("encoder", {}), getattr(net, "cfg", None)
+            raise S3RecError(f"{path}: the pre-trained encoder (made for {made_for}, encoder {theirs}) does not fit "
+                             f"this {type(model).__name__}'s encoder" + (f" ({ours})" if ours is not None else "")
+                             + "; fine-tune with the checkpoint's encoder settings, or pre-train this model "
+                             "(s3rec experiment transfer for models other than s3rec)")
         net.load_state_dict(state)
         return ck
     width = embedding_width(model)
