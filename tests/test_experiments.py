@@ -323,3 +323,19 @@ def test_sparsity_summary_counts_the_fractions_where_s3rec_leads_every_baseline(
     assert "above every baseline's at 1 of 2 fractions" in text
     assert "| 50% | 0.3000 | 0.1000 | 0.2000 | +50.0% |" in text  # against the best baseline, 0.2
     assert "| 100% | 0.2000 | 0.2500 | 0.0500 | -20.0% |" in text
+
+
+@pytest.mark.parametrize("values, said", [
+    ((0.20, 0.25, 0.18, 0.30), "lowered NDCG@10 for ¬AAP, ¬MAP; the largest drop is ¬MAP (0.1800 vs 0.2200)"),
+    ((0.23, 0.25, 0.24, 0.30), "lowered NDCG@10 for none of them; the smallest rise is ¬AAP (0.2300 vs 0.2200)"),
+])
+def test_ablation_summary_names_drops_as_drops(tmp_path, values, said):
+    from s3rec.config import RunConfig
+    from s3rec.experiments.ablation import summarise
+    from s3rec.experiments.common import Setup
+
+    setup = Setup(config_for=lambda model: RunConfig(model=model), seeds=[1], out=tmp_path)
+    labels = ("S3-Rec", "¬AAP", "¬MIP", "¬MAP", "¬SP")
+    ndcg = dict(zip(labels, [(v, 0.0) for v in (0.22, *values)]))
+    text = summarise(setup, [], {"NDCG@10": ndcg, "HR@10": ndcg}, "full")
+    assert said in text

@@ -107,9 +107,10 @@ def test_a_run_directory_in_use_by_another_process_is_a_one_line_error(both_run,
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
+        echoed = []
         with pytest.raises(S3RecError, match=r"held: in use by another s3rec process"):
-            run(cfg, out=held, progress=False, log=quiet, echo=quiet)
-        assert not (held / "metrics.json").exists()
+            run(cfg, out=held, progress=False, log=quiet, echo=echoed.append)
+        assert not (held / "metrics.json").exists() and echoed == []  # the error alone, no protocol header first
     finally:
         holder.kill()
         holder.wait()

@@ -169,7 +169,6 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     out = Path(out) if out is not None else default_run_dir(cfg, data.name)
     max_len = cfg.encoder.max_len
     protocol = describe_protocol(cfg.eval, data, max_len)
-    echo(protocol)
     config = {**recorded_config(cfg, device), "protocol": protocol}
     if "pretrain" in made_by:  # the pre-training --init was made with, not this call's unused defaults
         config["pretrain"] = made_by["pretrain"]
@@ -186,6 +185,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
         write_json(out / CONFIG, config)
         save_id_maps(data, out / ID_MAPS)
         save_histories(data, out / HISTORIES)
+    echo(protocol)  # once the folder is this run's: a busy or mismatched folder is a one-line error alone
     seconds = {"load": time.perf_counter() - t_start}
 
     if cfg.model == "s3rec":

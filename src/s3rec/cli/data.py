@@ -37,7 +37,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="data set tools").add_subparsers(dest="data_command", required=True)
     info = data.add_parser("info", help="print the paper's Table 1 statistics of a data set")
     add_data_args(info)
-    info.add_argument("--quiet", action="store_true")
+    info.add_argument("--quiet", action="store_true", help="no download progress bar")
     info.set_defaults(func=cmd_data_info)
     add_synth_parser(data)
 

@@ -64,9 +64,10 @@ def summarise(setup: Setup, runs, stats: dict, protocol: str) -> str:
     removed = {label: ndcg[label][0] for label, _ in VARIANTS[1:]}
     worst = min(removed, key=removed.get)
     helped = [label for label, v in removed.items() if v < full]
+    drop = (f"the largest drop is {worst} ({removed[worst]:.4f} vs {full:.4f})" if helped else
+            f"the smallest rise is {worst} ({removed[worst]:.4f} vs {full:.4f})")
     lines += ["", "![ablation](ablation.png)", "",
-              f"Measured: removing an objective lowered NDCG@10 for {', '.join(helped) or 'none of them'}; "
-              f"the largest drop is {worst} ({removed[worst]:.4f} vs {full:.4f})."]
+              f"Measured: removing an objective lowered NDCG@10 for {', '.join(helped) or 'none of them'}; {drop}."]
     folders = {label: "pretrain-full" if removed is None else f"pretrain-no-{removed}" for label, removed in VARIANTS}
     for label, k, first, last in dead_objectives(setup, folders):
         lines.append(dead_objective_line(f"{label}'s pre-training", k, first, last)
