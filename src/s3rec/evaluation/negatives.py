@@ -19,7 +19,7 @@ def sample_eval_negatives(split: LeaveOneOut, k: int = 99, how: str = "uniform",
     if int(split.data.lengths.max()) + k > n_items:
         raise S3RecError(f"sampled protocol: cannot draw {k} distinct unseen negatives from {n_items} items for the "
                          f"longest user ({int(split.data.lengths.max())} items); use fewer "
-                         "(--set eval.n_negatives=K) or --protocol full")
+                         "(eval.n_negatives: --set eval.n_negatives=K when running) or --protocol full")
     if how == "uniform":
         weights = torch.ones(n_items + 1, dtype=torch.double)
     elif how == "popularity":
