@@ -15,8 +15,8 @@ from s3rec.data.loading import DataConfig
 from s3rec.errors import S3RecError, one_line
 from s3rec.models.encoder import EncoderConfig
 from s3rec.models.s3rec import ObjectiveConfig
-from s3rec.training.finetune import FinetuneConfig
-from s3rec.training.pretrain import PretrainConfig
+from s3rec.training.finetune import FINETUNE_SAMPLES, LR_SCHEDULES, NEGATIVES_EXCLUDE, OPTIMIZERS, FinetuneConfig
+from s3rec.training.pretrain import PRETRAIN_SAMPLES, PretrainConfig
 
 
 @dataclass
@@ -90,7 +90,6 @@ class RunConfig:
         from s3rec.evaluation.metrics import METRIC_NAMES
         from s3rec.models.next_item_loss import FINETUNE_LOSSES
         from s3rec.recipes import RECIPES
-        from s3rec.training.finetune import NEGATIVES_EXCLUDE
         from s3rec.training.prefetch import check_prefetch
 
         check_types(self)
@@ -99,11 +98,11 @@ class RunConfig:
             "eval.protocol": (self.eval.protocol, ("full", "sampled", "both")),
             "eval.negatives": (self.eval.negatives, ("auto", "uniform", "popularity", "file")),
             "finetune.loss": (self.finetune.loss, FINETUNE_LOSSES),
-            "pretrain.samples": (self.pretrain.samples, ("prefixes", "random-prefix")),
-            "finetune.samples": (self.finetune.samples, ("sequence", "prefixes")),
+            "pretrain.samples": (self.pretrain.samples, PRETRAIN_SAMPLES),
+            "finetune.samples": (self.finetune.samples, FINETUNE_SAMPLES),
             "finetune.negatives_exclude": (self.finetune.negatives_exclude, NEGATIVES_EXCLUDE),
-            "finetune.optimizer": (self.finetune.optimizer, ("adam", "adamw")),
-            "finetune.lr_schedule": (self.finetune.lr_schedule, ("constant", "linear")),
+            "finetune.optimizer": (self.finetune.optimizer, OPTIMIZERS),
+            "finetune.lr_schedule": (self.finetune.lr_schedule, LR_SCHEDULES),
             "recipe": (self.recipe, tuple(RECIPES)),
             "eval.selection": (self.eval.selection, ("auto", "full", "sampled")),
         }

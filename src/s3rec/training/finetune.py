@@ -27,6 +27,8 @@ from s3rec.training.optim import adam
 
 
 FINETUNE_SAMPLES = ("sequence", "prefixes")
+OPTIMIZERS = ("adam", "adamw")
+LR_SCHEDULES = ("constant", "linear")
 NEGATIVES_EXCLUDE = ("train", "sequence")
 
 
@@ -133,7 +135,7 @@ class EarlyStopping:
 
 def check_finetune_options(cfg: FinetuneConfig, model: SequentialRecommender) -> None:
     """S3RecError for a fine-tuning option the model or this loop does not have."""
-    if cfg.optimizer not in ("adam", "adamw") or cfg.lr_schedule not in ("constant", "linear"):
+    if cfg.optimizer not in OPTIMIZERS or cfg.lr_schedule not in LR_SCHEDULES:
         raise S3RecError(f"finetune.optimizer must be adam or adamw and finetune.lr_schedule constant or linear, "
                          f"got {cfg.optimizer!r}, {cfg.lr_schedule!r}")
     if cfg.samples not in FINETUNE_SAMPLES:

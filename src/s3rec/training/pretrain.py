@@ -28,6 +28,9 @@ from s3rec.training.optim import adam
 from s3rec.training.prefetch import prefetched, use_prefetch
 
 
+PRETRAIN_SAMPLES = ("prefixes", "random-prefix")  # every prefix of every sequence (authors') | one random prefix per user
+
+
 @dataclass
 class PretrainConfig:
     """Pre-training schedule (authors' code: batch 100, lr 1e-3, mask ratio 0.2, every prefix)."""
@@ -61,7 +64,7 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
     if cfg.epochs < 1:  # else the returned pretrain-epoch0.pt would not exist
         raise S3RecError(f"pre-training needs pretrain.epochs >= 1, got {cfg.epochs}; "
                          "for a model without pre-training use --model sasrec")
-    if cfg.samples not in ("prefixes", "random-prefix"):
+    if cfg.samples not in PRETRAIN_SAMPLES:
         raise S3RecError(f"unknown pre-training samples {cfg.samples!r} (prefixes or random-prefix)")
     device = distributed.setup(resolve_device(device))  # auto: CUDA when present; under torchrun cuda:LOCAL_RANK
     progress, log, on_epoch = distributed.main_only(progress, log, on_epoch)  # rank 0 alone prints and logs
