@@ -44,7 +44,6 @@ from s3rec.run_dir import HISTORIES, ID_MAPS, MODEL, read_attributes, read_histo
 from s3rec.training.checkpoint import load_checkpoint
 
 
-
 @dataclass
 class _Query:
     """One resolved input: the user's row (or None) and the history in internal ids."""

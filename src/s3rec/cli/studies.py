@@ -91,8 +91,6 @@ def cmd_compare(args) -> None:
         raise S3RecError("--models needs at least one model, e.g. --models pop,sasrec,s3rec")
     if len(set(columns)) != len(columns):
         raise S3RecError(f"--models lists a model twice: {args.models}")
-    if not seeds:
-        raise S3RecError("--seeds needs at least one seed")
     if args.init is not None:
         refuse_pretraining_flags(args, "S3-Rec fine-tunes from --init")
     configs = {c: build_config(_with_recipe(args, c), model_of(c)) for c in columns}
