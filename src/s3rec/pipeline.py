@@ -172,22 +172,9 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     config = {**recorded_config(cfg, device), "protocol": protocol}
     if "pretrain" in made_by:  # the pre-training --init was made with, not this call's unused defaults
         config["pretrain"] = made_by["pretrain"]
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        lock = hold_folder(out)  # noqa: F841 (held while this function runs: one process per run directory)
-        if resume and not any((out / f).is_file() for f in ("finetune_last.pt", "pretrain/last.pt", "metrics.json")):
-            log(f"warning: nothing to resume in {out}: starting afresh")
-        if resume:  # before the folder's config is rewritten
-            check_resumable(cfg, out)
-            check_same_data(data, out, "resume")
-        else:
-            clear_results(out)  # a fresh run: no model or metrics of an earlier run may outlive its config
-        write_json(out / CONFIG, config)
-        save_id_maps(data, out / ID_MAPS)
-        save_histories(data, out / HISTORIES)
+    lock = open_run_dir(out, cfg, data, config, resume, log) if main else None  # noqa: F841 (held until return)
     echo(protocol)  # once the folder is this run's: a busy or mismatched folder is a one-line error alone
     seconds = {"load": time.perf_counter() - t_start}
-
     if cfg.model == "s3rec":
         init = cfg.init
         if init is None:
@@ -199,24 +186,8 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
             load_transferred(model, init, data)
         log(f"fine-tuning from {init}")
     data_info = data_info_of(data)
-    summary: dict = {}
-    if model.trainable:
-        selection = cfg.eval.selection_protocol()
-
-        def validate(m: SequentialRecommender) -> dict[str, float]:
-            return evaluate(m, split, "valid", dataclasses.replace(cfg.eval, protocol=selection), max_len, negatives)[selection].metrics
-
-        result = finetune(model, split, cfg.finetune, max_len, cfg.seed, validate, out, resume=resume,
-                          progress=progress, checkpoint_meta={"config": config, "data": data_info}, log=log,
-                          on_epoch=on_epoch)
-        seconds["train"], seconds["valid_during_training"] = result.seconds_train, result.seconds_valid
-        summary.update(best_epoch=result.best_epoch, best_valid=result.best_metric, selection=f"{selection} {cfg.finetune.metric}",
-                       epochs_run=max((r["epoch"] for r in result.history), default=0))
-        if cfg.finetune.valid_every:
-            summary["best_step"] = result.best_step
-        if cfg.finetune.ema_epochs:
-            summary["best_weights"] = result.best_weights  # what model.pt holds: the trained weights or their average
-
+    summary = (fine_tune(model, cfg, split, negatives, out, {"config": config, "data": data_info}, resume,
+                         progress, log, on_epoch, seconds) if model.trainable else {})
     if not main:  # the other ranks wait while rank 0 evaluates and writes, and return its metrics
         return distributed.broadcast(None)
     save_checkpoint(out / "model.pt", stage="model", config=config, data=data_info, model=model, model_name=cfg.model)
@@ -229,6 +200,48 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     echo(format_metrics(metrics))
     echo(f"run directory: {out}")
     return distributed.broadcast(metrics)
+
+
+def open_run_dir(out: Path, cfg: RunConfig, data: SequenceData, config: dict, resume: bool, log):
+    """Lock run directory `out` for this run and write what it needs first; returns the lock to hold.
+
+    Resuming checks the folder's options and data against this run's; a fresh run deletes an earlier
+    run's results, so that no model or metrics outlive their config.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    lock = hold_folder(out)  # one process per run directory
+    if resume and not any((out / f).is_file() for f in ("finetune_last.pt", "pretrain/last.pt", "metrics.json")):
+        log(f"warning: nothing to resume in {out}: starting afresh")
+    if resume:  # before the folder's config is rewritten
+        check_resumable(cfg, out)
+        check_same_data(data, out, "resume")
+    else:
+        clear_results(out)
+    write_json(out / CONFIG, config)
+    save_id_maps(data, out / ID_MAPS)
+    save_histories(data, out / HISTORIES)
+    return lock
+
+
+def fine_tune(model: SequentialRecommender, cfg: RunConfig, split: LeaveOneOut, negatives: torch.Tensor | None,
+              out: Path, checkpoint_meta: dict, resume: bool, progress: bool, log, on_epoch, seconds: dict) -> dict:
+    """Train `model` with early stopping on validation; adds the stage times to `seconds`, returns summary.json's fields."""
+    selection = cfg.eval.selection_protocol()
+    selection_eval = dataclasses.replace(cfg.eval, protocol=selection)
+
+    def validate(m: SequentialRecommender) -> dict[str, float]:
+        return evaluate(m, split, "valid", selection_eval, cfg.encoder.max_len, negatives)[selection].metrics
+
+    result = finetune(model, split, cfg.finetune, cfg.encoder.max_len, cfg.seed, validate, out, resume=resume,
+                      progress=progress, checkpoint_meta=checkpoint_meta, log=log, on_epoch=on_epoch)
+    seconds["train"], seconds["valid_during_training"] = result.seconds_train, result.seconds_valid
+    summary = dict(best_epoch=result.best_epoch, best_valid=result.best_metric, selection=f"{selection} {cfg.finetune.metric}",
+                   epochs_run=max((r["epoch"] for r in result.history), default=0))
+    if cfg.finetune.valid_every:
+        summary["best_step"] = result.best_step
+    if cfg.finetune.ema_epochs:
+        summary["best_weights"] = result.best_weights  # what model.pt holds: the trained weights or their average
+    return summary
 
 
 RESULT_FILES = ("metrics.json", "summary.json", "model.pt", "per_user.npz", "finetune_last.pt", "finetune_log.jsonl")
