@@ -196,20 +196,7 @@ def finetune(
     # the horizon in steps from the sample count, not from a batch order: that would draw random numbers
     average = weight_average(model, cfg.ema_epochs, len(lengths) / (cfg.batch_size * distributed.world_size()))
     if resumed:
-        ck = load_checkpoint(state_path, stage="finetune")
-        model.load_state_dict(ck["state_dict"])
-        try:
-            opt.load_state_dict(ck["optimizer"])
-        except ValueError as e:  # AdamW's parameter groups changed (biases undecayed since 2026-12)
-            raise S3RecError(f"{state_path}: its optimiser state does not fit this version ({e}); "
-                             "start afresh without --resume") from None
-        if average is not None:
-            if "average" not in ck:
-                raise S3RecError(f"{state_path}: saved without finetune.ema_epochs; resume with the run's own settings")
-            average.load_state_dict(ck["average"])
-        set_rng_state(ck["rng"], gen)
-        stopping, history, start_epoch = EarlyStopping.from_dict(ck["best"]), ck["history"], ck["epoch"]
-        t_train, t_valid = ck["seconds"]
+        stopping, history, start_epoch, (t_train, t_valid) = restore(state_path, model, opt, average, gen)
         log(f"resumed fine-tuning from {state_path} after epoch {start_epoch}")
     distributed.broadcast_parameters(model)  # every rank starts from rank 0's weights
     after_step = kill_switch("finetune")  # fault-test hook, a no-op unless its variable is set
@@ -278,6 +265,24 @@ def finetune(
     model.load_state_dict(stopping.state)
     model.eval()
     return FinetuneResult(stopping.epoch, stopping.metric, history, t_train, t_valid, stopping.step, stopping.weights)
+
+
+def restore(state_path: Path, model: SequentialRecommender, opt: torch.optim.Optimizer, average: AveragedModel | None,
+            gen: torch.Generator) -> tuple[EarlyStopping, list[dict], int, tuple[float, float]]:
+    """Load a fine-tuning's last state into model, optimiser, average and generator; (stopping, history, epoch, seconds)."""
+    ck = load_checkpoint(state_path, stage="finetune")
+    model.load_state_dict(ck["state_dict"])
+    try:
+        opt.load_state_dict(ck["optimizer"])
+    except ValueError as e:  # AdamW's parameter groups changed (biases undecayed since 2026-12)
+        raise S3RecError(f"{state_path}: its optimiser state does not fit this version ({e}); "
+                         "start afresh without --resume") from None
+    if average is not None:
+        if "average" not in ck:
+            raise S3RecError(f"{state_path}: saved without finetune.ema_epochs; resume with the run's own settings")
+        average.load_state_dict(ck["average"])
+    set_rng_state(ck["rng"], gen)
+    return EarlyStopping.from_dict(ck["best"]), ck["history"], ck["epoch"], tuple(ck["seconds"])
 
 
 def scored(weights: torch.nn.Module, validate: Callable[[torch.nn.Module], dict[str, float]]) -> dict[str, float]:
