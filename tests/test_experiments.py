@@ -279,16 +279,14 @@ def test_jobs_give_the_numbers_of_one_job_and_leave_nothing_to_do(data_path, tmp
 
 
 def test_a_failing_job_stops_the_others_with_a_one_line_error(data_path, tmp_path, capsys):
-    from s3rec.io import hold_folder
+    from s3rec.io import folder_lock
 
-    (tmp_path / "sasrec-seed1").mkdir(parents=True)
-    lock = hold_folder(tmp_path / "sasrec-seed1")  # as if another process were writing that run
     args = ["experiment", "convergence", "--data", data_path, "--out", str(tmp_path), *TINY, "--jobs", "2"]
-    assert main(args) == 2
+    with folder_lock(tmp_path / "sasrec-seed1"):  # as if another process were writing that run
+        assert main(args) == 2
     err = capsys.readouterr().err.strip()
-    assert "sasrec-seed1: in use by another s3rec process" in err and "\n" not in err
+    assert "sasrec-seed1: in use by another s3rec run" in err and "\n" not in err
     assert not (tmp_path / "convergence.csv").exists()
-    lock.close()
     assert main(args[:-2]) == 0  # the folders the workers left are resumed
     assert (tmp_path / "convergence.csv").is_file()
     assert main(["experiment", "convergence", "--data", data_path, "--out", str(tmp_path), *TINY, "--jobs", "0"]) == 2

@@ -111,7 +111,7 @@ def test_item_ids_that_occur_in_no_sequence_are_a_warning(tmp_path, capsys):
 def test_os_errors_on_output_paths_are_one_line(tmp_path, capsys):
     data = write_log(tmp_path / "log.csv", 40)
     assert main(["run", "--model", "pop", "--data", str(data), "--min-count", "1", "--out", str(data), "--quiet"]) == 2
-    assert error_line(capsys) == f"s3rec: error: {data}: File exists"
+    assert error_line(capsys) == f"s3rec: error: {data}: is a file, not a folder"
     assert main(["run", "--model", "pop", "--data", str(data), "--min-count", "1", "--out", str(tmp_path / "r"), "--quiet"]) == 0
     (tmp_path / "folder").mkdir()
     capsys.readouterr()

@@ -14,7 +14,7 @@ from s3rec.data.s3rec_format import save_s3rec_format
 from s3rec.data.splits import LeaveOneOut
 from s3rec.data.synthetic import make_synthetic
 from s3rec.errors import S3RecError
-from s3rec.io import hold_folder
+from s3rec.io import folder_lock
 from s3rec.pipeline import run
 from s3rec.runs import run_or_reuse
 from s3rec.same_options import check_reusable
@@ -102,13 +102,13 @@ def test_a_run_directory_in_use_by_another_process_is_a_one_line_error(both_run,
     cfg, _ = both_run
     held = tmp_path / "held"
     held.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom s3rec.io import hold_folder\n"
-                               "h = hold_folder(sys.argv[1]); print('held', flush=True); time.sleep(120)", str(held)],
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom s3rec.io import folder_lock\n"
+                               "with folder_lock(sys.argv[1]):\n print('held', flush=True); time.sleep(120)", str(held)],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         echoed = []
-        with pytest.raises(S3RecError, match=r"held: in use by another s3rec process"):
+        with pytest.raises(S3RecError, match=r"held: in use by another s3rec run"):
             run(cfg, out=held, progress=False, log=quiet, echo=echoed.append)
         assert not (held / "metrics.json").exists() and echoed == []  # the error alone, no protocol header first
     finally:
@@ -123,10 +123,38 @@ def test_a_pretraining_folder_in_use_is_a_one_line_error(both_run, tmp_path):
     folder = tmp_path / "pretrain"
     folder.mkdir()
     split = LeaveOneOut.from_data(load_data(cfg.data, progress=False))
-    handle = hold_folder(folder)  # another open file description: conflicts even within one process
-    with pytest.raises(S3RecError, match=r"pretrain: in use by another s3rec process"):
-        pretrain(split, cfg.pretrain, cfg.encoder, folder, 1, progress=False, log=quiet)
-    handle.close()
+    with folder_lock(folder):  # another open file description: conflicts even within one process
+        with pytest.raises(S3RecError, match=r"pretrain: in use by another s3rec run"):
+            pretrain(split, cfg.pretrain, cfg.encoder, folder, 1, progress=False, log=quiet)
+
+
+def test_a_run_that_fails_frees_its_folder_even_while_its_traceback_is_kept(both_run, tmp_path):
+    """A notebook keeps the last traceback (and with it the run's frames): the folder must not stay locked."""
+    cfg, _ = both_run
+    pre = RunConfig.from_dict(cfg.to_dict())
+    pre.model, pre.pretrain.epochs, pre.finetune.epochs = "s3rec", 1, 1
+
+    def interrupt(record):
+        raise KeyboardInterrupt
+
+    for stage_cfg in (pre, cfg):  # interrupted in pre-training, and in fine-tuning
+        out = tmp_path / stage_cfg.model
+        try:
+            run(stage_cfg, out=out, progress=False, log=quiet, echo=quiet, on_epoch=interrupt)
+        except KeyboardInterrupt as e:
+            kept = e  # noqa: F841 (the traceback holds the frames, as sys.last_traceback does)
+        metrics = run(stage_cfg, out=out, progress=False, log=quiet, echo=quiet)
+        assert metrics["test"]["full"]["NDCG@10"] >= 0
+
+
+def test_an_output_folder_that_is_a_file_is_a_one_line_error(both_run, tmp_path):
+    cfg, _ = both_run
+    (tmp_path / "taken").write_text("mine")
+    with pytest.raises(S3RecError, match=r"taken: is a file, not a folder$"):
+        run(cfg, out=tmp_path / "taken", progress=False, log=quiet, echo=quiet)
+    with pytest.raises(S3RecError, match=r"run: cannot be an output folder, .*taken is a file$"):
+        run(cfg, out=tmp_path / "taken" / "run", progress=False, log=quiet, echo=quiet)
+    assert (tmp_path / "taken").read_text() == "mine"
 
 
 def test_a_finished_pretraining_made_with_other_options_is_not_reused(both_run, tmp_path):

@@ -7,7 +7,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import Any, Iterator
 
 from s3rec.errors import S3RecError
 
@@ -75,19 +75,38 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def hold_folder(folder: str | Path) -> IO | None:
-    """Lock `folder` for this process (its `.lock` file) until the returned handle is closed or dropped.
+@contextmanager
+def folder_lock(folder: str | Path, hold: bool = True) -> Iterator[None]:
+    """Create `folder` if needed and hold its lock (its `.lock` file) while the block runs, however it ends.
 
-    Two processes writing one run directory (the same command started twice) would interleave its
-    checkpoints and logs; the second one gets a one-line error instead.
+    Two runs writing one run directory (the same command started twice) would interleave its
+    checkpoints and logs; the second one gets a one-line error instead. `hold=False` takes no lock
+    (the non-writing ranks of a distributed run) and creates nothing.
     """
-    if fcntl is None:
-        return None
+    if hold:
+        make_folder(folder)
+    if not hold or fcntl is None:
+        yield
+        return
     handle = open(Path(folder) / ".lock", "w")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise S3RecError(f"{folder}: in use by another s3rec process; wait for it to finish or use another "
+        raise S3RecError(f"{folder}: in use by another s3rec run; wait for it to finish or use another "
                          f"output folder") from None
-    return handle
+    try:
+        yield
+    finally:
+        handle.close()
+
+
+def make_folder(folder: str | Path) -> Path:
+    """Create `folder` and its parents if missing; a file in the way is a one-line error."""
+    folder = Path(folder)
+    for part in (folder, *folder.parents):
+        if part.exists() and not part.is_dir():
+            raise S3RecError(f"{folder}: is a file, not a folder" if part == folder
+                             else f"{folder}: cannot be an output folder, {part} is a file")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -29,7 +29,7 @@ from s3rec.errors import S3RecError, one_line
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.evaluation.negatives import sample_eval_negatives
 from s3rec.evaluation.ranking import EvalResult, full_ranking, sampled_ranking
-from s3rec.io import atomic_path, hold_folder, write_json
+from s3rec.io import atomic_path, folder_lock, write_json
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.factory import build_model
 from s3rec.models.s3rec import ObjectiveConfig
@@ -172,44 +172,44 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     config = {**recorded_config(cfg, device), "protocol": protocol}
     if "pretrain" in made_by:  # the pre-training --init was made with, not this call's unused defaults
         config["pretrain"] = made_by["pretrain"]
-    lock = open_run_dir(out, cfg, data, config, resume, log) if main else None  # noqa: F841 (held until return)
-    echo(protocol)  # once the folder is this run's: a busy or mismatched folder is a one-line error alone
-    seconds = {"load": time.perf_counter() - t_start}
-    if cfg.model == "s3rec":
-        init = cfg.init
-        if init is None:
-            t0 = time.perf_counter()
-            init = pretrain(split, cfg.pretrain, cfg.encoder, out / "pretrain", cfg.seed, resume=resume,
-                            progress=progress, run_config=config, log=log, on_epoch=on_epoch, device=device)
-            # every epoch's time, also those of a process that was interrupted and resumed
-            seconds["pretrain"] = pretrain_seconds(out / "pretrain", cfg.pretrain.epochs) or time.perf_counter() - t0
-            load_transferred(model, init, data)
-        log(f"fine-tuning from {init}")
-    data_info = data_info_of(data)
-    summary = (fine_tune(model, cfg, split, negatives, out, {"config": config, "data": data_info}, resume,
-                         progress, log, on_epoch, seconds) if model.trainable else {})
-    if not main:  # the other ranks wait while rank 0 evaluates and writes, and return its metrics
-        return distributed.broadcast(None)
-    save_checkpoint(out / "model.pt", stage="model", config=config, data=data_info, model=model, model_name=cfg.model)
-    t0 = time.perf_counter()
-    results = {which: evaluate(model, split, which, cfg.eval, max_len, negatives, progress) for which in ("valid", "test")}
-    seconds["evaluate"] = time.perf_counter() - t0
-    seconds["total"] = sum(seconds.values())  # the stages; training accumulated over resumes
-    metrics = write_results(out, data.name, cfg.model, results, seconds)
-    write_json(out / "summary.json", {**summary, "run_dir": str(out)})
-    echo(format_metrics(metrics))
-    echo(f"run directory: {out}")
-    return distributed.broadcast(metrics)
+    with folder_lock(out, hold=main):  # one run per folder; released however the run ends
+        if main:
+            start_run_dir(out, cfg, data, config, resume, log)
+        echo(protocol)  # once the folder is this run's: a busy or mismatched folder is a one-line error alone
+        seconds = {"load": time.perf_counter() - t_start}
+        if cfg.model == "s3rec":
+            init = cfg.init
+            if init is None:
+                t0 = time.perf_counter()
+                init = pretrain(split, cfg.pretrain, cfg.encoder, out / "pretrain", cfg.seed, resume=resume,
+                                progress=progress, run_config=config, log=log, on_epoch=on_epoch, device=device)
+                # every epoch's time, also those of a process that was interrupted and resumed
+                seconds["pretrain"] = pretrain_seconds(out / "pretrain", cfg.pretrain.epochs) or time.perf_counter() - t0
+                load_transferred(model, init, data)
+            log(f"fine-tuning from {init}")
+        data_info = data_info_of(data)
+        summary = (fine_tune(model, cfg, split, negatives, out, {"config": config, "data": data_info}, resume,
+                             progress, log, on_epoch, seconds) if model.trainable else {})
+        if not main:  # the other ranks wait while rank 0 evaluates and writes, and return its metrics
+            return distributed.broadcast(None)
+        save_checkpoint(out / "model.pt", stage="model", config=config, data=data_info, model=model, model_name=cfg.model)
+        t0 = time.perf_counter()
+        results = {which: evaluate(model, split, which, cfg.eval, max_len, negatives, progress) for which in ("valid", "test")}
+        seconds["evaluate"] = time.perf_counter() - t0
+        seconds["total"] = sum(seconds.values())  # the stages; training accumulated over resumes
+        metrics = write_results(out, data.name, cfg.model, results, seconds)
+        write_json(out / "summary.json", {**summary, "run_dir": str(out)})
+        echo(format_metrics(metrics))
+        echo(f"run directory: {out}")
+        return distributed.broadcast(metrics)
 
 
-def open_run_dir(out: Path, cfg: RunConfig, data: SequenceData, config: dict, resume: bool, log):
-    """Lock run directory `out` for this run and write what it needs first; returns the lock to hold.
+def start_run_dir(out: Path, cfg: RunConfig, data: SequenceData, config: dict, resume: bool, log) -> None:
+    """Write what a run needs in `out` first (config, id maps, histories), once its folder is locked.
 
     Resuming checks the folder's options and data against this run's; a fresh run deletes an earlier
     run's results, so that no model or metrics outlive their config.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    lock = hold_folder(out)  # one process per run directory
     if resume and not any((out / f).is_file() for f in ("finetune_last.pt", "pretrain/last.pt", "metrics.json")):
         log(f"warning: nothing to resume in {out}: starting afresh")
     if resume:  # before the folder's config is rewritten
@@ -220,7 +220,6 @@ def open_run_dir(out: Path, cfg: RunConfig, data: SequenceData, config: dict, re
     write_json(out / CONFIG, config)
     save_id_maps(data, out / ID_MAPS)
     save_histories(data, out / HISTORIES)
-    return lock
 
 
 def fine_tune(model: SequentialRecommender, cfg: RunConfig, split: LeaveOneOut, negatives: torch.Tensor | None,

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from s3rec.data.splits import LeaveOneOut
 from s3rec.device import autocast, resolve_device, to_device
 from s3rec.errors import S3RecError
-from s3rec.io import append_jsonl, hold_folder
+from s3rec.io import append_jsonl, folder_lock
 from s3rec.models.encoder import EncoderConfig, SequenceEncoder
 from s3rec.models.s3rec import ObjectiveConfig, S3RecPretrainer
 from s3rec.training import distributed
@@ -70,80 +70,78 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
     progress, log, on_epoch = distributed.main_only(progress, log, on_epoch)  # rank 0 alone prints and logs
     main = distributed.is_main()  # rank 0 alone writes files (s3rec.training.distributed)
     out_dir = Path(out_dir)
-    if main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        lock = hold_folder(out_dir)  # noqa: F841 (held while this function runs: one process per folder)
-    data = split.data
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
-                            torch.from_numpy(data.attr_values), enc_cfg, cfg.objectives,
-                            sequence_encoder=None if make_encoder is None else make_encoder())
-    model.to(device)
-    opt = adam(model.parameters(), cfg.lr, cfg.weight_decay)
-    seqs = TrainingSequences(*split.train_sequences(), data.n_items)
-    data_info = data_info_of(data)
-    config = run_config or {"pretrain": asdict(cfg), "encoder": asdict(enc_cfg), "seed": seed}
-    last = out_dir / "last.pt"
-    start_epoch = 0
-    if main and not (resume and last.exists()):  # a fresh run: no log or checkpoint of an earlier one stays
-        for stale in [out_dir / "pretrain_log.jsonl", last, *out_dir.glob("pretrain-epoch*.pt")]:
-            stale.unlink(missing_ok=True)
-    if resume and last.exists():
-        ck = load_checkpoint(last, stage="pretrain")
-        check_same_data_info(ck, last, data_info)
-        model.load_state_dict(ck["state_dict"])
-        opt.load_state_dict(ck["optimizer"])
-        set_rng_state(ck["rng"], gen)
-        start_epoch = ck["epoch"]
-        log(f"resumed pre-training from {last} after epoch {start_epoch}")
-    distributed.broadcast_parameters(model)  # every rank starts from rank 0's weights
+    with folder_lock(out_dir, hold=main):  # one run per folder; released however pre-training ends
+        data = split.data
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        model = S3RecPretrainer(data.n_items, data.n_attributes, torch.from_numpy(data.attr_offsets),
+                                torch.from_numpy(data.attr_values), enc_cfg, cfg.objectives,
+                                sequence_encoder=None if make_encoder is None else make_encoder())
+        model.to(device)
+        opt = adam(model.parameters(), cfg.lr, cfg.weight_decay)
+        seqs = TrainingSequences(*split.train_sequences(), data.n_items)
+        data_info = data_info_of(data)
+        config = run_config or {"pretrain": asdict(cfg), "encoder": asdict(enc_cfg), "seed": seed}
+        last = out_dir / "last.pt"
+        start_epoch = 0
+        if main and not (resume and last.exists()):  # a fresh run: no log or checkpoint of an earlier one stays
+            for stale in [out_dir / "pretrain_log.jsonl", last, *out_dir.glob("pretrain-epoch*.pt")]:
+                stale.unlink(missing_ok=True)
+        if resume and last.exists():
+            ck = load_checkpoint(last, stage="pretrain")
+            check_same_data_info(ck, last, data_info)
+            model.load_state_dict(ck["state_dict"])
+            opt.load_state_dict(ck["optimizer"])
+            set_rng_state(ck["rng"], gen)
+            start_epoch = ck["epoch"]
+            log(f"resumed pre-training from {last} after epoch {start_epoch}")
+        distributed.broadcast_parameters(model)  # every rank starts from rank 0's weights
 
-    with_sp = cfg.objectives.sp > 0
-    # mip_form=softmax ignores the negatives but still draws them: the same random stream as the
-    # pair form keeps the published --recipe best figures reproducible (the draw is ~1% of a step)
-    with_negatives = cfg.objectives.mip > 0
-    parts = cfg.micro_batches or (1 if isinstance(model.encoder, SequenceEncoder) else 4)
-    after_step = kill_switch("pretrain")  # fault-test hook, a no-op unless its variable is set
-    overlap = use_prefetch(cfg.prefetch, device)
-    for epoch in range(start_epoch, cfg.epochs):
-        t0 = time.perf_counter()
-        model.train()
-        rank_gen = distributed.epoch_generator(gen, seed, epoch)  # `gen` in one process; per rank under torchrun
-        if cfg.samples == "prefixes":
-            user, start, end = seqs.prefix_samples(enc_cfg.max_len)
-        else:
-            user, start, end = seqs.random_prefix_samples(enc_cfg.max_len, gen)
-        totals: dict[str, float] = {}
-        batches = distributed.shard(batch_order(end - start, cfg.batch_size, gen, cfg.bucket))  # every N-th batch
-        make = partial(sample_batch, seqs, user, start, end, cfg.mask_ratio, rank_gen, with_sp, with_negatives)
-        stream = prefetched(make, batches) if overlap else map(make, batches)  # the same batches either way
-        for batch in tqdm(stream, total=len(batches), desc=f"pre-train {epoch + 1}/{cfg.epochs}", disable=not progress,
-                          leave=False):
-            pretrain_step(model, opt, batch, parts, cfg.batch_size, device, totals)
-            after_step()
-        totals = distributed.epoch_totals(totals, sum(len(i) for i in batches), len(user))  # all ranks' samples
-        seconds = time.perf_counter() - t0
-        record = {"epoch": epoch + 1, "seconds": round(seconds, 3), "samples": len(user),
-                  **{k: float(v) / len(user) for k, v in totals.items()}}
-        diverged = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
-        if diverged:  # checked once per epoch: a check per batch would sync every step
-            raise S3RecError(f"pre-training diverged: {', '.join(diverged)} loss not finite in epoch {epoch + 1} "
-                             f"(lower pretrain.lr, now {cfg.lr:g})")
-        if main:
-            append_jsonl(out_dir / "pretrain_log.jsonl", record)
-        if on_epoch is not None:
-            on_epoch({"stage": "pretrain", **record})
-        log(f"pre-train epoch {epoch + 1}: " + " ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "samples")))
-        if main and (epoch + 1 == 3 or (epoch + 1) % 10 == 0):
-            warn_if_stalled(out_dir, record, cfg, log)
-        state = {"optimizer": opt.state_dict(), "epoch": epoch + 1, "rng": rng_state(gen)}
-        if main:
-            save_checkpoint(last, stage="pretrain", config=config, data=data_info, model=model, **state)
-            if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs:
-                save_checkpoint(out_dir / f"pretrain-epoch{epoch + 1}.pt", stage="pretrain", config=config,
-                                data=data_info, model=model, **state)
-    distributed.barrier()  # the other ranks may read the final checkpoint once rank 0 has written it
+        with_sp = cfg.objectives.sp > 0
+        # mip_form=softmax ignores the negatives but still draws them: the same random stream as the
+        # pair form keeps the published --recipe best figures reproducible (the draw is ~1% of a step)
+        with_negatives = cfg.objectives.mip > 0
+        parts = cfg.micro_batches or (1 if isinstance(model.encoder, SequenceEncoder) else 4)
+        after_step = kill_switch("pretrain")  # fault-test hook, a no-op unless its variable is set
+        overlap = use_prefetch(cfg.prefetch, device)
+        for epoch in range(start_epoch, cfg.epochs):
+            t0 = time.perf_counter()
+            model.train()
+            rank_gen = distributed.epoch_generator(gen, seed, epoch)  # `gen` in one process; per rank under torchrun
+            if cfg.samples == "prefixes":
+                user, start, end = seqs.prefix_samples(enc_cfg.max_len)
+            else:
+                user, start, end = seqs.random_prefix_samples(enc_cfg.max_len, gen)
+            totals: dict[str, float] = {}
+            batches = distributed.shard(batch_order(end - start, cfg.batch_size, gen, cfg.bucket))  # every N-th batch
+            make = partial(sample_batch, seqs, user, start, end, cfg.mask_ratio, rank_gen, with_sp, with_negatives)
+            stream = prefetched(make, batches) if overlap else map(make, batches)  # the same batches either way
+            for batch in tqdm(stream, total=len(batches), desc=f"pre-train {epoch + 1}/{cfg.epochs}", disable=not progress,
+                              leave=False):
+                pretrain_step(model, opt, batch, parts, cfg.batch_size, device, totals)
+                after_step()
+            totals = distributed.epoch_totals(totals, sum(len(i) for i in batches), len(user))  # all ranks' samples
+            seconds = time.perf_counter() - t0
+            record = {"epoch": epoch + 1, "seconds": round(seconds, 3), "samples": len(user),
+                      **{k: float(v) / len(user) for k, v in totals.items()}}
+            diverged = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+            if diverged:  # checked once per epoch: a check per batch would sync every step
+                raise S3RecError(f"pre-training diverged: {', '.join(diverged)} loss not finite in epoch {epoch + 1} "
+                                 f"(lower pretrain.lr, now {cfg.lr:g})")
+            if main:
+                append_jsonl(out_dir / "pretrain_log.jsonl", record)
+            if on_epoch is not None:
+                on_epoch({"stage": "pretrain", **record})
+            log(f"pre-train epoch {epoch + 1}: " + " ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "samples")))
+            if main and (epoch + 1 == 3 or (epoch + 1) % 10 == 0):
+                warn_if_stalled(out_dir, record, cfg, log)
+            state = {"optimizer": opt.state_dict(), "epoch": epoch + 1, "rng": rng_state(gen)}
+            if main:
+                save_checkpoint(last, stage="pretrain", config=config, data=data_info, model=model, **state)
+                if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs:
+                    save_checkpoint(out_dir / f"pretrain-epoch{epoch + 1}.pt", stage="pretrain", config=config,
+                                    data=data_info, model=model, **state)
+        distributed.barrier()  # the other ranks may read the final checkpoint once rank 0 has written it
     return out_dir / f"pretrain-epoch{cfg.epochs}.pt"
 
 
