@@ -113,6 +113,25 @@ def test_recipe_best_from_the_command_line_and_file_precedence(tmp_path):
     assert cfg_of("--recipe", "fast", "--pretrain-epochs", "20").pretrain.epochs == 20
 
 
+def test_a_recipe_named_in_python_is_applied_or_refused(tmp_path):
+    """RunConfig(recipe="best") alone would train the paper recipe under config.json's word "best"."""
+    from s3rec.errors import ConfigError
+    from s3rec.pipeline import run
+
+    named = RunConfig(model="sasrec", recipe="best")
+    with pytest.raises(ConfigError, match=r"recipe='best' is set but none of its settings .*apply_recipe\(cfg, 'best'\)"):
+        named.validate()
+    assert issubclass(ConfigError, ValueError) and issubclass(ConfigError, S3RecError)
+    with pytest.raises(S3RecError, match="bad option: recipe='best'"):
+        run(named, out=tmp_path / "r", progress=False, log=lambda *a: None, echo=lambda *a: None)
+    assert not (tmp_path / "r").exists()
+    applied = apply_recipe(RunConfig(model="sasrec"), "best")
+    applied.finetune.patience = 10  # one setting changed after applying it is still that recipe, changed
+    assert applied.validate().finetune.loss == "ce"
+    assert apply_recipe(RunConfig(), "fast").validate().pretrain.bucket
+    assert RunConfig(recipe="paper").validate().finetune.loss == "bce"
+
+
 def test_study_command_line(tmp_path, capsys):
     from s3rec.cli import main
 

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from s3rec.data.loading import DataConfig
-from s3rec.errors import S3RecError, one_line
+from s3rec.errors import ConfigError, S3RecError, one_line
 from s3rec.models.encoder import EncoderConfig
 from s3rec.models.s3rec import ObjectiveConfig
 from s3rec.training.finetune import FINETUNE_SAMPLES, LR_SCHEDULES, NEGATIVES_EXCLUDE, OPTIMIZERS, FinetuneConfig
@@ -86,10 +86,10 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def validate(self) -> "RunConfig":
-        """Raise ValueError naming the first invalid option; returns self."""
+        """Raise ConfigError (a ValueError) naming the first invalid option; returns self."""
         from s3rec.evaluation.metrics import METRIC_NAMES
         from s3rec.models.next_item_loss import FINETUNE_LOSSES
-        from s3rec.recipes import RECIPES
+        from s3rec.recipes import RECIPES, check_applied
         from s3rec.training.prefetch import check_prefetch
 
         check_types(self)
@@ -108,7 +108,7 @@ class RunConfig:
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         positive = {"encoder.d": self.encoder.d, "encoder.n_layers": self.encoder.n_layers,
                     "encoder.n_heads": self.encoder.n_heads, "encoder.max_len": self.encoder.max_len,
                     "pretrain.batch_size": self.pretrain.batch_size, "finetune.batch_size": self.finetune.batch_size,
@@ -116,15 +116,15 @@ class RunConfig:
                     "eval.batch_size": self.eval.batch_size}
         for name, value in positive.items():
             if value < 1:  # an integer: check_types
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if self.encoder.d % self.encoder.n_heads:
-            raise ValueError(f"encoder.d ({self.encoder.d}) must be divisible by encoder.n_heads ({self.encoder.n_heads})")
+            raise ConfigError(f"encoder.d ({self.encoder.d}) must be divisible by encoder.n_heads ({self.encoder.n_heads})")
         for name, value in (("pretrain.epochs", self.pretrain.epochs), ("finetune.epochs", self.finetune.epochs),
                             ("pretrain.micro_batches", self.pretrain.micro_batches)):
             if value < 0:  # an integer: check_types
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+                raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
         if self.pretrains and self.pretrain.epochs < 1:
-            raise ValueError("S3-Rec pre-trains first: pretrain.epochs must be >= 1 (without pre-training: --model sasrec)")
+            raise ConfigError("S3-Rec pre-trains first: pretrain.epochs must be >= 1 (without pre-training: --model sasrec)")
         at_least = {"finetune.patience": (self.finetune.patience, 1), "finetune.n_negatives": (self.finetune.n_negatives, 1),
                     "finetune.valid_every": (self.finetune.valid_every, 0), "data.min_count": (self.data.min_count, 0),
                     "pretrain.lr": (self.pretrain.lr, 0), "finetune.lr": (self.finetune.lr, 0),
@@ -133,21 +133,22 @@ class RunConfig:
                     "finetune.ema_epochs": (self.finetune.ema_epochs, 0)}
         for name, (value, low) in at_least.items():
             if value < low:
-                raise ValueError(f"{name} must be >= {low}, got {value!r}")
+                raise ConfigError(f"{name} must be >= {low}, got {value!r}")
         for name, value in (("encoder.dropout", self.encoder.dropout), ("encoder.attn_dropout", self.encoder.attn_dropout)):
             if not 0 <= value < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+                raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
         if not 0 < self.data.train_fraction <= 1:
-            raise ValueError(f"data.train_fraction (--train-fraction) must be in (0, 1], got {self.data.train_fraction}")
+            raise ConfigError(f"data.train_fraction (--train-fraction) must be in (0, 1], got {self.data.train_fraction}")
         if not 0 <= self.finetune.label_smoothing < 1:
-            raise ValueError(f"finetune.label_smoothing must be in [0, 1), got {self.finetune.label_smoothing}")
+            raise ConfigError(f"finetune.label_smoothing must be in [0, 1), got {self.finetune.label_smoothing}")
         if self.finetune.label_smoothing and self.finetune.loss not in ("ce", "sampled-softmax"):
-            raise ValueError(f"finetune.label_smoothing needs a softmax loss (ce or sampled-softmax), "
+            raise ConfigError(f"finetune.label_smoothing needs a softmax loss (ce or sampled-softmax), "
                              f"not finetune.loss={self.finetune.loss!r}")
         check_prefetch(self.pretrain.prefetch, "pretrain.prefetch")
         if not 0 <= self.pretrain.mask_ratio < 1:
-            raise ValueError(f"pretrain.mask_ratio must be in [0, 1), got {self.pretrain.mask_ratio}")
+            raise ConfigError(f"pretrain.mask_ratio must be in [0, 1), got {self.pretrain.mask_ratio}")
         self.pretrain.objectives.__post_init__()
+        check_applied(self)
         return self
 
     @classmethod
@@ -159,11 +160,11 @@ class RunConfig:
 def _build(cls, d: dict[str, Any], prefix: str = ""):
     """Recursively build dataclass `cls` from a plain dict; unknown keys are an error."""
     if not isinstance(d, dict):
-        raise ValueError(f"expected a mapping for {cls.__name__}, got {type(d).__name__}")
+        raise ConfigError(f"expected a mapping for {cls.__name__}, got {type(d).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(d) - set(fields)
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} option(s): {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown {cls.__name__} option(s): {', '.join(sorted(unknown))}")
     kwargs = {}
     for name, value in d.items():
         sub = _dataclass_of(fields[name])
@@ -191,7 +192,7 @@ def _typed(cls, name: str, value: Any, dotted: str) -> Any:
                 return value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    raise ValueError(f"{dotted} must be a number, got {value!r}")
+    raise ConfigError(f"{dotted} must be a number, got {value!r}")
 
 
 _SUBCONFIGS = {"data": DataConfig, "encoder": EncoderConfig, "pretrain": PretrainConfig, "finetune": FinetuneConfig,
@@ -199,14 +200,14 @@ _SUBCONFIGS = {"data": DataConfig, "encoder": EncoderConfig, "pretrain": Pretrai
 
 
 def check_types(cfg: Any, prefix: str = "") -> None:
-    """ValueError naming the first option whose value is not of its declared type (e.g. patience 'abc')."""
+    """ConfigError naming the first option whose value is not of its declared type (e.g. patience 'abc')."""
     hints = typing.get_type_hints(type(cfg))
     for f in dataclasses.fields(cfg):
         value, hint, name = getattr(cfg, f.name), hints[f.name], prefix + f.name
         if dataclasses.is_dataclass(value):
             check_types(value, name + ".")
         elif not _is_a(value, hint):
-            raise ValueError(f"{name} must be {_describe(hint)}, got {value!r}")
+            raise ConfigError(f"{name} must be {_describe(hint)}, got {value!r}")
 
 
 def _is_a(value: Any, hint: Any) -> bool:
@@ -241,14 +242,14 @@ def set_path(cfg: Any, dotted: str, value: Any) -> None:
     obj = cfg
     for p in parents:
         if not dataclasses.is_dataclass(obj) or not hasattr(obj, p):
-            raise ValueError(f"unknown option {dotted}")
+            raise ConfigError(f"unknown option {dotted}")
         obj = getattr(obj, p)
     if not dataclasses.is_dataclass(obj) or not hasattr(obj, last):
-        raise ValueError(f"unknown option {dotted}")
+        raise ConfigError(f"unknown option {dotted}")
     group = getattr(obj, last)
     if dataclasses.is_dataclass(group):
         example = dataclasses.fields(group)[0].name
-        raise ValueError(f"{dotted} is a group of options, not one: set one of them, e.g. {dotted}.{example}=...")
+        raise ConfigError(f"{dotted} is a group of options, not one: set one of them, e.g. {dotted}.{example}=...")
     setattr(obj, last, _typed(type(obj), last, value, dotted))
 
 

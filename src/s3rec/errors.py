@@ -16,6 +16,10 @@ class S3RecError(Exception):
     """An error caused by input or configuration; the CLI prints it as one line and exits 2."""
 
 
+class ConfigError(S3RecError, ValueError):
+    """An invalid option value or name (a ValueError too, which option errors were before)."""
+
+
 class DataError(S3RecError):
     """Malformed or unusable data, located by file and (where known) line."""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from s3rec.config import RunConfig, set_path
+from s3rec.errors import ConfigError
 
 _BEST = {
     "finetune.loss": "ce",
@@ -30,15 +31,35 @@ RECIPE_MODELS = {"best": ("s3rec", "sasrec"), "fast": ("s3rec", "sasrec")}  # ab
 
 
 def apply_recipe(cfg: RunConfig, name: str) -> RunConfig:
-    """Set `cfg.recipe` and the recipe's options on `cfg` (in place); unknown names are a ValueError."""
+    """Set `cfg.recipe` and the recipe's options on `cfg` (in place); unknown names are a ConfigError."""
     if name not in RECIPES:
-        raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {name!r}")
+        raise ConfigError(f"recipe must be one of {', '.join(RECIPES)}, got {name!r}")
     models = RECIPE_MODELS.get(name)
     if models is not None and cfg.model not in models:
-        raise ValueError(f"recipe {name!r} is defined for {', '.join(models)}, not {cfg.model!r}")
+        raise ConfigError(f"recipe {name!r} is defined for {', '.join(models)}, not {cfg.model!r}")
     cfg.recipe = name
     for key, value in RECIPES[name].items():
         set_path(cfg, key, value)
+    return cfg
+
+
+def check_applied(cfg: RunConfig) -> None:
+    """ConfigError when `cfg.recipe` names a recipe none of whose settings `cfg` holds.
+
+    `RunConfig(recipe="best")` alone sets the name, not the settings: config.json would then claim a
+    recipe that did not run. Some settings changed after apply_recipe (--set) are fine.
+    """
+    settings = RECIPES.get(cfg.recipe, {})
+    if settings and not any(get_path(cfg, key) == value for key, value in settings.items()):
+        raise ConfigError(f"recipe={cfg.recipe!r} is set but none of its settings "
+                          f"({', '.join(f'{k}={v}' for k, v in settings.items())}) is: apply it with "
+                          f"s3rec.recipes.apply_recipe(cfg, {cfg.recipe!r}) (the CLI's --recipe does)")
+
+
+def get_path(cfg: Any, dotted: str) -> Any:
+    """The value of e.g. 'pretrain.objectives.sp' in nested dataclasses."""
+    for name in dotted.split("."):
+        cfg = getattr(cfg, name)
     return cfg
 
 

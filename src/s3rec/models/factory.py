@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from s3rec.data.splits import LeaveOneOut
-from s3rec.errors import S3RecError
+from s3rec.errors import ConfigError, S3RecError
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.encoder import EncoderConfig
 from s3rec.models.next_item_loss import FINETUNE_LOSSES
@@ -91,10 +91,10 @@ def check_model_options(cfg) -> None:
     """ValueError when an option of RunConfig `cfg` cannot apply to its model (a loss its training does not have)."""
     spec = BASELINES.get(cfg.model.lower())
     if spec is not None and cfg.finetune.loss not in spec.losses:
-        raise ValueError(f"finetune.loss (--loss) {cfg.finetune.loss!r} is not available for {cfg.model}: "
+        raise ConfigError(f"finetune.loss (--loss) {cfg.finetune.loss!r} is not available for {cfg.model}: "
                          f"it trains with its paper's {' or '.join(spec.losses)}")
     if spec is not None and len(spec.losses) == 1 and cfg.finetune.label_smoothing:
-        raise ValueError(f"finetune.label_smoothing is not available for {cfg.model}: its loss is built in")
+        raise ConfigError(f"finetune.label_smoothing is not available for {cfg.model}: its loss is built in")
 
 
 def build_model(name: str, split: LeaveOneOut, encoder: EncoderConfig, loss: str = "bce",

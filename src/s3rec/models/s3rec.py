@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from s3rec.errors import ConfigError
 from s3rec.models.attributes import ItemAttributes
 from s3rec.models.encoder import EncoderConfig, SequenceEncoder, encode_views, init_weights
 
@@ -49,13 +50,13 @@ class ObjectiveConfig:
 
     def __post_init__(self) -> None:
         if self.aap_form not in ("code", "paper"):
-            raise ValueError(f"aap_form must be 'code' or 'paper', got {self.aap_form!r}")
+            raise ConfigError(f"aap_form must be 'code' or 'paper', got {self.aap_form!r}")
         if self.pair_loss not in ("faithful", "bpr"):
-            raise ValueError(f"pair_loss must be 'faithful' or 'bpr', got {self.pair_loss!r}")
+            raise ConfigError(f"pair_loss must be 'faithful' or 'bpr', got {self.pair_loss!r}")
         if self.mip_form not in ("pair", "softmax"):
-            raise ValueError(f"mip_form must be 'pair' or 'softmax', got {self.mip_form!r}")
+            raise ConfigError(f"mip_form must be 'pair' or 'softmax', got {self.mip_form!r}")
         if min(self.aap, self.mip, self.map, self.sp) < 0:
-            raise ValueError("objective weights must be >= 0")
+            raise ConfigError("objective weights must be >= 0")
 
 
 def positions(mask: torch.Tensor) -> torch.Tensor:
