@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from s3rec.training.finetune import FINETUNE_SAMPLES, LR_SCHEDULES, NEGATIVES_EX
 from s3rec.training.pretrain import PRETRAIN_SAMPLES, PretrainConfig
 
 
-@dataclass
+@dataclass(slots=True)
 class EvalConfig:
     """The evaluation protocol (see docs/protocol.md)."""
 
@@ -62,7 +63,7 @@ def check_eval_flags(protocol: str, flags: dict) -> None:
                          "(add --protocol full or both)")
 
 
-@dataclass
+@dataclass(slots=True)
 class RunConfig:
     """Everything one run needs; saved as config.json beside its results."""
 
@@ -200,10 +201,16 @@ _SUBCONFIGS = {"data": DataConfig, "encoder": EncoderConfig, "pretrain": Pretrai
 
 
 def check_types(cfg: Any, prefix: str = "") -> None:
-    """ConfigError naming the first option whose value is not of its declared type (e.g. patience 'abc')."""
+    """ConfigError naming the first option whose value is not of its declared type (e.g. patience 'abc').
+
+    A path object where text goes (init, data.path, ...) is stored as its text, as config.json holds it.
+    """
     hints = typing.get_type_hints(type(cfg))
     for f in dataclasses.fields(cfg):
         value, hint, name = getattr(cfg, f.name), hints[f.name], prefix + f.name
+        if isinstance(value, os.PathLike) and _is_a("", hint):
+            value = os.fspath(value)
+            setattr(cfg, f.name, value)
         if dataclasses.is_dataclass(value):
             check_types(value, name + ".")
         elif not _is_a(value, hint):

@@ -14,7 +14,7 @@ from s3rec.data.tables import load_table
 from s3rec.errors import DataError, S3RecError
 
 
-@dataclass
+@dataclass(slots=True)
 class DataConfig:
     """Where the data come from and how they are read."""
 
@@ -29,6 +29,10 @@ class DataConfig:
     attr_sep: str = "|"
     min_count: int = 5
     train_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attribute_cols, str):  # "brand,categories", as --attribute-cols takes them
+            self.attribute_cols = [c.strip() for c in self.attribute_cols.split(",") if c.strip()]
 
     @property
     def label(self) -> str:

@@ -26,7 +26,7 @@ from s3rec.models.dropout import FastDropout
 from s3rec.models.packing import PackedRows
 
 
-@dataclass
+@dataclass(slots=True)
 class EncoderConfig:
     """Encoder hyper-parameters (paper and authors' code defaults)."""
 

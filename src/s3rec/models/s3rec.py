@@ -36,7 +36,7 @@ from s3rec.models.attributes import ItemAttributes
 from s3rec.models.encoder import EncoderConfig, SequenceEncoder, encode_views, init_weights
 
 
-@dataclass
+@dataclass(slots=True)
 class ObjectiveConfig:
     """Weights and forms of the four pre-training objectives (paper defaults)."""
 

@@ -32,7 +32,7 @@ LR_SCHEDULES = ("constant", "linear")
 NEGATIVES_EXCLUDE = ("train", "sequence")
 
 
-@dataclass
+@dataclass(slots=True)
 class FinetuneConfig:
     """Fine-tuning schedule (authors' code: Adam lr 1e-3, batch 256, BCE with one negative)."""
 

@@ -31,7 +31,7 @@ from s3rec.training.prefetch import prefetched, use_prefetch
 PRETRAIN_SAMPLES = ("prefixes", "random-prefix")  # every prefix of every sequence (authors') | one random prefix per user
 
 
-@dataclass
+@dataclass(slots=True)
 class PretrainConfig:
     """Pre-training schedule (authors' code: batch 100, lr 1e-3, mask ratio 0.2, every prefix)."""
 
