@@ -39,3 +39,35 @@ def test_pretrain_run_rejects_bad_options_before_writing(tmp_path):
     with pytest.raises(S3RecError, match="mask_ratio"):
         pretrain_run(cfg, out=tmp_path / "pt", data=make_synthetic(n_users=20, n_items=60, n_attributes=8, n_topics=4, seed=1), progress=False)
     assert not (tmp_path / "pt").exists()
+
+
+def test_a_run_on_data_in_memory_records_no_file_or_data_set_even_if_cfg_names_one(tmp_path):
+    from s3rec import DataConfig
+
+    data = make_synthetic(n_users=40, n_items=30, n_attributes=4, n_topics=2, seed=2)
+    cfg = tiny(model="sasrec")
+    cfg.data = DataConfig(dataset="lastfm", train_fraction=1.0)  # ignored: `data` is what trains
+    run(cfg, out=tmp_path / "r", data=data, progress=False, log=lambda *a: None, echo=lambda *a: None)
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())["data"]
+    assert (saved["dataset"], saved["path"], saved["data_dir"], saved["item_table"]) == (None, None, None, None)
+    assert cfg.data.dataset == "lastfm"  # the caller's config is not changed
+    run(cfg, out=tmp_path / "r", data=data, resume=True, progress=False, log=lambda *a: None, echo=lambda *a: None)
+    ckpt = pretrain_run(tiny(data=DataConfig(path="elsewhere.csv")), out=tmp_path / "pt", data=data, progress=False,
+                        log=lambda *a: None)
+    assert json.loads((tmp_path / "pt" / "config.json").read_text())["data"]["path"] is None and ckpt.is_file()
+
+
+def test_a_misspelt_evaluation_override_is_named(tmp_path):
+    from s3rec.data.s3rec_format import save_s3rec_format
+
+    data = make_synthetic(n_users=40, n_items=120, avg_len=8, n_attributes=4, n_topics=2, seed=2)
+    path = save_s3rec_format(data, tmp_path, "syn")
+    cfg = tiny(model="sasrec")
+    cfg.data.path = str(path)
+    run(cfg, out=tmp_path / "r", progress=False, log=lambda *a: None, echo=lambda *a: None)
+    with pytest.raises(S3RecError, match=r"^unknown evaluation option\(s\) protocl; EvalConfig has protocol, "):
+        evaluate_run(tmp_path / "r", progress=False, eval_overrides={"protocl": "sampled"})
+    with pytest.raises(S3RecError, match=r"^bad evaluation option: eval.protocol must be one of full, sampled, both"):
+        evaluate_run(tmp_path / "r", progress=False, eval_overrides={"protocol": "smapled"})
+    assert evaluate_run(tmp_path / "r", progress=False, log=lambda *a: None,
+                        eval_overrides={"protocol": "sampled", "n_negatives": 9})["test"]["sampled"]["HR@10"] == 1.0

@@ -12,6 +12,7 @@ from s3rec.data.dataset import SequenceData
 from s3rec.config import EvalConfig
 from s3rec.data.loading import DataConfig, load_data
 from s3rec.data.tables import from_dataframes, load_id_maps, load_table, save_id_maps
+from s3rec.data.splits import LeaveOneOut
 from s3rec.pipeline import describe_protocol
 from s3rec.errors import DataError, S3RecError
 
@@ -285,11 +286,30 @@ def test_blanks_around_ids_are_not_part_of_them(tmp_path):
 def test_the_k_core_filter_says_what_it_kept_and_the_protocol_prints_it(tmp_path):
     rows = [f"u{u},i{t},{t}" for u in range(3) for t in range(5)] + ["lone,i0,9", "u0,rare,10"]
     data = load_table(write(tmp_path / "log.csv", TABLE + "\n".join(rows) + "\n"), min_count=3)
-    assert data.extra["k_core"] == {"min_count": 3, "users": [3, 4], "items": [5, 6], "interactions": [15, 17]}
+    assert data.extra["k_core"] == {"min_count": 3, "users": [3, 4], "items": [5, 6], "interactions": [15, 17],
+                                    "duplicate_rows": 0}
     assert "  3-core filter: kept 3 of 4 users, 5 of 6 items, 15 of 17 interactions" in describe_protocol(
-        EvalConfig(), data, max_len=50).splitlines()
+        EvalConfig(), LeaveOneOut.from_data(data), max_len=50).splitlines()
     everything = load_table(write(tmp_path / "all.csv", TABLE + "\n".join(rows[:15]) + "\n"), min_count=3)
-    assert "core filter" not in describe_protocol(EvalConfig(), everything, max_len=50)  # nothing removed: no line
+    described = describe_protocol(EvalConfig(), LeaveOneOut.from_data(everything), max_len=50)
+    assert "core filter" not in described and "repeat an earlier row" not in described  # nothing to say: no line
+
+
+def test_the_protocol_counts_exact_duplicate_rows_and_targets_that_repeat_a_history_item(tmp_path):
+    rows = ["u0,a,1", "u0,b,2", "u0,a,3",  # test target a repeats the history: never a hit under exclusion
+            "u1,a,1", "u1,b,2", "u1,b,2", "u1,c,3",  # one exact duplicate row: validation target b repeats b
+            "u2,a,1", "u2,b,2", "u2,c,3", "u2,c,3"]  # duplicate row at the end: test target c repeats c
+    data = load_table(write(tmp_path / "log.csv", TABLE + "\n".join(rows) + "\n"), min_count=1)
+    assert data.extra["k_core"]["duplicate_rows"] == 2 and sequences(data)["u1"] == ["a", "b", "b", "c"]  # kept
+    split = LeaveOneOut.from_data(data)
+    assert (split.repeated_targets("test"), split.repeated_targets("valid")) == (2, 1)
+    lines = describe_protocol(EvalConfig(), split, max_len=50).splitlines()
+    assert lines[1].startswith("  2 rows repeat an earlier row's user, item and time exactly (kept")
+    assert "it can then not be hit; 2 test and 1 validation targets do)" in lines[-2]
+    kept = describe_protocol(EvalConfig(exclude_history=False), split, max_len=50)
+    assert "history items kept as candidates;" in kept and "targets do" not in kept
+    untimed = load_table(write(tmp_path / "untimed.csv", "user_id,item_id\nu,a\nu,a\nu,b\n"), min_count=1, time_col=None)
+    assert untimed.extra["k_core"]["duplicate_rows"] == 0  # without times a repeat is a new interaction
 
 
 @pytest.mark.parametrize("name, sep, hint", [

@@ -144,7 +144,7 @@ class RunConfig:
             raise ConfigError(f"finetune.label_smoothing must be in [0, 1), got {self.finetune.label_smoothing}")
         if self.finetune.label_smoothing and self.finetune.loss not in ("ce", "sampled-softmax"):
             raise ConfigError(f"finetune.label_smoothing needs a softmax loss (ce or sampled-softmax), "
-                             f"not finetune.loss={self.finetune.loss!r}")
+                              f"not finetune.loss={self.finetune.loss!r}")
         check_prefetch(self.pretrain.prefetch, "pretrain.prefetch")
         if not 0 <= self.pretrain.mask_ratio < 1:
             raise ConfigError(f"pretrain.mask_ratio must be in [0, 1), got {self.pretrain.mask_ratio}")

@@ -11,6 +11,7 @@ metrics.json: {"dataset", "model", "test": {"full": {metric: value}, "sampled": 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from pathlib import Path
@@ -25,11 +26,11 @@ from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut, keep_train_fraction
 from s3rec.data.tables import save_id_maps
 from s3rec.device import model_device, resolve_device
-from s3rec.errors import S3RecError, one_line
+from s3rec.errors import ConfigError, S3RecError, one_line
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.evaluation.negatives import sample_eval_negatives
 from s3rec.evaluation.ranking import EvalResult, full_ranking, sampled_ranking
-from s3rec.io import atomic_path, folder_lock, write_json
+from s3rec.io import atomic_path, folder_lock, make_folder, write_json
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.factory import build_model
 from s3rec.models.s3rec import ObjectiveConfig
@@ -43,20 +44,27 @@ from s3rec.training.pretrain import pretrain, pretrain_seconds
 from s3rec.transfer import load_transferred
 
 
-def describe_protocol(ev: EvalConfig, data: SequenceData, max_len: int) -> str:
+def describe_protocol(ev: EvalConfig, split: LeaveOneOut, max_len: int) -> str:
     """The evaluation protocol in words, printed at the start of a run and saved with it."""
+    data = split.data
     lines = [
         f"protocol: leave-one-out on {data.name} ({data.n_users:,} users, {data.n_items:,} items); "
         "test = last item (history items[:-1]), validation = second last (history items[:-2]), training = items[:-2]",
         f"  model input: last {max_len} history items, left-padded",
     ]
-    k_core = data.extra.get("k_core")
-    if k_core and k_core["interactions"][0] < k_core["interactions"][1]:  # say what the filter removed
-        lines.insert(1, f"  {k_core['min_count']}-core filter: kept " + ", ".join(
-            f"{k_core[what][0]:,} of {k_core[what][1]:,} {what}" for what in ("users", "items", "interactions")))
+    read = data.extra.get("k_core")
+    if read and read.get("duplicate_rows"):
+        lines.insert(1, f"  {read['duplicate_rows']:,} rows repeat an earlier row's user, item and time exactly "
+                        "(kept as interactions; drop them first if they are logging duplicates)")
+    if read and read["interactions"][0] < read["interactions"][1]:  # say what the filter removed
+        lines.insert(1, f"  {read['min_count']}-core filter: kept " + ", ".join(
+            f"{read[what][0]:,} of {read[what][1]:,} {what}" for what in ("users", "items", "interactions")))
     if "full" in ev.protocols():
-        excl = ("history items excluded (score -inf, also when the target repeats one: it can then not be hit)"
-                if ev.exclude_history else "history items kept as candidates")
+        if ev.exclude_history:
+            repeats = f"{split.repeated_targets('test'):,} test and {split.repeated_targets('valid'):,} validation targets do"
+            excl = f"history items excluded (score -inf, also when the target repeats one: it can then not be hit; {repeats})"
+        else:
+            excl = "history items kept as candidates"
         lines.append(f"  full ranking: all {data.n_items:,} items; {excl}; ties count against the target")
     if "sampled" in ev.protocols():
         lines.append(f"  sampled ranking: target + {ev.n_negatives} negatives ({negative_source(ev, data)}); "
@@ -130,6 +138,13 @@ def data_and_split(cfg: RunConfig, data: SequenceData | None, progress: bool, lo
     return data, split
 
 
+def data_given(cfg: RunConfig) -> RunConfig:
+    """A copy of `cfg` for data given in memory: no file or registry set was read, so config.json names none."""
+    cfg = copy.deepcopy(cfg)
+    cfg.data.dataset = cfg.data.path = cfg.data.data_dir = cfg.data.item_table = None
+    return cfg
+
+
 def recorded_config(cfg: RunConfig, device: torch.device) -> dict:
     """What config.json holds: the options and the environment they ran in."""
     return {**cfg.to_dict(), "environment": {**environment(), "device": str(device), **distributed.describe()}}
@@ -151,6 +166,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     each epoch's log record with its "stage" (pretrain or finetune), e.g. for TensorBoard.
     """
     t_start = time.perf_counter()
+    cfg = data_given(cfg) if data is not None else cfg
     device = checked_device(cfg, device)
     if cfg.model != "pop" and cfg.finetune.epochs < 1:  # else the model as initialised is reported as trained
         raise S3RecError(f"bad option: finetune.epochs (--epochs) must be >= 1 for {cfg.model}, got {cfg.finetune.epochs}")
@@ -168,7 +184,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
         made_by = load_transferred(model, cfg.init, data)["config"]
     out = Path(out) if out is not None else default_run_dir(cfg, data.name)
     max_len = cfg.encoder.max_len
-    protocol = describe_protocol(cfg.eval, data, max_len)
+    protocol = describe_protocol(cfg.eval, split, max_len)
     config = {**recorded_config(cfg, device), "protocol": protocol}
     if "pretrain" in made_by:  # the pre-training --init was made with, not this call's unused defaults
         config["pretrain"] = made_by["pretrain"]
@@ -277,6 +293,7 @@ def pretrain_run(cfg: RunConfig, out: str | Path | None = None, resume: bool = F
 
     Fine-tune from it with `run(cfg)` where `cfg.init` is the returned path (what `s3rec finetune` does).
     """
+    cfg = data_given(cfg) if data is not None else cfg
     device = checked_device(cfg, device)
     progress, log, _, on_epoch = distributed.main_only(progress, log, log, on_epoch)
     data, split = data_and_split(cfg, data, progress, log, pretrains=True)
@@ -289,7 +306,7 @@ def pretrain_run(cfg: RunConfig, out: str | Path | None = None, resume: bool = F
             last = load_checkpoint(out / "last.pt", stage="pretrain")
             check_pretrain_options(last["config"], cfg, out / "last.pt", resume=True)
             check_same_data_info(last, out / "last.pt", data_info_of(data))
-        out.mkdir(parents=True, exist_ok=True)
+        make_folder(out)
         write_json(out / "config.json", config)
     return pretrain(split, cfg.pretrain, cfg.encoder, out, cfg.seed, resume=resume, progress=progress,
                     run_config=config, log=log, on_epoch=on_epoch, device=device)
@@ -336,11 +353,15 @@ def load_run(run_dir: str | Path, progress: bool = True, eval_overrides: dict | 
     cfg_path = run_dir / CONFIG
     cfg = read_run_config(run_dir)
     if eval_overrides:
+        unknown = sorted(set(eval_overrides) - {f.name for f in dataclasses.fields(EvalConfig)})
+        if unknown:
+            raise ConfigError(f"unknown evaluation option(s) {', '.join(unknown)}; EvalConfig has "
+                              f"{', '.join(f.name for f in dataclasses.fields(EvalConfig))}")
+        cfg.eval = dataclasses.replace(cfg.eval, **eval_overrides)
         try:
-            cfg.eval = dataclasses.replace(cfg.eval, **eval_overrides)
             cfg.validate()
-        except (ValueError, TypeError) as e:
-            raise S3RecError(f"{cfg_path}: {one_line(e)}") from None
+        except ValueError as e:
+            raise S3RecError(f"bad evaluation option: {one_line(e)}") from None
     check_eval_flags(cfg.eval.protocol, eval_overrides or {})
     ck = load_checkpoint(run_dir / MODEL, stage="model")
     if cfg.data.dataset is None and cfg.data.path is None:

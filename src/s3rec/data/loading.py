@@ -45,7 +45,7 @@ class DataConfig:
 def load_data(cfg: DataConfig, progress: bool = True) -> SequenceData:
     """Load, then keep `train_fraction` of each user's training items."""
     if (cfg.dataset is None) == (cfg.path is None):
-        raise S3RecError("give exactly one of --dataset NAME or --data PATH")
+        raise S3RecError("give exactly one of --dataset NAME or --data PATH (in Python: DataConfig dataset= or path=)")
     if cfg.dataset is not None:
         if cfg.item_table is not None:
             raise S3RecError(f"--item-table is for --data tables; {cfg.dataset} brings its own attributes")

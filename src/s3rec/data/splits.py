@@ -94,6 +94,13 @@ class LeaveOneOut:
         pos = torch.arange(int(offsets[-1])) - offsets[rows] + self.starts[rows]
         return offsets, self.items[pos]
 
+    def repeated_targets(self, split: str) -> int:
+        """Users whose `split` target is an item of their own history (full ranking excludes it: never a hit)."""
+        offsets, hist = self.history_index(split)
+        rows = torch.repeat_interleave(torch.arange(self.n_users), offsets.diff())
+        repeats = torch.zeros(self.n_users, dtype=torch.long).index_add_(0, rows, (hist == self.target(split)[rows]).long())
+        return int((repeats > 0).sum())
+
     def train_sequences(self) -> tuple[np.ndarray, np.ndarray]:
         """CSR (offsets, items) of the training part items[:-2] of every user."""
         lengths = self.data.lengths - 2

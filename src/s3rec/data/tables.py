@@ -140,7 +140,8 @@ def build_sequences(
     path: Path, users: pd.Series, items: pd.Series, time_key: np.ndarray, min_count: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
     """(offsets, items, user_ids, item_ids, k_core): k-core filtered, stably time-ordered, contiguously remapped
-    sequences, and what the filter kept ({"min_count", "users", "items", "interactions"}: [kept, read])."""
+    sequences, and what the filter kept ({"min_count", "users", "items", "interactions"}: [kept, read]; with
+    "duplicate_rows": rows read that repeat an earlier row's user, item and time, kept)."""
     user_codes, user_raw = pd.factorize(users)
     item_codes, item_raw = pd.factorize(items)
     keep = np.flatnonzero(_k_core(user_codes, item_codes, min_count))
@@ -159,14 +160,16 @@ def build_sequences(
         raise DataError(
             f"{short} users have fewer than {_MIN_SPLIT_LENGTH} interactions after filtering and cannot be split "
             f"leave-one-out (e.g. user {str(user_raw[kept_users[first]])!r} with {int(lengths[first])}); "
-            f"use --min-count {_MIN_SPLIT_LENGTH} or larger",
+            f"use --min-count (min_count) {_MIN_SPLIT_LENGTH} or larger",
             path,
         )
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     item_ids = np.concatenate([[None], item_raw.to_numpy(dtype=object)[kept_items]])
+    duplicates = int(pd.DataFrame({"u": user_codes, "i": item_codes, "t": time_key}).duplicated().sum())
     k_core = {"min_count": int(min_count), "users": [len(kept_users), len(user_raw)],
-              "items": [len(kept_items), len(item_raw)], "interactions": [len(keep), len(users)]}
+              "items": [len(kept_items), len(item_raw)], "interactions": [len(keep), len(users)],
+              "duplicate_rows": duplicates}
     return offsets, item_ids_new + 1, user_raw.to_numpy(dtype=object)[kept_users], item_ids, k_core
 
 

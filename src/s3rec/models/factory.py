@@ -92,7 +92,7 @@ def check_model_options(cfg) -> None:
     spec = BASELINES.get(cfg.model.lower())
     if spec is not None and cfg.finetune.loss not in spec.losses:
         raise ConfigError(f"finetune.loss (--loss) {cfg.finetune.loss!r} is not available for {cfg.model}: "
-                         f"it trains with its paper's {' or '.join(spec.losses)}")
+                          f"it trains with its paper's {' or '.join(spec.losses)}")
     if spec is not None and len(spec.losses) == 1 and cfg.finetune.label_smoothing:
         raise ConfigError(f"finetune.label_smoothing is not available for {cfg.model}: its loss is built in")
 
