@@ -38,3 +38,22 @@ def test_attribute_columns_as_one_comma_separated_text_are_a_list():
     assert DataConfig(attribute_cols="brand").attribute_cols == ["brand"]  # not ['b', 'r', 'a', 'n', 'd']
     assert DataConfig(attribute_cols=[]).attribute_cols == []
     assert RunConfig.from_dict({"data": {"attribute_cols": "brand,cats"}}).data.attribute_cols == ["brand", "cats"]
+
+
+def test_load_config_layers_a_file_as_the_cli_does_and_reads_a_runs_config_json(tmp_path):
+    from s3rec import ConfigError, load_config
+
+    (tmp_path / "c.yaml").write_text("model: bert4rec\nseed: 3\nfinetune:\n  epochs: 7\n")
+    cfg = load_config(tmp_path / "c.yaml")
+    assert (cfg.model, cfg.seed, cfg.finetune.epochs) == ("bert4rec", 3, 7)
+    assert (cfg.finetune.optimizer, cfg.finetune.weight_decay, cfg.finetune.loss) == ("adamw", 0.01, "ce")  # BERT4Rec's own
+    (tmp_path / "best.yaml").write_text("recipe: best\nfinetune:\n  patience: 12\n")
+    best = load_config(tmp_path / "best.yaml")
+    assert (best.model, best.finetune.loss, best.finetune.patience) == ("s3rec", "ce", 12)  # the file wins over its recipe
+    assert load_config(tmp_path / "best.yaml", model="sasrec").model == "sasrec"
+    recorded = {**best.to_dict(), "protocol": "...", "environment": {"torch": "x"}}  # as a run's config.json holds it
+    (tmp_path / "config.json").write_text(json.dumps(recorded))
+    assert load_config(tmp_path / "config.json") == best
+    (tmp_path / "bad.yaml").write_text("finetune:\n  epoch: 7\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: bad option: unknown FinetuneConfig option\(s\): epoch"):
+        load_config(tmp_path / "bad.yaml")

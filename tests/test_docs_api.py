@@ -36,6 +36,8 @@ def test_api_walkthrough_runs(tmp_path, monkeypatch):
     assert not {"sku12", "sku18"} & set(ns["recs"][0]["items"])
     assert ns["data"].n_attributes > 0 and ns["per_user"]["test/full/NDCG@10"].shape == (ns["data"].n_users,)
     assert len(ns["item_ids"]) == ns["data"].n_items + 1
+    assert ns["best"].finetune.loss == "ce" and (ns["from_file"].model, ns["from_file"].finetune.epochs) == ("sasrec", 5)
+    assert ns["recorded"].seed == 1 and ns["recorded"].pretrain.epochs == 2  # the run of block 2
 
 
 def test_from_dataframes_reads_like_load_table(tmp_path):

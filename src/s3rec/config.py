@@ -300,3 +300,25 @@ def read_options_file(path: str | Path) -> dict:
     if not isinstance(d, dict):
         raise S3RecError(f"{p}: config must be a mapping of options")
     return {k: v for k, v in d.items() if k not in RECORDED}
+
+
+def config_from_options(options: dict, model: str, recipe: str | None = None) -> RunConfig:
+    """The layers below the command line's flags: dataclass defaults < the model's paper defaults < the
+    recipe (`recipe`, else the options', else paper) < `options` (nested, as a config file holds them)."""
+    from s3rec.models.factory import with_model_defaults
+    from s3rec.recipes import with_recipe
+
+    return RunConfig.from_dict(with_model_defaults(with_recipe(options, recipe, model), model))
+
+
+def load_config(path: str | Path, model: str | None = None) -> RunConfig:
+    """The RunConfig of a YAML/JSON config file or a run's config.json, layered as `--config FILE` is.
+
+    `model` overrides the file's (as --model does); errors are one-line ConfigErrors naming the file.
+    """
+    options = read_options_file(path)
+    options["model"] = str(model or options.get("model") or "s3rec")
+    try:
+        return config_from_options(options, options["model"]).validate()
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{path}: bad option: {one_line(e)}") from None

@@ -6,10 +6,10 @@ import argparse
 
 import yaml
 
-from s3rec.config import RunConfig, check_eval_flags, check_types, read_options_file, set_path
+from s3rec.config import RunConfig, check_eval_flags, check_types, config_from_options, read_options_file, set_path
 from s3rec.errors import S3RecError, console_log
-from s3rec.models.factory import check_model_options, with_model_defaults
-from s3rec.recipes import RECIPES, with_recipe
+from s3rec.models.factory import check_model_options
+from s3rec.recipes import RECIPES
 
 OBJECTIVES = ("aap", "mip", "map", "sp")
 
@@ -82,7 +82,7 @@ def _build_config(args: argparse.Namespace, model: str | None) -> RunConfig:
     # the model's paper defaults go below the file, --set and flags (s3rec.models.factory)
     name = _model_name(args, model, options)
     try:
-        cfg = RunConfig.from_dict(with_model_defaults(with_recipe(options, _recipe_name(args), name), name))
+        cfg = config_from_options(options, name, _recipe_name(args))
         if args.config:
             check_types(cfg)  # a wrong type in the file is named with the file, before --set and flags apply
     except (ValueError, TypeError) as e:
