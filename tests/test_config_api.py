@@ -57,3 +57,4 @@ def test_load_config_layers_a_file_as_the_cli_does_and_reads_a_runs_config_json(
     (tmp_path / "bad.yaml").write_text("finetune:\n  epoch: 7\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: bad option: unknown FinetuneConfig option\(s\): epoch"):
         load_config(tmp_path / "bad.yaml")
+

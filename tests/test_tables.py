@@ -365,3 +365,11 @@ def test_empty_attribute_values_are_no_attribute():
     data = from_dataframes(log, items, min_count=1)
     assert list(data.attribute_names) == [None, "categories=a", "categories=b"]
     assert data.attr_offsets.tolist() == [0, 2, 3, 4] and data.attr_values.tolist() == [1, 2, 1, 2]
+
+
+def test_a_data_set_prints_as_its_sizes_not_its_arrays():
+    from s3rec.data.synthetic import make_synthetic
+
+    data = make_synthetic(n_users=30, n_items=40, n_attributes=5, n_topics=2, seed=1)
+    assert repr(data) == (f"SequenceData(name={data.name!r}, users=30, items=40, interactions={len(data.items):,}, "
+                          f"attributes=5, source={data.source!r})")

@@ -53,6 +53,10 @@ class SequenceData:
         if len(self.attr_offsets) == 0:
             self.attr_offsets = np.zeros(self.n_items + 1, dtype=np.int64)
 
+    def __repr__(self) -> str:  # the dataclass's would print every array
+        return (f"SequenceData(name={self.name!r}, users={self.n_users:,}, items={self.n_items:,}, "
+                f"interactions={len(self.items):,}, attributes={self.n_attributes:,}, source={self.source!r})")
+
     @property
     def n_users(self) -> int:
         return len(self.offsets) - 1
