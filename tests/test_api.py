@@ -57,6 +57,24 @@ def test_a_run_on_data_in_memory_records_no_file_or_data_set_even_if_cfg_names_o
     assert json.loads((tmp_path / "pt" / "config.json").read_text())["data"]["path"] is None and ckpt.is_file()
 
 
+def test_pretraining_warns_of_items_without_attributes():
+    import pandas as pd
+
+    from s3rec import from_dataframes
+    from s3rec.models.s3rec import ObjectiveConfig
+    from s3rec.pipeline import warn_without_attributes
+
+    log = pd.DataFrame({"user": [u for u in "abc" for _ in range(4)], "item": list("wxyz") * 3, "ts": list(range(12))})
+    items = pd.DataFrame({"item": ["w", "x", "y"], "tags": ["t1", "t2|t1", ""]})  # z absent, y empty
+    data = from_dataframes(log, items, user_col="user", item_col="item", time_col="ts", attribute_cols="tags", min_count=1)
+    lines = []
+    warn_without_attributes(ObjectiveConfig(), data, lines.append)
+    assert lines == [f"warning: {data.name}: 2 of 4 items have no attributes (absent from the item table, or empty "
+                     "cells), so AAP and MAP learn nothing about them"]
+    lines.clear()
+    warn_without_attributes(ObjectiveConfig(aap=0, map=0), data, lines.append)  # neither objective runs: nothing to say
+    assert lines == []
+
 def test_a_misspelt_evaluation_override_is_named(tmp_path):
     from s3rec.data.s3rec_format import save_s3rec_format
 

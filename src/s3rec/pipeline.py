@@ -280,10 +280,17 @@ def warn_unused_item_ids(data: SequenceData, log) -> None:
 
 
 def warn_without_attributes(objectives: ObjectiveConfig, data: SequenceData, log) -> None:
-    """A pre-training on data without item attributes: AAP and MAP have nothing to learn, say so."""
-    if data.n_attributes == 0 and (objectives.aap > 0 or objectives.map > 0):
+    """A pre-training on data without item attributes (or items without any): AAP and MAP learn nothing of them, say so."""
+    if objectives.aap == 0 and objectives.map == 0:
+        return
+    if data.n_attributes == 0:
         log(f"warning: {data.name} has no item attributes, so the AAP and MAP objectives learn nothing "
             "(an interaction table takes them from --item-table FILE --attribute-cols COLS)")
+        return
+    bare = int((np.diff(data.attr_offsets) == 0).sum())
+    if bare:
+        log(f"warning: {data.name}: {bare:,} of {data.n_items:,} items have no attributes (absent from the item "
+            "table, or empty cells), so AAP and MAP learn nothing about them")
 
 
 def pretrain_run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, progress: bool = True,
