@@ -88,12 +88,7 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
             for stale in [out_dir / "pretrain_log.jsonl", last, *out_dir.glob("pretrain-epoch*.pt")]:
                 stale.unlink(missing_ok=True)
         if resume and last.exists():
-            ck = load_checkpoint(last, stage="pretrain")
-            check_same_data_info(ck, last, data_info)
-            model.load_state_dict(ck["state_dict"])
-            opt.load_state_dict(ck["optimizer"])
-            set_rng_state(ck["rng"], gen)
-            start_epoch = ck["epoch"]
+            start_epoch = restore(last, model, opt, gen, data_info)
             log(f"resumed pre-training from {last} after epoch {start_epoch}")
         distributed.broadcast_parameters(model)  # every rank starts from rank 0's weights
 
@@ -143,6 +138,16 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
                                     data=data_info, model=model, **state)
         distributed.barrier()  # the other ranks may read the final checkpoint once rank 0 has written it
     return out_dir / f"pretrain-epoch{cfg.epochs}.pt"
+
+
+def restore(last: Path, model: S3RecPretrainer, opt: torch.optim.Optimizer, gen: torch.Generator, data_info: dict) -> int:
+    """Load a pre-training's last state (made on the same data) into model, optimiser and generator; its epoch."""
+    ck = load_checkpoint(last, stage="pretrain")
+    check_same_data_info(ck, last, data_info)
+    model.load_state_dict(ck["state_dict"])
+    opt.load_state_dict(ck["optimizer"])
+    set_rng_state(ck["rng"], gen)
+    return ck["epoch"]
 
 
 def pretrain_step(model: S3RecPretrainer, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor], parts: int,
