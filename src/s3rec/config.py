@@ -243,6 +243,13 @@ def _dataclass_of(f: dataclasses.Field):
     return _SUBCONFIGS.get(f.name)
 
 
+def get_path(cfg: Any, dotted: str) -> Any:
+    """The value of e.g. 'pretrain.objectives.sp' in nested dataclasses."""
+    for name in dotted.split("."):
+        cfg = getattr(cfg, name)
+    return cfg
+
+
 def set_path(cfg: Any, dotted: str, value: Any) -> None:
     """Set e.g. 'pretrain.objectives.sp' on nested dataclasses."""
     *parents, last = dotted.split(".")

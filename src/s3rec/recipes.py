@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from s3rec.config import RunConfig, set_path
+from s3rec.config import RunConfig, get_path, set_path
 from s3rec.errors import ConfigError
 
 _BEST = {
@@ -54,13 +54,6 @@ def check_applied(cfg: RunConfig) -> None:
         raise ConfigError(f"recipe={cfg.recipe!r} is set but none of its settings "
                           f"({', '.join(f'{k}={v}' for k, v in settings.items())}) is: apply it with "
                           f"s3rec.recipes.apply_recipe(cfg, {cfg.recipe!r}) (the CLI's --recipe does)")
-
-
-def get_path(cfg: Any, dotted: str) -> Any:
-    """The value of e.g. 'pretrain.objectives.sp' in nested dataclasses."""
-    for name in dotted.split("."):
-        cfg = getattr(cfg, name)
-    return cfg
 
 
 def with_recipe(options: dict[str, Any], name: str | None, model: str) -> dict[str, Any]:
