@@ -8,6 +8,7 @@ import torch
 
 from s3rec.data.dataset import SequenceData, csr_from_lists
 from s3rec.data.splits import LeaveOneOut
+from s3rec.errors import S3RecError
 from s3rec.evaluation.metrics import count_true, per_user_metrics, summarise, target_rank
 from s3rec.evaluation.negatives import sample_eval_negatives
 from s3rec.evaluation.ranking import full_ranking, sampled_ranking
@@ -134,3 +135,54 @@ def test_a_nan_target_is_never_a_hit():
     ranks = target_rank(scores, torch.tensor([0, 1]))
     m = summarise(per_user_metrics(ranks))
     assert m["HR@1"] == 0.0 and m["NDCG@20"] == 0.0 and m["MRR"] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("protocol", ["full", "sampled"])
+def test_ranking_feeds_the_history_of_the_split_being_ranked(protocol):
+    # the validation target must be ranked from items[:-2]: giving it the test history leaks the target itself
+    split = LeaveOneOut.from_data(make_data([[1, 2, 3, 4]], n_items=6))
+    seen = []
+
+    def score_all(hist, users):
+        seen.append(hist.tolist())
+        return torch.zeros(len(users), 7)
+
+    def score(hist, cands, users):
+        seen.append(hist.tolist())
+        return torch.zeros(cands.shape)
+
+    for which in ("valid", "test"):
+        if protocol == "full":
+            full_ranking(score_all, split, which, max_len=4)
+        else:
+            sampled_ranking(score, split, which, 4, torch.tensor([[5, 6]]))
+    assert seen == [[[0, 0, 1, 2]], [[0, 1, 2, 3]]]  # valid: history 1 2 (target 3); test: 1 2 3 (target 4)
+
+
+def test_sampled_negatives_can_use_every_unseen_item():
+    # the longest user (4 of 6 items) leaves exactly 2 unseen: k=2 must take both, k=3 is impossible
+    split = LeaveOneOut.from_data(make_data([[1, 2, 3, 4], [2, 3, 4]], n_items=6))
+    negs = sample_eval_negatives(split, k=2, how="uniform", seed=0)
+    assert sorted(negs[0].tolist()) == [5, 6]
+    assert set(negs[1].tolist()) <= {1, 5, 6} and len(set(negs[1].tolist())) == 2
+    with pytest.raises(S3RecError, match="cannot draw 3 distinct unseen negatives from 6 items"):
+        sample_eval_negatives(split, k=3, how="uniform", seed=0)
+
+
+def test_popularity_negatives_weigh_training_counts_plus_one(monkeypatch):
+    # weights = training counts + 1 (valid/test items not counted; +1 so unseen-in-training items can be drawn)
+    # u0 [1 1 2 | 3 | 4]: training 1,1,2; u1 [2 | 5 | 6]: training 2 -> counts item1 2, item2 2, the rest 0
+    split = LeaveOneOut.from_data(make_data([[1, 1, 2, 3, 4], [2, 5, 6]], n_items=8))
+    weights = []
+
+    class Drawn(Exception):
+        pass
+
+    def spy(w, *args, **kwargs):
+        weights.append(w.tolist())
+        raise Drawn  # stop at the first draw: only its weights are under test
+
+    monkeypatch.setattr(torch, "multinomial", spy)
+    with pytest.raises(Drawn):
+        sample_eval_negatives(split, k=3, how="popularity", seed=0)
+    assert weights == [[0.0, 3.0, 3.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]  # padding 0 never drawn

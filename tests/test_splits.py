@@ -266,6 +266,13 @@ def test_sample_unseen_dense_user_gets_the_only_unseen_item():
     assert out.tolist() == [[4] * 30]
 
 
+def test_sample_unseen_redraw_can_return_the_last_item():
+    # the redraw must cover 1..n_items too: here the only unseen item is the last id, n_items = 3
+    index = InteractionIndex(np.array([0, 2]), np.array([1, 2]), 3)
+    out = sample_unseen(t([0]), (1, 30), 3, index, torch.Generator().manual_seed(0))
+    assert out.tolist() == [[3] * 30]
+
+
 def test_sample_unseen_in_range_for_a_user_with_no_history():
     index = InteractionIndex(np.array([0, 1, 1]), np.array([2]), 7)
     out = sample_unseen(t([1]), (1, 500), 7, index, torch.Generator().manual_seed(2))
