@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from s3rec.cli import main
+from s3rec.data.loading import DataConfig, check_data_flags
+from s3rec.errors import S3RecError
 
 
 def write_log(path: Path, users: int, prefix: str = "u") -> Path:
@@ -205,6 +207,15 @@ def test_data_options_that_would_be_ignored_are_errors(tmp_path, capsys):
     assert main(["run", "--model", "pop", "--data", str(tmp_path), "--out", str(tmp_path / "r3"), "--quiet"]) == 2
     assert error_line(capsys) == f"s3rec: error: {tmp_path}: is a folder, not a file"
     assert not any((tmp_path / r).exists() for r in ("r1", "r2", "r3"))
+
+
+def test_check_data_flags_refuses_attribute_cols_without_an_item_table(tmp_path):
+    """A table's --attribute-cols name columns of --item-table: without one they would silently do nothing."""
+    data = str(write_log(tmp_path / "log.csv", 3))
+    with pytest.raises(S3RecError, match="^--attribute-cols names columns of --item-table FILE, which is not given$"):
+        check_data_flags(DataConfig(path=data, attribute_cols="brand"), ["--attribute-cols"])
+    check_data_flags(DataConfig(path=data, item_table=data, attribute_cols="brand"), ["--attribute-cols"])
+    check_data_flags(DataConfig(path=data), [])  # the default columns, not given: nothing to refuse
 
 
 @pytest.mark.parametrize("source, flags, reason", [

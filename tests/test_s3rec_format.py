@@ -124,6 +124,17 @@ def test_load_data_finds_the_attribute_and_sample_files_beside_the_txt(tiny):
     np.testing.assert_array_equal(data.fixed_negatives, [[4, 7], [1, 6], [2, 6]])
 
 
+def test_load_data_keeps_the_newest_train_fraction_of_an_s3rec_file(tmp_path):
+    """--train-fraction applies to a user's Name.txt too: the oldest training items go, valid and test stay."""
+    txt = write(tmp_path / "Frac.txt", "1 1 2 3 4 5 6\n2 7 8 9\n3 1 3 5 7 9\n")
+    data = load_data(DataConfig(path=str(txt), train_fraction=0.5), progress=False)
+    # training parts 1-4, 7 and 1 3 5 keep max(1, round(0.5 * n)) = 2, 1, 2 newest items
+    assert [data.sequence(u).tolist() for u in range(3)] == [[3, 4, 5, 6], [7, 8, 9], [3, 5, 7, 9]]
+    np.testing.assert_array_equal(data.user_ids, [1, 2, 3])
+    assert data.n_items == 9
+    assert data.extra["train_fraction"] == 0.5
+
+
 def test_tab_after_the_user_id_is_still_s3rec_format(tiny):
     """`1<TAB>5 7 9` (ids only in the first line) is Name.txt, not a table whose header is numbers."""
     txt, _, _ = tiny
@@ -318,6 +329,10 @@ def test_read_attributes_directly(tmp_path):
     ("1 4 7\n2 1 6\n5 2\n", 3, ("expected 2 negatives, got 1",)),
     ("1 4 7\n2 1 6 6\n5 2 6\n", 2, ("expected 2 negatives, got 3",)),
     ("1 4 7\n2 1 3\n5 2 6\n", 2, ("user 2", "interacted")),  # item 3 is in user 2's sequence
+    ("1 4 7\n2 1 4\n5 2 6\n", 2, ("user 2", "interacted")),  # item 4 is user 2's validation item
+    ("1 4 7\n2 5 6\n5 2 6\n", 2, ("user 2", "interacted")),  # item 5 is user 2's test item
+    ("1 4 7\n2 6 6\n5 2 6\n", 2, ("user 2: negative 6 is listed twice",)),  # would count twice against the target
+    ("1 4 7\n2 1 6\n1 4 6\n5 2 6\n", 3, ("user 1 has two lines of negatives",)),  # which line would win is a guess
     ("1 4 1\n2 1 6\n5 2 6\n", 1, ("user 1", "interacted")),
     ("1 4 7\n2 1 6\n5 2 8\n", 3, ("unknown item 8",)),
     ("1 4 7\n2 1 x\n5 2 6\n", 2, ("'x'",)),
