@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from s3rec.cli import main
-from s3rec.data import synthetic
+from s3rec.data import synthetic, writers
+from s3rec.data.dataset import SequenceData
 from s3rec.data.writers import FORMATS, companion_path, write_data
 from s3rec.data.loading import DataConfig, load_data
 from s3rec.data.synthetic import make_synthetic, successor_share
@@ -119,3 +120,55 @@ def test_write_data_checks_suffix_and_separator(tmp_path):
     with pytest.raises(DataError, match="separator"):
         write_data(data, tmp_path / "x.inter", "recbole")
     assert not Path(tmp_path / "x.inter").exists()
+
+
+def _tiny() -> SequenceData:
+    """Users u1: a b c, u2: c a b; item a has attributes x and y, b none, c y."""
+    return SequenceData("tiny", np.array([0, 3, 6]), np.array([1, 2, 3, 3, 1, 2]), 3, np.array([0, 2, 2, 3]),
+                        np.array([1, 2, 2]), 2, np.array(["u1", "u2"], dtype=object),
+                        np.array([None, "a", "b", "c"], dtype=object), np.array([None, "x", "y"], dtype=object))
+
+
+def test_attribute_cells_join_names_without_a_trailing_separator(tmp_path):
+    """`x|y|` would read back as an extra empty attribute in other tools (RecBole, pandas)."""
+    write_data(_tiny(), tmp_path / "d.csv", "csv")
+    assert (tmp_path / "d_items.csv").read_text() == '"item_id","categories"\n"a","x|y"\n"b",\n"c","y"\n'
+    write_data(_tiny(), tmp_path / "d.inter", "recbole")
+    assert (tmp_path / "d.item").read_text() == "item_id:token\tcategories:token_seq\na\tx y\nb\t\nc\ty\n"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "parquet", "recbole"])
+def test_write_data_returns_the_interactions_file_then_its_companion(tmp_path, fmt):
+    """The order of the s3rec format and of `data synth`'s "wrote" lines: the file to pass as --data comes first."""
+    out = tmp_path / f"d{FORMATS[fmt]}"
+    assert write_data(_tiny(), out, fmt) == [out, companion_path(out, fmt)]
+
+
+def _failing_write_csv(fail_on: str):
+    """A pyarrow write_csv that writes a partial line, then fails, for tables with column `fail_on`."""
+    real = writers.pa_csv.write_csv
+
+    def write_csv(table, f, *args, **kwargs):
+        if fail_on not in table.column_names:
+            return real(table, f, *args, **kwargs)
+        f.write(b"partial")
+        raise OSError("disk full")
+    return write_csv
+
+
+def test_a_failed_write_keeps_the_old_files_and_leaves_no_temporary(tmp_path, monkeypatch):
+    """A disk-full rewrite must not truncate the data of an earlier, complete write."""
+    write_data(_tiny(), tmp_path / "d.csv", "csv")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    monkeypatch.setattr(writers.pa_csv, "write_csv", _failing_write_csv("user_id"))
+    with pytest.raises(OSError, match="disk full"):
+        write_data(_tiny(), tmp_path / "d.csv", "csv")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_the_companion_is_written_before_the_interactions(tmp_path, monkeypatch):
+    """A complete interactions file always has its attribute file: a failed companion write leaves neither."""
+    monkeypatch.setattr(writers.pa_csv, "write_csv", _failing_write_csv("categories"))
+    with pytest.raises(OSError, match="disk full"):
+        write_data(_tiny(), tmp_path / "d.csv", "csv")
+    assert list(tmp_path.iterdir()) == []
