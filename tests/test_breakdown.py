@@ -126,6 +126,15 @@ def test_missing_files_and_other_data_are_one_line_errors(tmp_path, capsys):
         breakdown({"A": [a], "B": [tmp_path / "a"]})
 
 
+def test_a_histories_npz_without_offsets_is_a_one_line_error(tmp_path, capsys):
+    """An empty 'offsets' array used to end `s3rec breakdown` in an IndexError traceback."""
+    a = make_run(tmp_path / "a", [0.0] * 4, [0.1] * 4)
+    np.savez(a / "histories.npz", offsets=np.zeros(0, np.int64), items=np.zeros(0, np.int64))
+    assert main(["breakdown", "--runs", str(a)]) == 2
+    err = capsys.readouterr().err
+    assert f"{a / 'histories.npz'}: 'offsets' is empty" in err and err.count("\n") == 1
+
+
 def test_a_file_among_the_run_directories_is_a_one_line_error(tmp_path, capsys):
     """A shell glob like runs/ft-seed* also matches the runs' log files (ft-seed1.log)."""
     a = make_run(tmp_path / "ft-seed1", [0.0] * 4, [0.1] * 4)

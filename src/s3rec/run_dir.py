@@ -79,6 +79,8 @@ def read_histories(path: str | Path, n_users: int | None = None,
     if (offsets.ndim != 1 or items.ndim != 1 or not np.issubdtype(offsets.dtype, np.integer)
             or not np.issubdtype(items.dtype, np.integer)):
         raise DataError("'offsets' and 'items' must be 1-D integer arrays", path)
+    if len(offsets) == 0:  # before offsets[0] is read below
+        raise DataError("'offsets' is empty: expected n_users + 1 entries from 0", path)
     if n_users is not None and len(offsets) != n_users + 1:
         raise DataError(f"{len(offsets) - 1} users but id_maps/users.csv lists {n_users}", path)
     if offsets[0] != 0 or offsets[-1] != len(items) or np.any(np.diff(offsets) < 0):
