@@ -16,7 +16,11 @@ from s3rec import Recommender, S3RecError
 from s3rec.cli import main
 from s3rec.data import registry
 from s3rec.data.tables import load_id_maps
+from s3rec.errors import DataError
+from s3rec.models.caser import Caser
+from s3rec.models.hgn import HGN
 from s3rec.recommend import top_k
+from s3rec.run_dir import read_histories
 
 # A CSV log with string ids ("u3", "sku7"): raw ids never look like internal ids. 10 users x 7 distinct items
 # out of 15; with --min-count 1 every item that occurs is kept.
@@ -219,6 +223,37 @@ def test_corrupt_histories_npz_is_a_one_line_error(runs, tmp_path):
     assert "\n" not in str(e.value)
 
 
+def test_without_histories_npz_data_under_other_user_ids_are_refused(runs, tmp_path):
+    """The same sequences under other user ids would answer for the wrong people: the fallback compares user ids."""
+    run = shutil.copytree(runs["pop"], tmp_path / "run")
+    (run / "histories.npz").unlink()
+    renamed = tmp_path / "renamed.csv"  # u0..u9 -> v0..v9: the same rows in the same order, the same items
+    renamed.write_text((runs["pop"].parent / "data" / "log.csv").read_text().replace("\nu", "\nv"))
+    config = json.loads((run / "config.json").read_text())
+    config["data"]["path"] = str(renamed)
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(S3RecError, match="histories.npz is missing and the data at .*renamed.csv no longer match"):
+        Recommender.load(run).recommend(users=["u1"])
+
+
+@pytest.mark.parametrize("offsets, items, n_items, fragment", [
+    ([], [], None, "'offsets' is empty"),  # was a bare IndexError
+    ([1, 4], [1, 2, 3, 4], None, "'offsets' must start at 0"),  # items[0] would belong to no user
+    ([0, 3], [0, 1, 2], 5, "item ids must be in 1..5"),  # 0 is padding
+    ([0, 3], [1, 2, 6], 5, "item ids must be in 1..5"),  # 6 = n_items + 1 is the mask token, not an item
+])
+def test_read_histories_refuses_arrays_that_are_not_sequences_of_items(tmp_path, offsets, items, n_items, fragment):
+    """A hand-edited or foreign histories.npz must be a one-line DataError, not wrong recommendations or a traceback."""
+    path = tmp_path / "histories.npz"
+    np.savez(path, offsets=np.array(offsets, dtype=np.int64), items=np.array(items, dtype=np.int64))
+    with pytest.raises(DataError) as e:
+        read_histories(path, n_items=n_items)
+    assert str(e.value).startswith(f"{path}: ") and fragment in str(e.value) and "\n" not in str(e.value)
+    good = np.array([0, 3]), np.array([1, 2, 5])
+    np.savez(path, offsets=good[0], items=good[1])
+    assert all(np.array_equal(a, b) for a, b in zip(read_histories(path, n_users=1, n_items=5), good))  # the bounds
+
+
 @pytest.mark.parametrize("content", [b"PK\x03\x04 truncated zip", b"garbage"])
 def test_unreadable_histories_npz_is_a_one_line_error_at_load(runs, tmp_path, content):
     run = shutil.copytree(runs["pop"], tmp_path / "run")
@@ -242,6 +277,25 @@ def test_a_user_result_does_not_depend_on_bare_histories_beside_it(runs, tmp_pat
         assert got["items"] == want["items"]
         np.testing.assert_allclose(got["scores"], want["scores"], rtol=1e-5, atol=1e-8)  # batch-size rounding
     assert mixed[0]["scores"] != mixed[1]["scores"]  # the user's embedding matters, so the test can fail
+
+
+@pytest.mark.parametrize("model_class", [Caser, HGN])
+def test_a_known_user_of_a_user_aware_model_is_scored_with_their_embedding(model_class):
+    """users= must pass the user's row to score_all: without it Caser/HGN drop the user embedding they trained."""
+    torch.manual_seed(0)
+    model = model_class(12, 3, d=8, L=3)  # untrained weights will do: only what goes into score_all is checked
+    items = [f"i{i}" for i in range(1, 13)]
+    histories = (np.array([0, 4, 8, 12]), np.arange(1, 13))  # users a, b, c: items 1-4, 5-8, 9-12
+    rec = Recommender(model, [None, *items], ["a", "b", "c"], max_len=3, histories=histories)
+    got = rec.recommend(users=["b"], k=4)[0]
+    with torch.no_grad():
+        scores = model.score_all(torch.tensor([[6, 7, 8]]), torch.tensor([1]))[0]  # last max_len items, row 1
+    scores[[0, 5, 6, 7, 8]] = -torch.inf  # padding and b's history
+    best = sorted(range(13), key=lambda i: (-scores[i].item(), i))[:4]
+    assert got["items"] == [f"i{i}" for i in best]
+    np.testing.assert_allclose(got["scores"], scores[best].numpy(), rtol=1e-6)
+    bare = rec.recommend(histories=[["i5", "i6", "i7", "i8"]], k=4)[0]  # the same history, no user
+    assert np.abs(np.subtract(sorted(bare["scores"]), sorted(got["scores"]))).max() > 1e-3  # the embedding matters
 
 
 @pytest.mark.parametrize("kwargs, fragment", [

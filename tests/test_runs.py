@@ -5,8 +5,10 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import s3rec.run_dir
 import s3rec.runs
 from s3rec.config import RunConfig
 from s3rec.data.loading import load_data
@@ -16,6 +18,7 @@ from s3rec.data.synthetic import make_synthetic
 from s3rec.errors import S3RecError
 from s3rec.io import folder_lock
 from s3rec.pipeline import run
+from s3rec.run_dir import check_same_data, read_histories, save_histories
 from s3rec.runs import run_or_reuse
 from s3rec.same_options import check_reusable
 from s3rec.training.pretrain import pretrain
@@ -168,6 +171,36 @@ def test_a_finished_pretraining_made_with_other_options_is_not_reused(both_run, 
     pre.pretrain.objectives.sp = 0.0
     with pytest.raises(S3RecError, match=r"last.pt: made with pretrain.objectives.sp=0.5, this call asks for 0.0"):
         s3rec.runs.pretrain_or_reuse(pre, tmp_path / "pre", log=quiet)
+
+
+def test_check_same_data_compares_the_items_not_only_the_sequence_lengths(tmp_path):
+    """Other items in sequences of the same lengths (a re-encoded file, another seed) are other data."""
+    data = make_synthetic(n_users=20, n_items=30, avg_len=6, n_attributes=4, n_topics=2, seed=1)
+    save_histories(data, tmp_path / "histories.npz")
+    check_same_data(data, tmp_path, "resume")
+    shifted = data.with_sequences(data.offsets, data.items % data.n_items + 1)  # every item id moved by one
+    with pytest.raises(S3RecError, match="cannot resume: the data loaded now .* are not the data this run was made on"):
+        check_same_data(shifted, tmp_path, "resume")
+
+
+def test_save_histories_that_fails_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    """A run resumed on a full disk must not destroy the histories its recommendations read."""
+    data = make_synthetic(n_users=20, n_items=30, avg_len=6, n_attributes=4, n_topics=2, seed=1)
+    path = tmp_path / "histories.npz"
+    save_histories(data, path)
+    before = path.read_bytes()
+
+    def full_disk(f, **arrays):
+        f.write(b"PK partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(s3rec.run_dir.np, "savez_compressed", full_disk)
+    with pytest.raises(OSError, match="disk full"):
+        save_histories(data, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["histories.npz"] and path.read_bytes() == before
+    monkeypatch.undo()
+    offsets, items = read_histories(path, data.n_users, data.n_items)
+    assert np.array_equal(offsets, data.offsets) and np.array_equal(items, data.items)
 
 
 def test_run_seconds_sum_the_stages_not_an_older_total():
