@@ -110,6 +110,11 @@ def test_unfit_checkpoints_and_models_are_errors(setting, tmp_path):
         load_transferred(model_of("caser", split, wide), s3rec_ck, data)
     with pytest.raises(S3RecError, match="cannot start from a pre-training"):
         load_transferred(model_of("fm", split, cfg), s3rec_ck, data)
+    no_attributes = torch.load(s3rec_ck, weights_only=False)
+    del no_attributes["state_dict"]["M_A.weight"]  # a truncated or hand-made checkpoint: item embeddings only
+    torch.save(no_attributes, tmp_path / "no_attributes.pt")
+    with pytest.raises(S3RecError, match="no_attributes.pt: not an S3-Rec pre-training"):  # not a KeyError
+        load_transferred(model_of("caser", split, cfg), tmp_path / "no_attributes.pt", data)
     with pytest.raises(S3RecError, match="no sequence encoder"):
         pretrain_or_reuse(RunConfig.from_dict({**cfg.to_dict(), "model": "caser"}), tmp_path / "c", progress=False)
 
