@@ -553,13 +553,19 @@ def test_interaction_table_with_item_table_end_to_end(tmp_path, capsys):
                                     "encoder.dropout=true", "encoder.dropout=1.5", "finetune.patience=abc",
                                     "finetune.patience=0", "seed=abc", "finetune.metric=HR@7", "finetune.valid_every=-3", "finetune.ema_epochs=-2",
                                     "finetune.n_negatives=0", "pretrain.bucket=maybe", "data.attribute_cols=[1,x]",
-                                    "init=5", "finetune.lr=-0.1"])
+                                    "init=5", "finetune.lr=-0.1",
+                                    # the boundaries: zero sizes, dropout 1 (drops everything), a negative epoch count,
+                                    # an unknown negative sampler, masking every item
+                                    "encoder.d=0", "encoder.max_len=0", "eval.batch_size=0", "eval.n_negatives=0",
+                                    "encoder.dropout=1", "encoder.attn_dropout=1", "finetune.epochs=-1",
+                                    "eval.negatives=bogus", "pretrain.mask_ratio=1.0"])
 def test_invalid_option_values_are_one_line_errors(option, tmp_path, capsys):
     data = write_tiny(tmp_path / "data")
     out = tmp_path / "run"
     assert main(["run", "--model", "pop", "--data", str(data), "--set", option, "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("s3rec: error: bad option:") and "\n" not in err
+    assert option.split("=")[0].split(".")[-1] in err  # refused for this option, not by a later check
     assert not out.exists()
 
 
