@@ -9,9 +9,8 @@ import yaml
 from s3rec.config import RunConfig, check_eval_flags, check_types, config_from_options, read_options_file, set_path
 from s3rec.errors import S3RecError, console_log
 from s3rec.models.factory import check_model_options
+from s3rec.models.s3rec import OBJECTIVES
 from s3rec.recipes import RECIPES
-
-OBJECTIVES = ("aap", "mip", "map", "sp")
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:

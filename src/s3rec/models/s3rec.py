@@ -35,6 +35,8 @@ from s3rec.errors import ConfigError
 from s3rec.models.attributes import ItemAttributes
 from s3rec.models.encoder import EncoderConfig, SequenceEncoder, encode_views, init_weights
 
+OBJECTIVES = ("aap", "mip", "map", "sp")  # the four objectives, in the paper's order
+
 
 @dataclass(slots=True)
 class ObjectiveConfig:
@@ -49,14 +51,15 @@ class ObjectiveConfig:
     mip_form: str = "pair"  # pair (one sampled negative, the paper) | softmax (all items)
 
     def __post_init__(self) -> None:
-        if self.aap_form not in ("code", "paper"):
-            raise ConfigError(f"aap_form must be 'code' or 'paper', got {self.aap_form!r}")
-        if self.pair_loss not in ("faithful", "bpr"):
-            raise ConfigError(f"pair_loss must be 'faithful' or 'bpr', got {self.pair_loss!r}")
-        if self.mip_form not in ("pair", "softmax"):
-            raise ConfigError(f"mip_form must be 'pair' or 'softmax', got {self.mip_form!r}")
-        if min(self.aap, self.mip, self.map, self.sp) < 0:
-            raise ConfigError("objective weights must be >= 0")
+        choices = {"aap_form": ("code", "paper"), "pair_loss": ("faithful", "bpr"), "mip_form": ("pair", "softmax")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"pretrain.objectives.{name} must be {' or '.join(map(repr, allowed))}, "
+                                  f"got {getattr(self, name)!r}")
+        negative = [name for name in OBJECTIVES if getattr(self, name) < 0]
+        if negative:
+            raise ConfigError(f"pretrain.objectives.{negative[0]} (an objective's weight) must be >= 0, "
+                              f"got {getattr(self, negative[0])}")
 
 
 def positions(mask: torch.Tensor) -> torch.Tensor:
