@@ -34,9 +34,11 @@ def test_pretrain_then_finetune_from_python(tmp_path):
 
 
 def test_pretrain_run_rejects_bad_options_before_writing(tmp_path):
+    from s3rec import ConfigError
+
     cfg = tiny()
     cfg.pretrain.mask_ratio = 1.5
-    with pytest.raises(S3RecError, match="mask_ratio"):
+    with pytest.raises(ConfigError, match="mask_ratio"):  # a ValueError too, as option errors were
         pretrain_run(cfg, out=tmp_path / "pt", data=make_synthetic(n_users=20, n_items=60, n_attributes=8, n_topics=4, seed=1), progress=False)
     assert not (tmp_path / "pt").exists()
 
@@ -51,6 +53,10 @@ def test_a_run_on_data_in_memory_records_no_file_or_data_set_even_if_cfg_names_o
     saved = json.loads((tmp_path / "r" / "config.json").read_text())["data"]
     assert (saved["dataset"], saved["path"], saved["data_dir"], saved["item_table"]) == (None, None, None, None)
     assert cfg.data.dataset == "lastfm"  # the caller's config is not changed
+    run(cfg, out=tmp_path / "r", data=data, resume=True, progress=False, log=lambda *a: None, echo=lambda *a: None)
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())
+    saved["data"]["dataset"] = "lastfm"  # as an earlier version recorded it: such a run still resumes
+    (tmp_path / "r" / "config.json").write_text(json.dumps(saved))
     run(cfg, out=tmp_path / "r", data=data, resume=True, progress=False, log=lambda *a: None, echo=lambda *a: None)
     ckpt = pretrain_run(tiny(data=DataConfig(path="elsewhere.csv")), out=tmp_path / "pt", data=data, progress=False,
                         log=lambda *a: None)
@@ -75,6 +81,7 @@ def test_pretraining_warns_of_items_without_attributes():
     warn_without_attributes(ObjectiveConfig(aap=0, map=0), data, lines.append)  # neither objective runs: nothing to say
     assert lines == []
 
+
 def test_a_misspelt_evaluation_override_is_named(tmp_path):
     from s3rec.data.s3rec_format import save_s3rec_format
 
@@ -87,5 +94,10 @@ def test_a_misspelt_evaluation_override_is_named(tmp_path):
         evaluate_run(tmp_path / "r", progress=False, eval_overrides={"protocl": "sampled"})
     with pytest.raises(S3RecError, match=r"^bad evaluation option: eval.protocol must be one of full, sampled, both"):
         evaluate_run(tmp_path / "r", progress=False, eval_overrides={"protocol": "smapled"})
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())
+    (tmp_path / "r" / "config.json").write_text(json.dumps({**saved, "seed": "x"}))
+    with pytest.raises(S3RecError, match=r"r/config.json: seed must be an integer"):  # the file's fault, named
+        evaluate_run(tmp_path / "r", progress=False, eval_overrides={"protocol": "sampled"})
+    (tmp_path / "r" / "config.json").write_text(json.dumps(saved))
     assert evaluate_run(tmp_path / "r", progress=False, log=lambda *a: None,
                         eval_overrides={"protocol": "sampled", "n_negatives": 9})["test"]["sampled"]["HR@10"] == 1.0

@@ -58,3 +58,23 @@ def test_load_config_layers_a_file_as_the_cli_does_and_reads_a_runs_config_json(
     with pytest.raises(ConfigError, match=r"bad.yaml: bad option: unknown FinetuneConfig option\(s\): epoch"):
         load_config(tmp_path / "bad.yaml")
 
+
+def test_load_config_refuses_what_the_cli_refuses_and_reads_time_col_none(tmp_path):
+    from s3rec import ConfigError, load_config
+
+    (tmp_path / "hgn.yaml").write_text("model: hgn\nfinetune:\n  loss: ce\n")
+    with pytest.raises(ConfigError, match=r"hgn.yaml: bad option: finetune.loss \(--loss\) 'ce' is not available for hgn"):
+        load_config(tmp_path / "hgn.yaml")
+    (tmp_path / "untimed.yaml").write_text("data:\n  time_col: none\n")
+    assert load_config(tmp_path / "untimed.yaml").data.time_col is None  # as --time-col none
+
+
+def test_attribute_columns_from_set_are_split_like_the_flags():
+    from s3rec.cli import make_parser
+    from s3rec.cli.options import build_config
+
+    def cfg_of(*argv):
+        return build_config(make_parser().parse_args(["run", "--data", "log.csv", "--item-table", "items.csv", *argv]))
+
+    assert cfg_of("--set", "data.attribute_cols=brand, tags").data.attribute_cols == ["brand", "tags"]
+    assert cfg_of("--attribute-cols", "brand, tags").data.attribute_cols == ["brand", "tags"]

@@ -17,7 +17,7 @@ from s3rec.data.splits import LeaveOneOut
 from s3rec.data.synthetic import make_synthetic
 from s3rec.errors import S3RecError
 from s3rec.io import folder_lock
-from s3rec.pipeline import run
+from s3rec.pipeline import pretrain_run, run
 from s3rec.run_dir import check_same_data, read_histories, save_histories
 from s3rec.runs import run_or_reuse
 from s3rec.same_options import check_reusable
@@ -64,6 +64,19 @@ def test_a_both_run_is_the_full_run_and_serves_a_full_request(both_run, tmp_path
     assert reused["test"]["full"] == fresh["test"]["full"]
     assert set(run_or_reuse(cfg, both_dir, log=quiet)["test"]) == {"full", "sampled"}
 
+
+def test_a_config_holding_path_objects_is_reused_like_one_holding_text(both_run, tmp_path):
+    from pathlib import Path
+
+    cfg, _ = both_run
+    as_path = RunConfig.from_dict(cfg.to_dict())
+    as_path.data.path = Path(cfg.data.path)
+    first = run_or_reuse(as_path, tmp_path / "run", log=quiet)
+    stamp = (tmp_path / "run" / "metrics.json").stat().st_mtime_ns
+    assert run_or_reuse(as_path, tmp_path / "run", log=quiet) == first  # was: "asks for PosixPath(...)"
+    assert run_or_reuse(cfg, tmp_path / "run", log=quiet) == first
+    assert (tmp_path / "run" / "metrics.json").stat().st_mtime_ns == stamp
+    assert as_path.to_dict()["data"]["path"] == cfg.data.path
 
 def test_a_finished_run_is_not_reused_on_a_data_file_rewritten_in_place(both_run, tmp_path):
     cfg, both_dir = both_run
@@ -126,9 +139,24 @@ def test_a_pretraining_folder_in_use_is_a_one_line_error(both_run, tmp_path):
     folder = tmp_path / "pretrain"
     folder.mkdir()
     split = LeaveOneOut.from_data(load_data(cfg.data, progress=False))
-    with folder_lock(folder):  # another open file description: conflicts even within one process
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom s3rec.io import folder_lock\n"
+                               "with folder_lock(sys.argv[1]):\n print('held', flush=True); time.sleep(120)", str(folder)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
         with pytest.raises(S3RecError, match=r"pretrain: in use by another s3rec run"):
             pretrain(split, cfg.pretrain, cfg.encoder, folder, 1, progress=False, log=quiet)
+        (folder / "config.json").write_text("the holder's")
+        pre = RunConfig.from_dict(cfg.to_dict())
+        pre.model, pre.pretrain.epochs = "s3rec", 1
+        with pytest.raises(S3RecError, match=r"pretrain: in use by another s3rec run"):
+            pretrain_run(pre, out=folder, progress=False, log=quiet)
+        assert (folder / "config.json").read_text() == "the holder's"  # refused before writing anything
+    finally:
+        holder.kill()
+        holder.wait()
+    with folder_lock(folder):  # this process's own lock: pretrain_run holds it, then pretrain again
+        assert pretrain_run(pre, out=folder, progress=False, log=quiet).is_file()
 
 
 def test_a_run_that_fails_frees_its_folder_even_while_its_traceback_is_kept(both_run, tmp_path):

@@ -310,6 +310,12 @@ def test_the_protocol_counts_exact_duplicate_rows_and_targets_that_repeat_a_hist
     assert "history items kept as candidates;" in kept and "targets do" not in kept
     untimed = load_table(write(tmp_path / "untimed.csv", "user_id,item_id\nu,a\nu,a\nu,b\n"), min_count=1, time_col=None)
     assert untimed.extra["k_core"]["duplicate_rows"] == 0  # without times a repeat is a new interaction
+    # a duplicate the k-core filter drops is no kept row; one kept duplicate reads in the singular
+    core = [f"u{u},{i},{t}" for u in range(3) for t, i in enumerate("xyz")] + ["c,w,1", "c,w,1", "u0,x,0"]
+    filtered = load_table(write(tmp_path / "core.csv", TABLE + "\n".join(core) + "\n"), min_count=3)
+    assert filtered.extra["k_core"]["duplicate_rows"] == 1
+    assert "  1 row repeats an earlier row's user, item and time exactly" in describe_protocol(
+        EvalConfig(), LeaveOneOut.from_data(filtered), max_len=50)
 
 
 @pytest.mark.parametrize("name, sep, hint", [

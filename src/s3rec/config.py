@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from s3rec.data.loading import DataConfig
+from s3rec.data.loading import DataConfig, column_list
 from s3rec.errors import ConfigError, S3RecError, one_line
 from s3rec.models.encoder import EncoderConfig
 from s3rec.models.s3rec import ObjectiveConfig
@@ -83,14 +83,15 @@ class RunConfig:
         return self.model == "s3rec" and self.init is None
 
     def to_dict(self) -> dict[str, Any]:
-        """The options as plain data (what config.json holds)."""
-        return dataclasses.asdict(self)
+        """The options as plain data (what config.json holds; path objects as text)."""
+        return dataclasses.asdict(self, dict_factory=lambda pairs: {
+            k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in pairs})
 
     def validate(self) -> "RunConfig":
         """Raise ConfigError (a ValueError) naming the first invalid option; returns self."""
         from s3rec.evaluation.metrics import METRIC_NAMES
         from s3rec.models.next_item_loss import FINETUNE_LOSSES
-        from s3rec.recipes import RECIPES, check_applied
+        from s3rec.recipes import RECIPES
         from s3rec.training.prefetch import check_prefetch
 
         check_types(self)
@@ -149,7 +150,6 @@ class RunConfig:
         if not 0 <= self.pretrain.mask_ratio < 1:
             raise ConfigError(f"pretrain.mask_ratio must be in [0, 1), got {self.pretrain.mask_ratio}")
         self.pretrain.objectives.__post_init__()
-        check_applied(self)
         return self
 
     @classmethod
@@ -203,13 +203,17 @@ _SUBCONFIGS = {"data": DataConfig, "encoder": EncoderConfig, "pretrain": Pretrai
 def check_types(cfg: Any, prefix: str = "") -> None:
     """ConfigError naming the first option whose value is not of its declared type (e.g. patience 'abc').
 
-    A path object where text goes (init, data.path, ...) is stored as its text, as config.json holds it.
+    A path object where text goes (init, data.path, ...) is stored as its text, as config.json holds it,
+    and comma-separated text where a list of names goes as that list.
     """
     hints = typing.get_type_hints(type(cfg))
     for f in dataclasses.fields(cfg):
         value, hint, name = getattr(cfg, f.name), hints[f.name], prefix + f.name
         if isinstance(value, os.PathLike) and _is_a("", hint):
             value = os.fspath(value)
+            setattr(cfg, f.name, value)
+        elif isinstance(value, str) and hint == list[str]:  # --set data.attribute_cols=brand,categories
+            value = column_list(value)
             setattr(cfg, f.name, value)
         if dataclasses.is_dataclass(value):
             check_types(value, name + ".")
@@ -312,16 +316,19 @@ def read_options_file(path: str | Path) -> dict:
 def config_from_options(options: dict, model: str, recipe: str | None = None) -> RunConfig:
     """The layers below the command line's flags: dataclass defaults < the model's paper defaults < the
     recipe (`recipe`, else the options', else paper) < `options` (nested, as a config file holds them)."""
-    from s3rec.models.factory import with_model_defaults
+    from s3rec.models.factory import check_model_options, with_model_defaults
     from s3rec.recipes import with_recipe
 
-    return RunConfig.from_dict(with_model_defaults(with_recipe(options, recipe, model), model))
+    cfg = RunConfig.from_dict(with_model_defaults(with_recipe(options, recipe, model), model))
+    check_model_options(cfg)
+    return cfg
 
 
 def load_config(path: str | Path, model: str | None = None) -> RunConfig:
     """The RunConfig of a YAML/JSON config file or a run's config.json, layered as `--config FILE` is.
 
-    `model` overrides the file's (as --model does); errors are one-line ConfigErrors naming the file.
+    `model` overrides the file's (as --model does); errors are one-line S3RecErrors naming the file
+    (ConfigError for an option).
     """
     options = read_options_file(path)
     options["model"] = str(model or options.get("model") or "s3rec")

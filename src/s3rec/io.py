@@ -75,17 +75,22 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+_HELD: set[str] = set()  # the folders whose lock this process holds
+
+
 @contextmanager
 def folder_lock(folder: str | Path, hold: bool = True) -> Iterator[None]:
     """Create `folder` if needed and hold its lock (its `.lock` file) while the block runs, however it ends.
 
     Two runs writing one run directory (the same command started twice) would interleave its
     checkpoints and logs; the second one gets a one-line error instead. `hold=False` takes no lock
-    (the non-writing ranks of a distributed run) and creates nothing.
+    (the non-writing ranks of a distributed run) and creates nothing. A folder this process holds already
+    is held again without a second lock (pretrain_run holds the folder that pretrain then holds).
     """
     if hold:
         make_folder(folder)
-    if not hold or fcntl is None:
+    key = os.path.realpath(folder)
+    if not hold or fcntl is None or key in _HELD:
         yield
         return
     handle = open(Path(folder) / ".lock", "w")
@@ -95,9 +100,11 @@ def folder_lock(folder: str | Path, hold: bool = True) -> Iterator[None]:
         handle.close()
         raise S3RecError(f"{folder}: in use by another s3rec run; wait for it to finish or use another "
                          f"output folder") from None
+    _HELD.add(key)
     try:
         yield
     finally:
+        _HELD.discard(key)
         handle.close()
 
 

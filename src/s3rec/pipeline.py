@@ -30,10 +30,11 @@ from s3rec.errors import ConfigError, S3RecError, one_line
 from s3rec.evaluation.metrics import METRIC_NAMES
 from s3rec.evaluation.negatives import sample_eval_negatives
 from s3rec.evaluation.ranking import EvalResult, full_ranking, sampled_ranking
-from s3rec.io import atomic_path, folder_lock, make_folder, write_json
+from s3rec.io import atomic_path, folder_lock, write_json
 from s3rec.models.base import SequentialRecommender
 from s3rec.models.factory import build_model
 from s3rec.models.s3rec import ObjectiveConfig
+from s3rec.recipes import check_applied
 from s3rec.run_dir import CONFIG, HISTORIES, ID_MAPS, MODEL, check_same_data, read_run_config, save_histories
 from s3rec.same_options import check_pretrain_options, check_resumable
 from s3rec.training import distributed
@@ -52,17 +53,19 @@ def describe_protocol(ev: EvalConfig, split: LeaveOneOut, max_len: int) -> str:
         "test = last item (history items[:-1]), validation = second last (history items[:-2]), training = items[:-2]",
         f"  model input: last {max_len} history items, left-padded",
     ]
-    read = data.extra.get("k_core")
-    if read and read.get("duplicate_rows"):
-        lines.insert(1, f"  {read['duplicate_rows']:,} rows repeat an earlier row's user, item and time exactly "
-                        "(kept as interactions; drop them first if they are logging duplicates)")
-    if read and read["interactions"][0] < read["interactions"][1]:  # say what the filter removed
-        lines.insert(1, f"  {read['min_count']}-core filter: kept " + ", ".join(
-            f"{read[what][0]:,} of {read[what][1]:,} {what}" for what in ("users", "items", "interactions")))
+    k_core = data.extra.get("k_core")  # what reading the table kept
+    repeats = k_core.get("duplicate_rows", 0) if k_core else 0
+    if repeats:
+        lines.insert(1, f"  {repeats:,} {'row repeats' if repeats == 1 else 'rows repeat'} an earlier row's user, "
+                        "item and time exactly (kept as interactions; drop them first if they are logging duplicates)")
+    if k_core and k_core["interactions"][0] < k_core["interactions"][1]:  # say what the filter removed
+        lines.insert(1, f"  {k_core['min_count']}-core filter: kept " + ", ".join(
+            f"{k_core[what][0]:,} of {k_core[what][1]:,} {what}" for what in ("users", "items", "interactions")))
     if "full" in ev.protocols():
         if ev.exclude_history:
             repeats = f"{split.repeated_targets('test'):,} test and {split.repeated_targets('valid'):,} validation targets do"
-            excl = f"history items excluded (score -inf, also when the target repeats one: it can then not be hit; {repeats})"
+            excl = ("history items excluded (score -inf, also when the target repeats one: it can then not be hit; "
+                    f"{repeats})")
         else:
             excl = "history items kept as candidates"
         lines.append(f"  full ranking: all {data.n_items:,} items; {excl}; ties count against the target")
@@ -122,8 +125,9 @@ def checked_device(cfg: RunConfig, device: str | torch.device) -> torch.device:
     """The device to run on, once the options are valid (a bad option or device fails before anything loads)."""
     try:
         cfg.validate()
+        check_applied(cfg)
     except ValueError as e:
-        raise S3RecError(f"bad option: {e}") from None
+        raise ConfigError(f"bad option: {e}") from None
     return distributed.setup(resolve_device(device))  # auto: CUDA when present; under torchrun cuda:LOCAL_RANK
 
 
@@ -138,7 +142,7 @@ def data_and_split(cfg: RunConfig, data: SequenceData | None, progress: bool, lo
     return data, split
 
 
-def data_given(cfg: RunConfig) -> RunConfig:
+def without_data_source(cfg: RunConfig) -> RunConfig:
     """A copy of `cfg` for data given in memory: no file or registry set was read, so config.json names none."""
     cfg = copy.deepcopy(cfg)
     cfg.data.dataset = cfg.data.path = cfg.data.data_dir = cfg.data.item_table = None
@@ -166,7 +170,7 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
     each epoch's log record with its "stage" (pretrain or finetune), e.g. for TensorBoard.
     """
     t_start = time.perf_counter()
-    cfg = data_given(cfg) if data is not None else cfg
+    cfg = without_data_source(cfg) if data is not None else cfg
     device = checked_device(cfg, device)
     if cfg.model != "pop" and cfg.finetune.epochs < 1:  # else the model as initialised is reported as trained
         raise S3RecError(f"bad option: finetune.epochs (--epochs) must be >= 1 for {cfg.model}, got {cfg.finetune.epochs}")
@@ -204,13 +208,18 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
                 load_transferred(model, init, data)
             log(f"fine-tuning from {init}")
         data_info = data_info_of(data)
-        summary = (fine_tune(model, cfg, split, negatives, out, {"config": config, "data": data_info}, resume,
-                             progress, log, on_epoch, seconds) if model.trainable else {})
+        summary = {}
+        if model.trainable:
+            summary, stage_seconds = early_stopped_training(model, cfg, split, negatives, out,
+                                                            {"config": config, "data": data_info}, resume, progress,
+                                                            log, on_epoch)
+            seconds.update(stage_seconds)
         if not main:  # the other ranks wait while rank 0 evaluates and writes, and return its metrics
             return distributed.broadcast(None)
         save_checkpoint(out / "model.pt", stage="model", config=config, data=data_info, model=model, model_name=cfg.model)
         t0 = time.perf_counter()
-        results = {which: evaluate(model, split, which, cfg.eval, max_len, negatives, progress) for which in ("valid", "test")}
+        results = {which: evaluate(model, split, which, cfg.eval, max_len, negatives, progress)
+                   for which in ("valid", "test")}
         seconds["evaluate"] = time.perf_counter() - t0
         seconds["total"] = sum(seconds.values())  # the stages; training accumulated over resumes
         metrics = write_results(out, data.name, cfg.model, results, seconds)
@@ -220,7 +229,8 @@ def run(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, pro
         return distributed.broadcast(metrics)
 
 
-def start_run_dir(out: Path, cfg: RunConfig, data: SequenceData, config: dict, resume: bool, log) -> None:
+def start_run_dir(out: Path, cfg: RunConfig, data: SequenceData, config: dict, resume: bool,
+                  log: Callable[[str], None]) -> None:
     """Write what a run needs in `out` first (config, id maps, histories), once its folder is locked.
 
     Resuming checks the folder's options and data against this run's; a fresh run deletes an earlier
@@ -238,9 +248,11 @@ def start_run_dir(out: Path, cfg: RunConfig, data: SequenceData, config: dict, r
     save_histories(data, out / HISTORIES)
 
 
-def fine_tune(model: SequentialRecommender, cfg: RunConfig, split: LeaveOneOut, negatives: torch.Tensor | None,
-              out: Path, checkpoint_meta: dict, resume: bool, progress: bool, log, on_epoch, seconds: dict) -> dict:
-    """Train `model` with early stopping on validation; adds the stage times to `seconds`, returns summary.json's fields."""
+def early_stopped_training(model: SequentialRecommender, cfg: RunConfig, split: LeaveOneOut,
+                           negatives: torch.Tensor | None, out: Path, checkpoint_meta: dict, resume: bool,
+                           progress: bool, log: Callable[[str], None],
+                           on_epoch: Callable[[dict], None] | None) -> tuple[dict, dict[str, float]]:
+    """Train `model` with early stopping on validation; (summary.json's fields, the stages' seconds)."""
     selection = cfg.eval.selection_protocol()
     selection_eval = dataclasses.replace(cfg.eval, protocol=selection)
 
@@ -249,14 +261,14 @@ def fine_tune(model: SequentialRecommender, cfg: RunConfig, split: LeaveOneOut, 
 
     result = finetune(model, split, cfg.finetune, cfg.encoder.max_len, cfg.seed, validate, out, resume=resume,
                       progress=progress, checkpoint_meta=checkpoint_meta, log=log, on_epoch=on_epoch)
-    seconds["train"], seconds["valid_during_training"] = result.seconds_train, result.seconds_valid
-    summary = dict(best_epoch=result.best_epoch, best_valid=result.best_metric, selection=f"{selection} {cfg.finetune.metric}",
+    summary = dict(best_epoch=result.best_epoch, best_valid=result.best_metric,
+                   selection=f"{selection} {cfg.finetune.metric}",
                    epochs_run=max((r["epoch"] for r in result.history), default=0))
     if cfg.finetune.valid_every:
         summary["best_step"] = result.best_step
     if cfg.finetune.ema_epochs:
         summary["best_weights"] = result.best_weights  # what model.pt holds: the trained weights or their average
-    return summary
+    return summary, {"train": result.seconds_train, "valid_during_training": result.seconds_valid}
 
 
 RESULT_FILES = ("metrics.json", "summary.json", "model.pt", "per_user.npz", "finetune_last.pt", "finetune_log.jsonl")
@@ -300,23 +312,24 @@ def pretrain_run(cfg: RunConfig, out: str | Path | None = None, resume: bool = F
 
     Fine-tune from it with `run(cfg)` where `cfg.init` is the returned path (what `s3rec finetune` does).
     """
-    cfg = data_given(cfg) if data is not None else cfg
+    cfg = without_data_source(cfg) if data is not None else cfg
     device = checked_device(cfg, device)
     progress, log, _, on_epoch = distributed.main_only(progress, log, log, on_epoch)
     data, split = data_and_split(cfg, data, progress, log, pretrains=True)
     out = Path(out) if out is not None else default_run_dir(cfg, data.name) / "pretrain"
     config = recorded_config(cfg, device)
-    if distributed.is_main():  # under torchrun rank 0 alone writes files
-        if resume and not (out / "last.pt").is_file():
-            log(f"warning: nothing to resume in {out}: starting afresh")
-        if resume and (out / "last.pt").is_file():  # before the folder's config is rewritten
-            last = load_checkpoint(out / "last.pt", stage="pretrain")
-            check_pretrain_options(last["config"], cfg, out / "last.pt", resume=True)
-            check_same_data_info(last, out / "last.pt", data_info_of(data))
-        make_folder(out)
-        write_json(out / "config.json", config)
-    return pretrain(split, cfg.pretrain, cfg.encoder, out, cfg.seed, resume=resume, progress=progress,
-                    run_config=config, log=log, on_epoch=on_epoch, device=device)
+    main = distributed.is_main()  # under torchrun rank 0 alone writes files
+    with folder_lock(out, hold=main):  # before config.json is written: the folder may be another run's
+        if main:
+            if resume and not (out / "last.pt").is_file():
+                log(f"warning: nothing to resume in {out}: starting afresh")
+            if resume and (out / "last.pt").is_file():  # before the folder's config is rewritten
+                last = load_checkpoint(out / "last.pt", stage="pretrain")
+                check_pretrain_options(last["config"], cfg, out / "last.pt", resume=True)
+                check_same_data_info(last, out / "last.pt", data_info_of(data))
+            write_json(out / "config.json", config)
+        return pretrain(split, cfg.pretrain, cfg.encoder, out, cfg.seed, resume=resume, progress=progress,
+                        run_config=config, log=log, on_epoch=on_epoch, device=device)
 
 
 def write_results(out: Path, dataset: str, model: str, results: dict[str, dict[str, EvalResult]], seconds: dict) -> dict:
@@ -360,6 +373,10 @@ def load_run(run_dir: str | Path, progress: bool = True, eval_overrides: dict | 
     cfg_path = run_dir / CONFIG
     cfg = read_run_config(run_dir)
     if eval_overrides:
+        try:
+            cfg.validate()
+        except ValueError as e:
+            raise S3RecError(f"{cfg_path}: {one_line(e)}") from None
         unknown = sorted(set(eval_overrides) - {f.name for f in dataclasses.fields(EvalConfig)})
         if unknown:
             raise ConfigError(f"unknown evaluation option(s) {', '.join(unknown)}; EvalConfig has "
@@ -368,7 +385,7 @@ def load_run(run_dir: str | Path, progress: bool = True, eval_overrides: dict | 
         try:
             cfg.validate()
         except ValueError as e:
-            raise S3RecError(f"bad evaluation option: {one_line(e)}") from None
+            raise ConfigError(f"bad evaluation option: {one_line(e)}") from None
     check_eval_flags(cfg.eval.protocol, eval_overrides or {})
     ck = load_checkpoint(run_dir / MODEL, stage="model")
     if cfg.data.dataset is None and cfg.data.path is None:

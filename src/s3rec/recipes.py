@@ -47,13 +47,15 @@ def check_applied(cfg: RunConfig) -> None:
     """ConfigError when `cfg.recipe` names a recipe none of whose settings `cfg` holds.
 
     `RunConfig(recipe="best")` alone sets the name, not the settings: config.json would then claim a
-    recipe that did not run. Some settings changed after apply_recipe (--set) are fine.
+    recipe that did not run. Some settings changed after apply_recipe (--set) are fine. Checked when a
+    run starts (pipeline.checked_device), not when a finished run's config is read.
     """
     settings = RECIPES.get(cfg.recipe, {})
     if settings and not any(get_path(cfg, key) == value for key, value in settings.items()):
-        raise ConfigError(f"recipe={cfg.recipe!r} is set but none of its settings "
-                          f"({', '.join(f'{k}={v}' for k, v in settings.items())}) is: apply it with "
-                          f"s3rec.recipes.apply_recipe(cfg, {cfg.recipe!r}) (the CLI's --recipe does)")
+        raise ConfigError(f"recipe={cfg.recipe!r} names settings none of which is in effect "
+                          f"({', '.join(f'{k}={v}' for k, v in settings.items())}): apply them with "
+                          f"s3rec.recipes.apply_recipe(cfg, {cfg.recipe!r}) (as --recipe does), or, having "
+                          "changed them all, name no recipe")
 
 
 def with_recipe(options: dict[str, Any], name: str | None, model: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import functools
 import json
+import os
 from pathlib import Path
 
 from s3rec.config import DataConfig, RunConfig
@@ -18,7 +19,7 @@ from s3rec.data.dataset import SequenceData
 from s3rec.data.loading import load_data
 from s3rec.data.splits import LeaveOneOut
 from s3rec.errors import S3RecError
-from s3rec.io import write_json
+from s3rec.io import folder_lock, write_json
 from s3rec.pipeline import run
 from s3rec.run_dir import CONFIG, HISTORIES, ID_MAPS, check_same_data
 from s3rec.same_options import check_pretrain_reusable, check_reusable
@@ -57,7 +58,7 @@ def _data_key(cfg: DataConfig) -> tuple[str, tuple]:
     """The data options, and the size and time of the files they name (a file rewritten in place is other data)."""
     stats = {f: Path(f).stat() for f in (cfg.path, cfg.item_table) if f is not None and Path(f).is_file()}
     files = tuple((f, st.st_size, st.st_mtime_ns) for f, st in stats.items())
-    return json.dumps(dataclasses.asdict(cfg), sort_keys=True), files
+    return json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=os.fspath), files  # a Path as its text
 
 
 @functools.lru_cache(maxsize=1)  # the runs of one study share their data: loaded once, not once per run
@@ -82,11 +83,11 @@ def pretrain_or_reuse(cfg: RunConfig, out_dir: str | Path, progress: bool = Fals
     if not done.exists():
         split = LeaveOneOut.from_data(load_data(cfg.data, progress=progress))
         own = cfg.model in ("s3rec", "sasrec")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_json(out_dir / CONFIG, {**cfg.to_dict(), "environment": environment()})  # beside the checkpoints
-        pretrain(split, cfg.pretrain, cfg.encoder, out_dir, cfg.seed, resume=True, progress=progress,
-                 run_config=cfg.to_dict(), log=log,
-                 make_encoder=None if own else lambda: build_pretraining_encoder(cfg, split))
+        with folder_lock(out_dir):  # before config.json is written: the folder may be another job's
+            write_json(out_dir / CONFIG, {**cfg.to_dict(), "environment": environment()})  # beside the checkpoints
+            pretrain(split, cfg.pretrain, cfg.encoder, out_dir, cfg.seed, resume=True, progress=progress,
+                     run_config=cfg.to_dict(), log=log,
+                     make_encoder=None if own else lambda: build_pretraining_encoder(cfg, split))
     return done
 
 

@@ -49,6 +49,8 @@ def check_resumable(cfg: RunConfig, run_dir: str | Path) -> None:
         return
     saved = read_config_json(path, "start afresh without --resume")
     ignore = NEUTRAL + RESUMABLE + (() if cfg.pretrains else ("pretrain",))
+    if cfg.data.dataset is None and cfg.data.path is None:  # data in memory: check_same_data compares the data
+        ignore += ("data.dataset", "data.item_table")
     if _same_selection(saved.get("eval"), cfg.eval):
         ignore += ("eval.protocol",)  # evaluating one more protocol at the end changes no epoch's choice
     _check_same(saved, cfg.to_dict(), ignore, path, "cannot resume: ", RESUME_HINT)

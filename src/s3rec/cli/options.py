@@ -107,12 +107,12 @@ def _build_config(args: argparse.Namespace, model: str | None) -> RunConfig:
         cfg.data.time_col = args.time_col
     if isinstance(cfg.data.time_col, str) and cfg.data.time_col.lower() == "none":  # flag, --set or file alike
         cfg.data.time_col = None
-    from s3rec.data.loading import check_data_flags
+    from s3rec.data.loading import check_data_flags, column_list
 
     flags = ("--user-col", "--item-col", "--time-col", "--attribute-cols", "--min-count")
     check_data_flags(cfg.data, [f for f in flags if getattr(args, f[2:].replace("-", "_"), None) is not None])
     if args.attribute_cols is not None:
-        cfg.data.attribute_cols = [c for c in args.attribute_cols.split(",") if c]
+        cfg.data.attribute_cols = column_list(args.attribute_cols)
     if args.keep_history:
         cfg.eval.exclude_history = False
     check_eval_flags(cfg.eval.protocol, eval_flags(args))

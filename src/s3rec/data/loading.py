@@ -32,7 +32,9 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.attribute_cols, str):  # "brand,categories", as --attribute-cols takes them
-            self.attribute_cols = [c.strip() for c in self.attribute_cols.split(",") if c.strip()]
+            self.attribute_cols = column_list(self.attribute_cols)
+        if isinstance(self.time_col, str) and self.time_col.lower() == "none":  # a config file's `time_col: none`
+            self.time_col = None
 
     @property
     def label(self) -> str:
@@ -40,6 +42,11 @@ class DataConfig:
         if self.dataset is not None:
             return get_spec(self.dataset).key
         return Path(self.path).stem if self.path else "data"
+
+
+def column_list(text: str) -> list[str]:
+    """Column names from comma-separated text ("brand, categories"), blanks around names dropped."""
+    return [c.strip() for c in text.split(",") if c.strip()]
 
 
 def load_data(cfg: DataConfig, progress: bool = True) -> SequenceData:

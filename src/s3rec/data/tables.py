@@ -141,7 +141,7 @@ def build_sequences(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
     """(offsets, items, user_ids, item_ids, k_core): k-core filtered, stably time-ordered, contiguously remapped
     sequences, and what the filter kept ({"min_count", "users", "items", "interactions"}: [kept, read]; with
-    "duplicate_rows": rows read that repeat an earlier row's user, item and time, kept)."""
+    "duplicate_rows": kept rows that repeat an earlier row's user, item and time)."""
     user_codes, user_raw = pd.factorize(users)
     item_codes, item_raw = pd.factorize(items)
     keep = np.flatnonzero(_k_core(user_codes, item_codes, min_count))
@@ -166,7 +166,7 @@ def build_sequences(
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     item_ids = np.concatenate([[None], item_raw.to_numpy(dtype=object)[kept_items]])
-    duplicates = int(pd.DataFrame({"u": user_codes, "i": item_codes, "t": time_key}).duplicated().sum())
+    duplicates = int(pd.DataFrame({"u": user_codes[keep], "i": item_codes[keep], "t": time_key[keep]}).duplicated().sum())
     k_core = {"min_count": int(min_count), "users": [len(kept_users), len(user_raw)],
               "items": [len(kept_items), len(item_raw)], "interactions": [len(keep), len(users)],
               "duplicate_rows": duplicates}

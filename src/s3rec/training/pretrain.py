@@ -127,7 +127,8 @@ def pretrain(split: LeaveOneOut, cfg: PretrainConfig, enc_cfg: EncoderConfig, ou
                 append_jsonl(out_dir / "pretrain_log.jsonl", record)
             if on_epoch is not None:
                 on_epoch({"stage": "pretrain", **record})
-            log(f"pre-train epoch {epoch + 1}: " + " ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "samples")))
+            log(f"pre-train epoch {epoch + 1}: "
+                + " ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "samples")))
             if main and (epoch + 1 == 3 or (epoch + 1) % 10 == 0):
                 warn_if_stalled(out_dir, record, cfg, log)
             state = {"optimizer": opt.state_dict(), "epoch": epoch + 1, "rng": rng_state(gen)}
